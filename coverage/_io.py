@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["atomic_path", "write_text", "write_csv", "write_xlsx", "safe_cell", "safe_frame"]
+__all__ = ["atomic_path", "safe_cell", "safe_frame", "write_csv", "write_text", "write_xlsx"]
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
@@ -96,24 +96,23 @@ def write_xlsx(
     from openpyxl.utils import get_column_letter
 
     percent_columns = percent_columns or {}
-    with atomic_path(target) as tmp:
-        with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
-            for name, df in sheets.items():
-                sheet = name[:31]
-                safe_frame(df).to_excel(writer, sheet_name=sheet, index=False)
-                ws = writer.sheets[sheet]
-                ws.freeze_panes = "A2"
-                header_fill = PatternFill("solid", fgColor="DDEBF7")
-                for cell in ws[1]:
-                    cell.font = Font(bold=True)
-                    cell.fill = header_fill
-                    cell.alignment = Alignment(wrap_text=True, vertical="top")
-                for i, col in enumerate(df.columns, start=1):
-                    width = max([len(str(col))] + [len(str(v)) for v in df[col].head(200)]) + 2
-                    ws.column_dimensions[get_column_letter(i)].width = min(max(width, 8), 60)
-                    if col in percent_columns.get(name, []):
-                        for row in ws.iter_rows(min_row=2, min_col=i, max_col=i):
-                            for cell in row:
-                                cell.number_format = "0.0%"
-                if len(df):
-                    ws.auto_filter.ref = ws.dimensions
+    with atomic_path(target) as tmp, pd.ExcelWriter(tmp, engine="openpyxl") as writer:
+        for name, df in sheets.items():
+            sheet = name[:31]
+            safe_frame(df).to_excel(writer, sheet_name=sheet, index=False)
+            ws = writer.sheets[sheet]
+            ws.freeze_panes = "A2"
+            header_fill = PatternFill("solid", fgColor="DDEBF7")
+            for cell in ws[1]:
+                cell.font = Font(bold=True)
+                cell.fill = header_fill
+                cell.alignment = Alignment(wrap_text=True, vertical="top")
+            for i, col in enumerate(df.columns, start=1):
+                width = max([len(str(col))] + [len(str(v)) for v in df[col].head(200)]) + 2
+                ws.column_dimensions[get_column_letter(i)].width = min(max(width, 8), 60)
+                if col in percent_columns.get(name, []):
+                    for row in ws.iter_rows(min_row=2, min_col=i, max_col=i):
+                        for cell in row:
+                            cell.number_format = "0.0%"
+            if len(df):
+                ws.auto_filter.ref = ws.dimensions

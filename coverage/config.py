@@ -18,13 +18,13 @@ from .errors import ConfigError
 from .schema import COURSE_TYPES, GROUPS, LEVELS, MODES, SLOTS
 
 __all__ = [
-    "GroupRule",
-    "DemandAssumptions",
-    "Parameters",
-    "DataSource",
     "Config",
-    "load_config",
+    "DataSource",
+    "DemandAssumptions",
+    "GroupRule",
+    "Parameters",
     "default_parameters",
+    "load_config",
 ]
 
 logger = logging.getLogger(__name__)
@@ -112,7 +112,9 @@ class DemandAssumptions:
 def _default_groups() -> dict[str, GroupRule]:
     general = ("integrationskurs", "alphabetisierung", "landkreis")
     return {
-        "allgemein": GroupRule(60.0, ("fuss", "rad", "oepnv"), False, 7 * 60, 22 * 60, general, ("A2", "B1", "B2", "C1")),
+        "allgemein": GroupRule(
+            60.0, ("fuss", "rad", "oepnv"), False, 7 * 60, 22 * 60, general, ("A2", "B1", "B2", "C1")
+        ),
         "eltern": GroupRule(
             45.0,
             ("fuss", "oepnv"),
@@ -126,7 +128,13 @@ def _default_groups() -> dict[str, GroupRule]:
             60.0, ("fuss", "rad", "oepnv"), False, 7 * 60, 22 * 60, (*general, "jugend"), ("A2", "B1", "B2", "C1")
         ),
         "frauen": GroupRule(
-            60.0, ("fuss", "rad", "oepnv"), False, 7 * 60, 22 * 60, (*general, "eltern_frauen"), ("A2", "B1", "B2", "C1")
+            60.0,
+            ("fuss", "rad", "oepnv"),
+            False,
+            7 * 60,
+            22 * 60,
+            (*general, "eltern_frauen"),
+            ("A2", "B1", "B2", "C1"),
         ),
         "berufstaetig": GroupRule(
             60.0,
@@ -338,7 +346,9 @@ def _path(base: Path, value: Any, key: str, cfg_path: Path) -> Path:
     return p if p.is_absolute() else (base / p).resolve()
 
 
-def _number(value: Any, key: str, cfg_path: Path, *, minimum: float | None = None, maximum: float | None = None) -> float:
+def _number(
+    value: Any, key: str, cfg_path: Path, *, minimum: float | None = None, maximum: float | None = None
+) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _err(cfg_path, key, value, "eine Zahl")
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
@@ -354,7 +364,7 @@ def _parse_time(value: Any, key: str, cfg_path: Path) -> int:
     raise _err(cfg_path, key, value, "eine Uhrzeit HH:MM zwischen 00:00 und 24:00")
 
 
-def _parse_parameters(raw: dict[str, Any], cfg_path: Path) -> Parameters:  # noqa: C901
+def _parse_parameters(raw: dict[str, Any], cfg_path: Path) -> Parameters:
     """Overlay the ``[parameter]`` section on the defaults, validating every key."""
     p = Parameters()
     updates: dict[str, Any] = {}
@@ -402,8 +412,20 @@ def _parse_parameters(raw: dict[str, Any], cfg_path: Path) -> Parameters:  # noq
         else:
             raise ConfigError(
                 f"Konfiguration {cfg_path}: unbekannter Parameter '{key}'. Erlaubt sind: "
-                + ", ".join(sorted([*scalar_ranges, "mindestanzahl", "budget_kurse", "budget_euro", "min_gruppe",
-                                    "max_gruppe", "kosten", "gruppen"]))
+                + ", ".join(
+                    sorted(
+                        [
+                            *scalar_ranges,
+                            "mindestanzahl",
+                            "budget_kurse",
+                            "budget_euro",
+                            "min_gruppe",
+                            "max_gruppe",
+                            "kosten",
+                            "gruppen",
+                        ]
+                    )
+                )
             )
     params = replace(p, **updates)
     if params.min_gruppe and any(params.min_gruppe[k] > params.max_gruppe[k] for k in params.min_gruppe):

@@ -59,7 +59,7 @@ class CourseTravelTimes:
 
         Columns ``herkunft_id``, ``kurs_id``, ``modus``, ``hin_min``, ``rueck_min``.
         """
-        n_m, n_o, n_c = self.hin.shape
+        _n_m, _n_o, n_c = self.hin.shape
         frames = []
         for i, m in enumerate(self.modes):
             h = self.hin[i].ravel()

@@ -1,0 +1,265 @@
+"""Private validation helpers shared by the loaders.
+
+Row numbers in messages are line numbers of the file as a planner sees it in an
+editor or in Excel: the header is line 1, the first data row line 2.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+from pyproj import CRS
+from pyproj.exceptions import CRSError as PyprojCRSError
+
+from . import ANALYSIS_CRS
+from .errors import CRSError, InputDataError
+from .schema import WEEKDAYS
+
+__all__ = [
+    "line_of",
+    "parse_bool",
+    "parse_date",
+    "parse_float",
+    "parse_int",
+    "parse_list",
+    "parse_time",
+    "points_from_table",
+    "read_table",
+    "require_columns",
+    "to_analysis_crs",
+]
+
+_TIME = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*$")
+
+
+def line_of(index: int) -> int:
+    """File line of the 0-based data row ``index`` (header is line 1)."""
+    return index + 2
+
+
+def read_table(path: Path, *, what: str) -> pd.DataFrame:
+    """Read a CSV (``;`` or ``,``, UTF-8 with or without BOM) with all cells as text.
+
+    Raises
+    ------
+    InputDataError
+        If the file is missing, empty, not UTF-8, or not a table.
+    """
+    if not path.is_file():
+        raise InputDataError(f"{what}: Datei nicht gefunden.", file=str(path))
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputDataError(
+            f"{what}: Datei ist nicht UTF-8-kodiert (Byte {exc.start}). Bitte als 'CSV UTF-8' speichern.",
+            file=str(path),
+        ) from exc
+    if not text.strip():
+        raise InputDataError(f"{what}: Datei ist leer; erwartet wird eine Kopfzeile und Datenzeilen.", file=str(path))
+    first = text.splitlines()[0]
+    sep = ";" if first.count(";") >= first.count(",") else ","
+    try:
+        df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, csv.Error) as exc:
+        raise InputDataError(f"{what}: Datei ist keine gültige CSV-Tabelle ({exc}).", file=str(path)) from exc
+    df.columns = [str(c).strip() for c in df.columns]
+    return df.apply(lambda s: s.str.strip())
+
+
+def require_columns(df: pd.DataFrame, columns: Iterable[str], *, path: Path, what: str) -> None:
+    """Raise if a required column is missing, naming it and the columns found."""
+    for col in columns:
+        if col not in df.columns:
+            raise InputDataError(
+                f"{what}: Pflichtspalte fehlt. Vorhandene Spalten: {', '.join(map(str, df.columns)) or '(keine)'}.",
+                file=str(path),
+                column=col,
+            )
+
+
+def parse_time(value: str, *, path: Path, row: int, column: str) -> int:
+    """``HH:MM`` → minutes after midnight (00:00 to 24:00)."""
+    m = _TIME.match(value)
+    if m:
+        h, mi = int(m.group(1)), int(m.group(2))
+        if mi < 60 and (h < 24 or (h == 24 and mi == 0)):
+            return h * 60 + mi
+    raise InputDataError(
+        "keine gültige Uhrzeit; erlaubt ist HH:MM von 00:00 bis 24:00.",
+        file=str(path),
+        row=row,
+        column=column,
+        value=value,
+    )
+
+
+def parse_date(value: str, *, path: Path, row: int, column: str) -> dt.date:
+    """ISO ``2027-01-11`` or German ``11.01.2027`` → date."""
+    for fmt in ("%Y-%m-%d", "%d.%m.%Y"):
+        try:
+            return dt.datetime.strptime(value, fmt).date()
+        except ValueError:
+            continue
+    raise InputDataError(
+        "kein gültiges Datum; erlaubt ist JJJJ-MM-TT oder TT.MM.JJJJ.",
+        file=str(path),
+        row=row,
+        column=column,
+        value=value,
+    )
+
+
+def parse_list(value: str, *, allowed: Iterable[str], path: Path, row: int, column: str) -> tuple[str, ...]:
+    """Split ``"A1, A2"`` (separators ``,`` ``;`` ``/`` ``|`` or blanks) and check each item."""
+    allowed = tuple(allowed)
+    lookup = {a.lower(): a for a in allowed}
+    items = [v for v in re.split(r"[,;/|\s]+", value) if v]
+    if not items:
+        raise InputDataError(
+            f"leer; erlaubt sind: {', '.join(allowed)}.", file=str(path), row=row, column=column, value=value
+        )
+    out = []
+    for item in items:
+        key = lookup.get(item.lower())
+        if key is None:
+            raise InputDataError(
+                f"unbekannter Eintrag {item!r}; erlaubt sind: {', '.join(allowed)}.",
+                file=str(path),
+                row=row,
+                column=column,
+                value=value,
+            )
+        if key not in out:
+            out.append(key)
+    return tuple(out)
+
+
+def parse_weekdays(value: str, *, path: Path, row: int, column: str) -> tuple[int, ...]:
+    """``"Mo, Mi"`` or ``"Mo-Fr"`` → sorted weekday numbers (0 = Monday)."""
+    v = value.strip()
+    m = re.fullmatch(r"(\w\w)\s*[-–]\s*(\w\w)", v)
+    if m:
+        a, b = (parse_list(x, allowed=WEEKDAYS, path=path, row=row, column=column)[0] for x in m.groups())
+        ia, ib = WEEKDAYS.index(a), WEEKDAYS.index(b)
+        if ia <= ib:
+            return tuple(range(ia, ib + 1))
+    days = parse_list(v, allowed=WEEKDAYS, path=path, row=row, column=column)
+    return tuple(sorted(WEEKDAYS.index(d) for d in days))
+
+
+def parse_bool(value: str, *, path: Path, row: int, column: str) -> bool:
+    """``ja``/``nein`` (also true/false, 1/0) → bool."""
+    v = value.strip().lower()
+    if v in ("ja", "j", "true", "1", "yes", "x"):
+        return True
+    if v in ("nein", "n", "false", "0", "no", ""):
+        return False
+    raise InputDataError("erlaubt ist 'ja' oder 'nein'.", file=str(path), row=row, column=column, value=value)
+
+
+def parse_int(value: str, *, path: Path, row: int, column: str, minimum: int = 0, maximum: int | None = None) -> int:
+    """Whole number within bounds."""
+    try:
+        v = int(value)
+    except ValueError:
+        v = None
+    if v is None or v < minimum or (maximum is not None and v > maximum):
+        upper = f" bis {maximum}" if maximum is not None else ""
+        raise InputDataError(
+            f"keine gültige ganze Zahl; erlaubt ist {minimum}{upper}.",
+            file=str(path),
+            row=row,
+            column=column,
+            value=value,
+        )
+    return v
+
+
+def parse_float(value: str, *, path: Path, row: int, column: str, minimum: float | None = None) -> float:
+    """Number with ``.`` or German decimal comma."""
+    try:
+        v = float(value.replace(",", "."))
+    except ValueError:
+        v = float("nan")
+    if v != v or (minimum is not None and v < minimum) or v in (float("inf"), float("-inf")):
+        lower = f" ≥ {minimum}" if minimum is not None else ""
+        raise InputDataError(
+            f"keine gültige Zahl; erlaubt ist eine Zahl{lower}.", file=str(path), row=row, column=column, value=value
+        )
+    return v
+
+
+def to_analysis_crs(gdf: gpd.GeoDataFrame, *, path: Path, what: str) -> gpd.GeoDataFrame:
+    """Reproject to EPSG:25832; a layer without CRS is an error, not a guess."""
+    if gdf.crs is None:
+        raise CRSError(
+            f"{what}: Ebene hat kein Koordinatenbezugssystem (CRS). Bitte das CRS in der Datei angeben "
+            f"(z. B. EPSG:25832 oder EPSG:4326); Kursatlas rät es nicht.",
+            file=str(path),
+        )
+    return gdf.to_crs(ANALYSIS_CRS)
+
+
+def points_from_table(
+    df: pd.DataFrame, *, path: Path, what: str, crs: str | None, allow_empty: bool = False
+) -> gpd.GeoSeries:
+    """Point geometry from ``lat``/``lon`` (WGS84) or ``x``/``y`` with a stated CRS.
+
+    Parameters
+    ----------
+    allow_empty
+        Rows with both coordinates empty get an empty geometry (online courses).
+    """
+    if {"lat", "lon"} <= set(df.columns):
+        xcol, ycol, src = "lon", "lat", "EPSG:4326"
+    elif {"x", "y"} <= set(df.columns):
+        if not crs:
+            raise CRSError(
+                f"{what}: Spalten x/y ohne Angabe des Koordinatenbezugssystems. Bitte 'crs' in der Konfiguration "
+                'angeben (z. B. crs = "EPSG:25832") oder Spalten lat/lon verwenden.',
+                file=str(path),
+            )
+        xcol, ycol, src = "x", "y", crs
+    else:
+        raise InputDataError(
+            f"{what}: Koordinatenspalten fehlen; erlaubt sind lat/lon (WGS84) oder x/y mit CRS.",
+            file=str(path),
+            column="lat/lon",
+        )
+    try:
+        src_crs = CRS.from_user_input(src)
+    except PyprojCRSError as exc:
+        raise CRSError(f"{what}: unbekanntes Koordinatenbezugssystem {src!r}.", file=str(path)) from exc
+    xs, ys = [], []
+    for i, (xv, yv) in enumerate(zip(df[xcol], df[ycol], strict=True)):
+        if allow_empty and xv == "" and yv == "":
+            xs.append(float("nan"))
+            ys.append(float("nan"))
+            continue
+        x = parse_float(xv, path=path, row=line_of(i), column=xcol)
+        y = parse_float(yv, path=path, row=line_of(i), column=ycol)
+        if src == "EPSG:4326" and not (-90 <= y <= 90 and -180 <= x <= 180):
+            bad_col, bad = (ycol, yv) if not -90 <= y <= 90 else (xcol, xv)
+            raise InputDataError(
+                "keine gültige geographische Koordinate (Breite −90…90, Länge −180…180).",
+                file=str(path),
+                row=line_of(i),
+                column=bad_col,
+                value=bad,
+            )
+        xs.append(x)
+        ys.append(y)
+    pts = gpd.GeoSeries(gpd.points_from_xy(xs, ys), crs=src_crs, index=df.index)
+    empty = pd.Series(xs, index=df.index).isna().to_numpy()
+    out = pts.to_crs(ANALYSIS_CRS)
+    if empty.any():
+        out[empty] = None
+    return out

@@ -1,0 +1,188 @@
+"""Command line interface ``kursatlas`` (German).
+
+Subcommands: ``demo``, ``run``, ``validate``, ``init``, ``reisezeiten``, ``kurse``.
+Logging is configured here and only here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .errors import KursatlasError
+
+__all__ = ["main", "build_parser", "DEMO_CONFIG"]
+
+DEMO_CONFIG = Path(__file__).resolve().parent.parent / "data" / "rotenburg" / "region.toml"
+"""The embedded model region (Landkreis Rotenburg (Wümme), partly modelled data)."""
+
+_DESCRIPTION = """\
+Kursatlas zeigt, wer einen Deutschkurs auf dem passenden Niveau ohne Auto erreicht,
+wo Versorgungslücken sind und wo landkreisgeförderte Kurse am meisten bewirken.
+
+Typische Aufrufe:
+  kursatlas demo                               Modellregion Rotenburg (Wümme) rechnen
+  kursatlas run --config region.toml           eigene Region rechnen
+  kursatlas validate --config region.toml      nur die Eingabedateien prüfen
+  kursatlas init meine_region                  Vorlage für eine neue Region anlegen
+"""
+
+
+class _Progress:
+    """Prints ``[3/7] Reisezeiten …`` lines with the time of the previous step."""
+
+    def __init__(self, stream=sys.stderr) -> None:  # noqa: ANN001
+        self.stream = stream
+        self.t0 = time.perf_counter()
+        self.last = self.t0
+        self.open = False
+
+    def __call__(self, step: int, total: int, text: str) -> None:
+        now = time.perf_counter()
+        if self.open:
+            print(f"      fertig ({now - self.last:.1f} s)", file=self.stream)
+        self.last = now
+        self.open = True
+        print(f"[{step}/{total}] {text} …", file=self.stream, flush=True)
+
+    def done(self) -> None:
+        now = time.perf_counter()
+        if self.open:
+            print(f"      fertig ({now - self.last:.1f} s)", file=self.stream)
+        print(f"Gesamtzeit: {now - self.t0:.1f} s", file=self.stream)
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .pipeline import run
+
+    config = load_config(args.config)
+    progress = _Progress()
+    result = run(config, progress=progress)
+    progress.done()
+    print(f"Region: {config.name}")
+    if config.has_modelled_data:
+        print("Hinweis: Die Region enthält modellierte Daten (keine realen Angaben), siehe QUELLEN.md.")
+    print("Geschrieben:")
+    for p in result.files:
+        print(f"  {p}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    args.config = DEMO_CONFIG
+    return _cmd_run(args)
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .load import load_inputs
+
+    config = load_config(args.config)
+    inputs = load_inputs(config)
+    print(f"Eingaben der Region '{config.name}' sind gültig:")
+    print(f"  {len(inputs.region.mitgliedskommunen)} Mitgliedskommunen, {len(inputs.region.gemeinden)} Gemeinden")
+    print(f"  {len(inputs.residents)} Herkunftsorte mit {inputs.residents['einwohner'].sum():.0f} Personen")
+    print(f"  {len(inputs.courses)} Kurse, {len(inputs.candidates)} mögliche Standorte")
+    return 0
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from .scaffold import scaffold
+
+    files = scaffold(Path(args.ordner), name=args.name)
+    print(f"Neue Region in {args.ordner} angelegt:")
+    for f in files:
+        print(f"  {f}")
+    print("Nächste Schritte: Dateien füllen, dann 'kursatlas validate --config "
+          f"{Path(args.ordner) / 'region.toml'}'.")
+    return 0
+
+
+def _cmd_reisezeiten(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .traveltime import write_travel_time_matrix
+
+    config = load_config(args.config)
+    path = write_travel_time_matrix(config, Path(args.ausgabe))
+    print(f"Reisezeiten geschrieben: {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser (German help texts)."""
+    parser = argparse.ArgumentParser(
+        prog="kursatlas",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"kursatlas {__version__}")
+    parser.add_argument("-v", "--ausfuehrlich", dest="verbose", action="count", default=0,
+                        help="mehr Meldungen ausgeben (-vv für alle Details)")
+    sub = parser.add_subparsers(dest="befehl", metavar="BEFEHL", title="Befehle")
+
+    p = sub.add_parser("demo", help="die eingebaute Modellregion Rotenburg (Wümme) komplett rechnen",
+                       description="Rechnet die Modellregion (teils modellierte Daten) und schreibt Karten nach "
+                                   "maps/ und Tabellen nach results/.")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("run", help="alle Schritte für eine Region rechnen",
+                       description="Lädt und prüft die Eingaben, berechnet Reisezeiten, Versorgung, Lücken und "
+                                   "Vorschläge und schreibt Karten, Tabellen und Bericht.")
+    p.add_argument("--config", required=True, type=Path, help="Regionsdatei (TOML), z. B. region.toml")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("validate", help="nur die Eingabedateien prüfen (schreibt nichts)")
+    p.add_argument("--config", required=True, type=Path, help="Regionsdatei (TOML)")
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("init", help="Vorlagen für eine neue Region anlegen")
+    p.add_argument("ordner", help="neuer Ordner für die Region")
+    p.add_argument("--name", default="Meine Region", help="Name der Region in Karten und Bericht")
+    p.set_defaults(func=_cmd_init)
+
+    p = sub.add_parser("reisezeiten", help="Reisezeiten Herkunft × Kurs × Verkehrsmittel als Tabelle schreiben")
+    p.add_argument("--config", required=True, type=Path, help="Regionsdatei (TOML)")
+    p.add_argument("--ausgabe", required=True, help="Zieldatei .csv oder .parquet")
+    p.set_defaults(func=_cmd_reisezeiten)
+
+    try:
+        from .registry import add_registry_commands
+    except ImportError:  # pragma: no cover - registry module added later
+        pass
+    else:
+        add_registry_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``kursatlas`` command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KursatlasError as exc:
+        print(f"Fehler: {exc}", file=sys.stderr)
+        print("Es wurde nichts geschrieben; frühere Ergebnisse bleiben erhalten.", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("Abgebrochen. Frühere Ergebnisse bleiben erhalten.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

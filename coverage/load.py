@@ -1,0 +1,554 @@
+"""Load and validate the inputs of a region: boundaries, residents, courses, candidate sites.
+
+Every loader reprojects to EPSG:25832 and raises :class:`~coverage.errors.InputDataError`
+(or a subclass) naming the file, the line, the column, the bad value and what is
+allowed. Nothing is written here.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+from shapely.geometry import Point
+
+from . import ANALYSIS_CRS
+from ._validate import (
+    line_of,
+    parse_bool,
+    parse_date,
+    parse_float,
+    parse_int,
+    parse_list,
+    parse_time,
+    parse_weekdays,
+    points_from_table,
+    read_table,
+    require_columns,
+    to_analysis_crs,
+)
+from .config import Config
+from .errors import InputDataError
+from .schema import COURSE_TYPE_LABELS, COURSE_TYPES, GROUPS, LEVELS, SLOTS
+
+__all__ = [
+    "REGION_TOLERANCE_M",
+    "Inputs",
+    "Region",
+    "load_candidates",
+    "load_courses",
+    "load_inputs",
+    "load_region",
+    "load_residents",
+]
+
+logger = logging.getLogger(__name__)
+
+REGION_TOLERANCE_M = 1000.0
+"""Points may lie this far outside the county polygon (VG5000 borders are generalised)."""
+
+
+@dataclass(frozen=True)
+class Region:
+    """The county and its subdivisions, all in EPSG:25832.
+
+    Attributes
+    ----------
+    landkreis
+        One row: ``ars``, ``name``, geometry.
+    mitgliedskommunen
+        ``mk_ars``, ``mk_name``, ``mk_art`` (Einheitsgemeinde / Samtgemeinde), geometry.
+    gemeinden
+        ``gemeinde_ars``, ``gemeinde_name``, ``mk_ars``, geometry.
+    """
+
+    landkreis: gpd.GeoDataFrame
+    mitgliedskommunen: gpd.GeoDataFrame
+    gemeinden: gpd.GeoDataFrame
+
+    @property
+    def boundary(self):
+        """Union of the county polygon(s)."""
+        return self.landkreis.geometry.union_all()
+
+    def mk_names(self) -> dict[str, str]:
+        """Mitgliedskommune ARS → name."""
+        return dict(zip(self.mitgliedskommunen["mk_ars"], self.mitgliedskommunen["mk_name"], strict=True))
+
+    def gemeinde_names(self) -> dict[str, str]:
+        """Gemeinde ARS → name."""
+        return dict(zip(self.gemeinden["gemeinde_ars"], self.gemeinden["gemeinde_name"], strict=True))
+
+    def locate(self, geometry: gpd.GeoSeries) -> pd.DataFrame:
+        """Gemeinde and Mitgliedskommune ARS of points (nearest Gemeinde for points just outside).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``gemeinde_ars``, ``mk_ars`` aligned with ``geometry``; empty
+            geometries (online courses) get empty strings.
+        """
+        out = pd.DataFrame({"gemeinde_ars": "", "mk_ars": ""}, index=geometry.index)
+        valid = geometry.notna() & ~geometry.is_empty if len(geometry) else geometry.notna()
+        if not valid.any():
+            return out
+        pts = gpd.GeoDataFrame(geometry=geometry[valid], crs=ANALYSIS_CRS)
+        joined = gpd.sjoin_nearest(pts, self.gemeinden[["gemeinde_ars", "mk_ars", "geometry"]], how="left")
+        joined = joined[~joined.index.duplicated(keep="first")]
+        out.loc[joined.index, "gemeinde_ars"] = joined["gemeinde_ars"].to_numpy()
+        out.loc[joined.index, "mk_ars"] = joined["mk_ars"].to_numpy()
+        return out
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """All validated inputs of one run."""
+
+    region: Region
+    residents: gpd.GeoDataFrame
+    courses: gpd.GeoDataFrame
+    candidates: gpd.GeoDataFrame
+
+
+# --------------------------------------------------------------------------- region
+
+
+def _read_layer(path: Path, layer: str, *, what: str) -> gpd.GeoDataFrame:
+    if not path.is_file():
+        raise InputDataError(f"{what}: Datei nicht gefunden.", file=str(path))
+    try:
+        layers = [str(name) for name, _ in pyogrio.list_layers(path)]
+    except pyogrio.errors.DataSourceError as exc:
+        raise InputDataError(f"{what}: Datei ist keine lesbare Geodatei ({exc}).", file=str(path)) from exc
+    if layer not in layers:
+        raise InputDataError(
+            f"{what}: Ebene {layer!r} fehlt; vorhandene Ebenen: {', '.join(layers)}.", file=str(path), column=layer
+        )
+    gdf = gpd.read_file(path, layer=layer)
+    return to_analysis_crs(gdf, path=path, what=f"{what}, Ebene {layer!r}")
+
+
+def load_region(config: Config) -> Region:
+    """Load the county, its Mitgliedskommunen and Gemeinden (VG5000 layout: ``ARS``, ``GEN``, ``BEZ``).
+
+    The Mitgliedskommune of a Gemeinde is the one whose ARS is the first nine
+    digits of the Gemeinde ARS (Gemeindeverband key).
+    """
+    path = config.grenzen
+    what = "Verwaltungsgrenzen"
+    lk = _read_layer(path, config.ebene_landkreis, what=what)
+    mk = _read_layer(path, config.ebene_mitgliedskommunen, what=what)
+    gem = _read_layer(path, config.ebene_gemeinden, what=what)
+    for layer, gdf, cols in (
+        (config.ebene_landkreis, lk, ("ARS", "GEN")),
+        (config.ebene_mitgliedskommunen, mk, ("ARS", "GEN", "BEZ")),
+        (config.ebene_gemeinden, gem, ("ARS", "GEN")),
+    ):
+        for c in cols:
+            if c not in gdf.columns:
+                raise InputDataError(f"{what}, Ebene {layer!r}: Pflichtspalte fehlt.", file=str(path), column=c)
+    if len(lk) == 0 or len(mk) == 0 or len(gem) == 0:
+        raise InputDataError(f"{what}: eine Ebene ist leer.", file=str(path))
+    landkreis = gpd.GeoDataFrame(
+        {"ars": lk["ARS"].astype(str), "name": lk["GEN"].astype(str)}, geometry=lk.geometry.values, crs=ANALYSIS_CRS
+    )
+    mitglied = gpd.GeoDataFrame(
+        {"mk_ars": mk["ARS"].astype(str), "mk_name": mk["GEN"].astype(str), "mk_art": mk["BEZ"].astype(str)},
+        geometry=mk.geometry.values,
+        crs=ANALYSIS_CRS,
+    )
+    gem_ars = gem["ARS"].astype(str)
+    mk_of = gem_ars.str[:9]
+    known = set(mitglied["mk_ars"])
+    for i, (g, m) in enumerate(zip(gem_ars, mk_of, strict=True)):
+        if m not in known:
+            raise InputDataError(
+                f"{what}, Ebene {config.ebene_gemeinden!r}: Gemeinde gehört zu keiner Mitgliedskommune "
+                f"(erste 9 Stellen des ARS {m!r} nicht in Ebene {config.ebene_mitgliedskommunen!r}).",
+                file=str(path),
+                row=i + 1,
+                column="ARS",
+                value=g,
+            )
+    gemeinden = gpd.GeoDataFrame(
+        {"gemeinde_ars": gem_ars, "gemeinde_name": gem["GEN"].astype(str), "mk_ars": mk_of},
+        geometry=gem.geometry.values,
+        crs=ANALYSIS_CRS,
+    )
+    logger.info("Region %s: %d Mitgliedskommunen, %d Gemeinden", config.name, len(mitglied), len(gemeinden))
+    return Region(landkreis=landkreis, mitgliedskommunen=mitglied, gemeinden=gemeinden)
+
+
+def _check_inside(region: Region, geometry: gpd.GeoSeries, *, path: Path, what: str, columns: str) -> None:
+    area = region.boundary.buffer(REGION_TOLERANCE_M)
+    valid = geometry.notna() & ~geometry.is_empty
+    inside = geometry[valid].within(area)
+    if not inside.all():
+        pos = int(np.nonzero(~inside.to_numpy())[0][0])
+        idx = inside.index[pos]
+        row = int(geometry.index.get_loc(idx))
+        pt = geometry.loc[idx]
+        raise InputDataError(
+            f"{what}: Koordinaten liegen außerhalb der Region (mehr als {REGION_TOLERANCE_M:.0f} m außerhalb "
+            f"des Landkreises; Punkt {pt.x:.0f}/{pt.y:.0f} in EPSG:25832). Sind Breite und Länge vertauscht?",
+            file=str(path),
+            row=line_of(row),
+            column=columns,
+        )
+
+
+# --------------------------------------------------------------------------- residents
+
+_ZENSUS_ID = re.compile(r"^CRS3035RES(\d+)m?N(\d+)E(\d+)$")
+
+
+def _read_zensus(config: Config) -> gpd.GeoDataFrame:
+    path = config.einwohner
+    what = "Einwohner (Zensus-Gitter)"
+    df = read_table(path, what=what)
+    id_cols = [c for c in df.columns if c.startswith("GITTER_ID_")]
+    if not id_cols:
+        raise InputDataError(
+            f"{what}: Pflichtspalte fehlt (z. B. GITTER_ID_100m).", file=str(path), column="GITTER_ID_100m"
+        )
+    id_col = id_cols[0]
+    suffix = id_col[len("GITTER_ID_") :]
+    xcol, ycol = f"x_mp_{suffix}", f"y_mp_{suffix}"
+    value_col = config.einwohner_spalte
+    require_columns(df, [xcol, ycol, value_col], path=path, what=what)
+    share = value_col.lower().startswith("anteil")
+    if share:
+        require_columns(df, ["Einwohner"], path=path, what=what)
+    xs = np.empty(len(df))
+    ys = np.empty(len(df))
+    vals = np.empty(len(df))
+    suppressed = 0
+    ids, xcs, ycs, raws = (df[c].to_numpy() for c in (id_col, xcol, ycol, value_col))
+    ews = df["Einwohner"].to_numpy() if share else None
+    for i in range(len(df)):
+        line = line_of(i)
+        gid = str(ids[i])
+        if not _ZENSUS_ID.match(gid):
+            raise InputDataError(
+                "keine gültige Zensus-Gitter-ID; erwartet z. B. CRS3035RES100mN2689100E4337000.",
+                file=str(path),
+                row=line,
+                column=id_col,
+                value=gid,
+            )
+        xs[i] = parse_float(str(xcs[i]), path=path, row=line, column=xcol)
+        ys[i] = parse_float(str(ycs[i]), path=path, row=line, column=ycol)
+        raw = str(raws[i])
+        if raw in ("–", "-", "", "/", "."):
+            suppressed += 1
+            vals[i] = 0.0
+            continue
+        v = parse_float(raw, path=path, row=line, column=value_col, minimum=0.0)
+        if share:
+            if v > 100:
+                raise InputDataError(
+                    "Anteil über 100 %; erlaubt ist 0 bis 100.", file=str(path), row=line, column=value_col, value=raw
+                )
+            ew_raw = str(ews[i]) if ews is not None else ""
+            ew = (
+                0.0
+                if ew_raw in ("–", "-", "", "/", ".")
+                else parse_float(ew_raw, path=path, row=line, column="Einwohner", minimum=0.0)
+            )
+            v = ew * v / 100.0
+        vals[i] = v
+    if suppressed:
+        logger.warning("%s: %d geheimgehaltene Werte ('–') als 0 gezählt", path.name, suppressed)
+    pts = gpd.GeoSeries(gpd.points_from_xy(xs, ys), crs="EPSG:3035").to_crs(ANALYSIS_CRS)
+    return gpd.GeoDataFrame(
+        {"herkunft_id": df[id_col].astype(str).to_numpy(), "einwohner": vals}, geometry=pts.values, crs=ANALYSIS_CRS
+    )
+
+
+def _read_residents_vector(config: Config) -> gpd.GeoDataFrame:
+    path = config.einwohner
+    what = "Einwohner"
+    if path.suffix.lower() == ".csv":
+        df = read_table(path, what=what)
+        geom = points_from_table(df, path=path, what=what, crs=config.einwohner_crs)
+        gdf = gpd.GeoDataFrame(df, geometry=geom.values, crs=ANALYSIS_CRS)
+    else:
+        if not path.is_file():
+            raise InputDataError(f"{what}: Datei nicht gefunden.", file=str(path))
+        gdf = to_analysis_crs(gpd.read_file(path), path=path, what=what)
+        if config.einwohner_format == "flaechen" or not (gdf.geom_type == "Point").all():
+            gdf = gdf.set_geometry(gdf.geometry.representative_point())
+        gdf = gdf.astype({c: str for c in gdf.columns if c != "geometry"})
+    require_columns(gdf, [config.einwohner_spalte], path=path, what=what)
+    ids = (
+        gdf["herkunft_id"]
+        if "herkunft_id" in gdf.columns
+        else pd.Series([f"E{i + 1:06d}" for i in range(len(gdf))], index=gdf.index)
+    )
+    out = gpd.GeoDataFrame({"herkunft_id": ids.astype(str).to_numpy()}, geometry=gdf.geometry.values, crs=ANALYSIS_CRS)
+    out["einwohner"] = [
+        parse_float(str(v), path=path, row=line_of(i), column=config.einwohner_spalte, minimum=0.0)
+        for i, v in enumerate(gdf[config.einwohner_spalte])
+    ]
+    optional = [f"niveau_{lv}" for lv in LEVELS] + [f"gruppe_{g}" for g in GROUPS]
+    for col in optional:
+        if col in gdf.columns:
+            out[col] = [
+                parse_float(str(v), path=path, row=line_of(i), column=col, minimum=0.0) for i, v in enumerate(gdf[col])
+            ]
+    return out
+
+
+def load_residents(config: Config, region: Region) -> gpd.GeoDataFrame:
+    """Load the target population as points (grid cell centres, points or polygon points).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``herkunft_id``, ``einwohner`` (float), optional ``niveau_<L>`` / ``gruppe_<G>``
+        counts, ``gemeinde_ars``, ``mk_ars``; only rows with ``einwohner > 0``.
+    """
+    path = config.einwohner
+    gdf = _read_zensus(config) if config.einwohner_format == "zensus" else _read_residents_vector(config)
+    if len(gdf) == 0:
+        raise InputDataError("Einwohner: Datei enthält keine Datenzeilen.", file=str(path))
+    dup = gdf["herkunft_id"].duplicated()
+    if dup.any():
+        i = int(np.nonzero(dup.to_numpy())[0][0])
+        raise InputDataError(
+            "Kennung doppelt; jede Zeile braucht eine eindeutige Kennung.",
+            file=str(path),
+            row=line_of(i),
+            column="herkunft_id",
+            value=gdf["herkunft_id"].iat[i],
+        )
+    _check_inside(region, gdf.geometry, path=path, what="Einwohner", columns="Koordinaten")
+    gdf = gdf[gdf["einwohner"] > 0].reset_index(drop=True)
+    loc = region.locate(gdf.geometry)
+    gdf["gemeinde_ars"] = loc["gemeinde_ars"].to_numpy()
+    gdf["mk_ars"] = loc["mk_ars"].to_numpy()
+    logger.info("Einwohner: %d Herkunftsorte, %.0f Personen aus %s", len(gdf), gdf["einwohner"].sum(), path.name)
+    return gdf
+
+
+# --------------------------------------------------------------------------- courses
+
+_COURSE_REQUIRED = (
+    "kurs_id",
+    "traeger",
+    "kursort",
+    "niveaus",
+    "kursart",
+    "wochentage",
+    "beginn",
+    "ende",
+    "erster_tag",
+    "letzter_tag",
+    "plaetze",
+    "freie_plaetze",
+    "kinderbetreuung",
+)
+
+
+def load_courses(path: Path, region: Region, *, crs: str | None = None) -> gpd.GeoDataFrame:
+    """Load and validate the course registry (CSV, ``;`` or ``,``).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per course with parsed values (see the README for the columns);
+        ``beginn``/``ende`` in minutes after midnight, ``wochentage`` as weekday numbers,
+        ``online`` True for online courses (empty geometry).
+    """
+    what = "Kursregister"
+    df = read_table(path, what=what)
+    require_columns(df, _COURSE_REQUIRED, path=path, what=what)
+    if len(df) == 0:
+        raise InputDataError(
+            f"{what}: keine Kurse eingetragen. Das Register braucht mindestens einen Kurs "
+            "(eine Zeile unter der Kopfzeile).",
+            file=str(path),
+        )
+    for col in ("kursname", "adresse"):
+        if col not in df.columns:
+            df[col] = ""
+    seen: dict[str, int] = {}
+    rows = []
+    for i in range(len(df)):
+        r = df.iloc[i]
+        line = line_of(i)
+        kid = r["kurs_id"]
+        if not kid:
+            raise InputDataError(
+                "Kurs-ID fehlt; jede Zeile braucht eine eindeutige Kurs-ID.",
+                file=str(path),
+                row=line,
+                column="kurs_id",
+                value=kid,
+            )
+        if kid in seen:
+            raise InputDataError(
+                f"Kurs-ID doppelt (schon in Zeile {seen[kid]}); Kurs-IDs müssen eindeutig sein.",
+                file=str(path),
+                row=line,
+                column="kurs_id",
+                value=kid,
+            )
+        seen[kid] = line
+        kursart = r["kursart"].strip().lower()
+        if kursart not in COURSE_TYPES:
+            allowed = "; ".join(f"{k} ({v})" for k, v in COURSE_TYPE_LABELS.items())
+            raise InputDataError(
+                f"unbekannte Kursart; erlaubt sind: {allowed}.",
+                file=str(path),
+                row=line,
+                column="kursart",
+                value=r["kursart"],
+            )
+        niveaus = parse_list(r["niveaus"], allowed=LEVELS, path=path, row=line, column="niveaus")
+        beginn = parse_time(r["beginn"], path=path, row=line, column="beginn")
+        ende = parse_time(r["ende"], path=path, row=line, column="ende")
+        if ende <= beginn:
+            raise InputDataError(
+                f"Kursende liegt nicht nach dem Beginn ({r['beginn']}); das Ende muss später sein.",
+                file=str(path),
+                row=line,
+                column="ende",
+                value=r["ende"],
+            )
+        erster = parse_date(r["erster_tag"], path=path, row=line, column="erster_tag")
+        letzter = parse_date(r["letzter_tag"], path=path, row=line, column="letzter_tag")
+        if letzter < erster:
+            raise InputDataError(
+                f"letzter Kurstag liegt vor dem ersten ({r['erster_tag']}).",
+                file=str(path),
+                row=line,
+                column="letzter_tag",
+                value=r["letzter_tag"],
+            )
+        plaetze = parse_int(r["plaetze"], path=path, row=line, column="plaetze", minimum=1, maximum=100)
+        frei = parse_int(r["freie_plaetze"], path=path, row=line, column="freie_plaetze", minimum=0, maximum=plaetze)
+        rows.append(
+            {
+                "kurs_id": kid,
+                "traeger": r["traeger"],
+                "kursname": r["kursname"],
+                "kursort": r["kursort"],
+                "adresse": r["adresse"],
+                "niveaus": niveaus,
+                "kursart": kursart,
+                "wochentage": parse_weekdays(r["wochentage"], path=path, row=line, column="wochentage"),
+                "beginn": beginn,
+                "ende": ende,
+                "erster_tag": erster,
+                "letzter_tag": letzter,
+                "plaetze": plaetze,
+                "freie_plaetze": frei,
+                "kinderbetreuung": parse_bool(r["kinderbetreuung"], path=path, row=line, column="kinderbetreuung"),
+                "online": kursart == "online",
+            }
+        )
+    geom = points_from_table(df, path=path, what=what, crs=crs, allow_empty=True)
+    out = gpd.GeoDataFrame(rows, geometry=geom.values, crs=ANALYSIS_CRS)
+    missing = out.geometry.isna() & ~out["online"]
+    if missing.any():
+        i = int(np.nonzero(missing.to_numpy())[0][0])
+        raise InputDataError(
+            "Koordinaten fehlen; nur Online-Kurse dürfen ohne Ort sein.",
+            file=str(path),
+            row=line_of(i),
+            column="lat/lon",
+            value="",
+        )
+    out.loc[out["online"], "geometry"] = None
+    _check_inside(region, out.geometry, path=path, what=what, columns="lat/lon")
+    loc = region.locate(out.geometry)
+    out["gemeinde_ars"] = loc["gemeinde_ars"].to_numpy()
+    out["mk_ars"] = loc["mk_ars"].to_numpy()
+    logger.info("Kursregister: %d Kurse (%d online) aus %s", len(out), int(out["online"].sum()), path.name)
+    return out
+
+
+# --------------------------------------------------------------------------- candidate sites
+
+
+def load_candidates(config: Config, region: Region) -> gpd.GeoDataFrame:
+    """Load candidate sites, or generate one per Gemeinde when none are configured.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``standort_id``, ``name``, ``art``, ``verfuegbar`` (tuple of slot keys),
+        ``gemeinde_ars``, ``mk_ars``, Point geometry.
+    """
+    what = "Standorte"
+    if config.standorte is None:
+        pts = region.gemeinden.geometry.representative_point()
+        out = gpd.GeoDataFrame(
+            {
+                "standort_id": [f"G{a}" for a in region.gemeinden["gemeinde_ars"]],
+                "name": [f"{n} (Gemeindemitte)" for n in region.gemeinden["gemeinde_name"]],
+                "art": "gemeindemitte",
+                "verfuegbar": [SLOTS] * len(pts),
+            },
+            geometry=pts.values,
+            crs=ANALYSIS_CRS,
+        )
+        logger.info("Standorte: %d aus den Gemeindemitten erzeugt", len(out))
+    else:
+        path = config.standorte
+        df = read_table(path, what=what)
+        require_columns(df, ("standort_id", "name"), path=path, what=what)
+        if len(df) == 0:
+            raise InputDataError(f"{what}: keine Standorte eingetragen.", file=str(path))
+        dup = df["standort_id"].duplicated()
+        if dup.any():
+            i = int(np.nonzero(dup.to_numpy())[0][0])
+            raise InputDataError(
+                "Standort-ID doppelt; IDs müssen eindeutig sein.",
+                file=str(path),
+                row=line_of(i),
+                column="standort_id",
+                value=df["standort_id"].iat[i],
+            )
+        avail = [
+            parse_list(v, allowed=SLOTS, path=path, row=line_of(i), column="verfuegbar") if v else SLOTS
+            for i, v in enumerate(df["verfuegbar"] if "verfuegbar" in df.columns else [""] * len(df))
+        ]
+        geom = points_from_table(df, path=path, what=what, crs=config.einwohner_crs)
+        out = gpd.GeoDataFrame(
+            {
+                "standort_id": df["standort_id"].to_numpy(),
+                "name": df["name"].to_numpy(),
+                "art": df["art"].to_numpy() if "art" in df.columns else "sonstiges",
+                "verfuegbar": avail,
+            },
+            geometry=geom.values,
+            crs=ANALYSIS_CRS,
+        )
+        _check_inside(region, out.geometry, path=path, what=what, columns="lat/lon")
+        logger.info("Standorte: %d aus %s", len(out), path.name)
+    loc = region.locate(out.geometry)
+    out["gemeinde_ars"] = loc["gemeinde_ars"].to_numpy()
+    out["mk_ars"] = loc["mk_ars"].to_numpy()
+    return out
+
+
+def load_inputs(config: Config) -> Inputs:
+    """Load and validate every input of the region described by ``config``."""
+    region = load_region(config)
+    residents = load_residents(config, region)
+    courses = load_courses(config.kurse, region, crs=config.einwohner_crs)
+    candidates = load_candidates(config, region)
+    return Inputs(region=region, residents=residents, courses=courses, candidates=candidates)
+
+
+def empty_point() -> Point:
+    """An empty point (used for online courses)."""
+    return Point()
