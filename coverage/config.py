@@ -182,6 +182,9 @@ class Parameters:
         E2SFCA travel-time bands (upper bounds in minutes) and their weights.
     sensitivitaet_min
         Shift of all thresholds for the robustness check.
+    feiertage_land
+        Bundesland code (e.g. ``NI``) whose public holidays are not course days;
+        ``None`` keeps every date.
     slot_zeiten
         Schedule option of a candidate course: (start, end) in minutes after midnight
         and weekdays (0 = Monday).
@@ -230,6 +233,7 @@ class Parameters:
     raster_m: float = 1000.0
     e2sfca_baender: tuple[tuple[float, float], ...] = ((15.0, 1.0), (30.0, 0.68), (45.0, 0.22), (60.0, 0.05))
     sensitivitaet_min: float = 15.0
+    feiertage_land: str | None = "NI"
     slot_zeiten: dict[str, tuple[int, int, tuple[int, ...]]] = field(
         default_factory=lambda: {
             "vormittag": (8 * 60 + 30, 11 * 60 + 45, (0, 1, 2, 3, 4)),
@@ -387,6 +391,10 @@ def _parse_parameters(raw: dict[str, Any], cfg_path: Path) -> Parameters:
             if v != int(v):
                 raise _err(cfg_path, f"parameter.{key}", value, "eine ganze Zahl")
             updates[key] = int(v)
+        elif key == "feiertage_land":
+            if value not in ("", None) and not (isinstance(value, str) and len(value) == 2 and value.isalpha()):
+                raise _err(cfg_path, "parameter.feiertage_land", value, "ein Länderkürzel wie \"NI\" oder \"\"")
+            updates[key] = value or None
         elif key == "budget_euro":
             updates[key] = _number(value, "parameter.budget_euro", cfg_path, minimum=0)
         elif key in ("min_gruppe", "max_gruppe"):
@@ -422,6 +430,7 @@ def _parse_parameters(raw: dict[str, Any], cfg_path: Path) -> Parameters:
                             "min_gruppe",
                             "max_gruppe",
                             "kosten",
+                            "feiertage_land",
                             "gruppen",
                         ]
                     )
