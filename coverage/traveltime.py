@@ -1,21 +1,57 @@
-"""Door-to-door travel times between origins and courses (contract; engine to follow).
+"""Door-to-door travel times between origins and courses, schedule-exact.
 
-The result of this stage is a :class:`CourseTravelTimes`: for every mode, origin and
-course the minutes needed to arrive by the course start (``hin``, waiting at the
-site counts) and to get home after the course end (``rueck``), each the worst over
-all course days. ``inf`` means not possible. Online courses need no travel: 0.
+For every origin and course this stage computes, per mode,
+
+* ``hin``: minutes from leaving home to the course start, arriving in time
+  (waiting at the site counts), and
+* ``rueck``: minutes from the course end until home,
+
+each the worst over all course days (dates from the first to the last course day
+on the course's weekdays, minus public holidays). Days with the same active
+services share one computation. Transit routing is done *from the sites*: one
+reverse (latest departure) and one forward (earliest arrival) Connection Scan per
+course schedule and service day, then a sparse max-plus/min-plus step over the
+walking access matrix gives every origin at once.
+
+``oepnv`` includes walking to, from and between stops and is never worse than
+walking the whole way. Snap distances to the street network are walked.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
+from .errors import RoutingError
+from .network import StreetNetwork, snap, street_times, street_times_sparse
 from .schema import MODES
 
-__all__ = ["CourseTravelTimes"]
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+    from .config import Config, Parameters
+    from .gtfs import Feed
+    from .load import Region
+
+__all__ = [
+    "CourseTravelTimes",
+    "Networks",
+    "course_days",
+    "course_travel_times",
+    "load_networks",
+    "travel_time_matrix",
+    "write_travel_time_matrix",
+]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -31,7 +67,7 @@ class CourseTravelTimes:
     modes
         Mode keys in the order of the first axis (subset of ``fuss``, ``rad``, ``oepnv``).
     hin
-        ``(n_modes, n_o, n_c)`` minutes to arrive by the start (worst course day).
+        ``(n_modes, n_o, n_c)`` minutes to arrive by the start (worst course day); ``inf`` = impossible.
     rueck
         ``(n_modes, n_o, n_c)`` minutes home after the end (worst course day).
     """
@@ -49,17 +85,32 @@ class CourseTravelTimes:
         if any(m not in MODES for m in self.modes):
             raise ValueError(f"Unbekannter Modus in {self.modes}; erlaubt: {MODES}.")
 
+    @property
+    def course_index(self) -> dict[str, int]:
+        """Course id → column index."""
+        return {str(c): i for i, c in enumerate(self.course_ids)}
+
     def mode(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(hin, rueck)`` for one mode, each ``(n_o, n_c)``."""
         i = self.modes.index(name)
         return self.hin[i], self.rueck[i]
+
+    def subset(self, courses: slice | list[int] | np.ndarray) -> CourseTravelTimes:
+        """The same origins for a subset of the courses (slice or index list)."""
+        return CourseTravelTimes(
+            origin_ids=self.origin_ids,
+            course_ids=np.asarray(self.course_ids)[courses],
+            modes=self.modes,
+            hin=self.hin[:, :, courses],
+            rueck=self.rueck[:, :, courses],
+        )
 
     def to_long(self, *, finite_only: bool = True) -> pd.DataFrame:
         """Long format like r5py's TravelTimeMatrix.
 
         Columns ``herkunft_id``, ``kurs_id``, ``modus``, ``hin_min``, ``rueck_min``.
         """
-        _n_m, _n_o, n_c = self.hin.shape
+        n_c = self.hin.shape[2]
         frames = []
         for i, m in enumerate(self.modes):
             h = self.hin[i].ravel()
@@ -78,3 +129,403 @@ class CourseTravelTimes:
                 )
             )
         return pd.concat(frames, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class Networks:
+    """Street networks and timetable of a region.
+
+    Attributes
+    ----------
+    walk, bike
+        Walking and cycling networks.
+    feed
+        The GTFS feed, or None (then ``oepnv`` equals walking).
+    """
+
+    walk: StreetNetwork
+    bike: StreetNetwork
+    feed: Feed | None = None
+    _cache: dict = field(default_factory=dict, compare=False, repr=False)
+
+
+def load_networks(config: Config, region: Region) -> Networks:
+    """Load the walk and bike networks and the GTFS feed named in ``config``."""
+    from .gtfs import load_gtfs
+    from .network import load_street_network
+
+    boundary = region.boundary
+    cache_dir = config.cache / "osm"
+    walk = load_street_network(config.osm, mode="fuss", boundary=boundary, cache_dir=cache_dir)
+    bike = load_street_network(config.osm, mode="rad", boundary=boundary, cache_dir=cache_dir)
+    feed = load_gtfs(config.gtfs) if config.gtfs is not None else None
+    return Networks(walk=walk, bike=bike, feed=feed)
+
+
+# --------------------------------------------------------------------------- course days
+
+
+def course_days(
+    first: dt.date,
+    last: dt.date,
+    weekdays: tuple[int, ...],
+    *,
+    holiday_region: str | None = "NI",
+) -> list[dt.date]:
+    """Dates a course meets: ``first``..``last`` on ``weekdays`` (0 = Monday), minus public holidays.
+
+    Parameters
+    ----------
+    holiday_region
+        Bundesland code for the public holidays (``holidays`` package); ``None`` keeps all dates.
+    """
+    out = []
+    hol: set[dt.date] = set()
+    if holiday_region:
+        import holidays
+
+        hol = set(holidays.Germany(subdiv=holiday_region, years=range(first.year, last.year + 1)))
+    d = first
+    while d <= last:
+        if d.weekday() in weekdays and d not in hol:
+            out.append(d)
+        d += dt.timedelta(days=1)
+    return out
+
+
+def _days_in_feed(days: list[dt.date], feed: Feed) -> list[dt.date]:
+    """Course days inside the feed's range; outside it, the same weekday of the feed's first weeks."""
+    lo, hi = feed.date_range
+    inside = [d for d in days if lo <= d <= hi]
+    if inside:
+        if len(inside) < len(days):
+            logger.warning(
+                "%d Kurstage liegen außerhalb des Fahrplanzeitraums und werden nicht geprüft", len(days) - len(inside)
+            )
+        return inside
+    proxies = []
+    for wd in sorted({d.weekday() for d in days}):
+        d = lo + dt.timedelta(days=(wd - lo.weekday()) % 7 + 7)
+        if d <= hi:
+            proxies.append(d)
+    logger.warning(
+        "Kurszeitraum liegt außerhalb des Fahrplans (%s bis %s); geprüft werden Ersatztage %s",
+        lo,
+        hi,
+        ", ".join(map(str, proxies)),
+    )
+    return proxies
+
+
+# --------------------------------------------------------------------------- sparse max/min-plus
+
+
+def _row_reduce(matrix: sp.csr_matrix, values: np.ndarray, *, how: str) -> np.ndarray:
+    """Per row of ``matrix`` (origins × stops, data = seconds): max_s(values[s] − a) or min_s(values[s] + a)."""
+    n = matrix.shape[0]
+    if how == "max":
+        vals = values[matrix.indices] - matrix.data
+        out = np.full(n, -np.inf)
+        ufunc = np.maximum
+    else:
+        vals = values[matrix.indices] + matrix.data
+        out = np.full(n, np.inf)
+        ufunc = np.minimum
+    nonempty = np.diff(matrix.indptr) > 0
+    if vals.size:
+        red = ufunc.reduceat(vals, matrix.indptr[:-1][nonempty])
+        out[nonempty] = red
+    return out
+
+
+# --------------------------------------------------------------------------- engine
+
+
+@dataclass
+class _Prepared:
+    """Everything that depends on origins and networks but not on the courses."""
+
+    walk_node: np.ndarray
+    walk_snap_s: np.ndarray
+    bike_node: np.ndarray
+    bike_snap_s: np.ndarray
+    access: sp.csr_matrix | None  # origins × stops, walk seconds
+    stop_tree: sp.csr_matrix | None  # stops × walk nodes, walk seconds (≤ access limit)
+    stop_snap_s: np.ndarray | None
+    footpaths: object | None
+
+
+def _prepare(xy: np.ndarray, nets: Networks, params: Parameters) -> _Prepared:
+    walk, bike = nets.walk, nets.bike
+    sw = snap(walk, xy[:, 0], xy[:, 1], max_distance_m=params.max_fangdistanz_m)
+    sb = snap(bike, xy[:, 0], xy[:, 1], max_distance_m=params.max_fangdistanz_m)
+    if sw.too_far.any():
+        logger.warning(
+            "%d Herkunftsorte liegen mehr als %.0f m vom Straßennetz entfernt (der Weg zur Straße wird gegangen)",
+            int(sw.too_far.sum()),
+            params.max_fangdistanz_m,
+        )
+    prep = _Prepared(
+        sw.node, sw.distance_m / params.geh_m_s, sb.node, sb.distance_m / params.geh_m_s, None, None, None, None
+    )
+    feed = nets.feed
+    if feed is None:
+        return prep
+    from .transit import Footpaths, footpaths_with_transfers
+
+    limit = params.max_zugang_min * 60.0
+    sx = feed.stops["x"].to_numpy(dtype=float)
+    sy = feed.stops["y"].to_numpy(dtype=float)
+    has_xy = np.isfinite(sx) & np.isfinite(sy)
+    if not has_xy.any():
+        logger.warning("Keine Haltestelle des Fahrplans hat Koordinaten; ÖPNV wird nicht berechnet")
+        return prep
+    ss = snap(
+        walk,
+        np.where(has_xy, sx, sx[has_xy][0]),
+        np.where(has_xy, sy, sy[has_xy][0]),
+        max_distance_m=params.max_fangdistanz_m,
+    )
+    stop_snap_s = np.where(has_xy, ss.distance_m / params.geh_m_s, np.inf)
+    if ss.too_far.any():
+        logger.warning(
+            "%d Haltestellen liegen mehr als %.0f m vom Straßennetz entfernt",
+            int(ss.too_far.sum()),
+            params.max_fangdistanz_m,
+        )
+    tree = street_times_sparse(walk, ss.node, speed_m_s=params.geh_m_s, limit_s=limit)
+    tree.data -= 1e-9  # stored entries carry a tiny offset so that 0 s survives; remove it
+    tree.data = np.maximum(tree.data, 0.0)
+    prep.stop_tree = tree.tocsc()
+    prep.stop_snap_s = stop_snap_s
+    # origins × stops
+    acc = _node_columns(prep.stop_tree, sw.node).T.tocsr()  # origins × stops
+    acc = _add_snaps(acc, prep.walk_snap_s, stop_snap_s, limit)
+    prep.access = acc
+    # stop × stop footpaths within the transfer distance
+    fp = _node_columns(prep.stop_tree, ss.node).tocsr()
+    fp = _add_snaps(fp, stop_snap_s, stop_snap_s, params.max_umstieg_m / params.geh_m_s)
+    fp.sort_indices()
+    prep.footpaths = footpaths_with_transfers(feed, Footpaths(fp.indptr, fp.indices, fp.data))
+    logger.info(
+        "Zugangswege: %d Herkunftsorte mit Haltestelle in %.0f min, %d Fußwege zwischen Haltestellen",
+        int((np.diff(acc.indptr) > 0).sum()),
+        params.max_zugang_min,
+        fp.nnz,
+    )
+    return prep
+
+
+def _node_columns(tree_csc: sp.csc_matrix, nodes: np.ndarray) -> sp.csc_matrix:
+    """Columns ``nodes`` of a stops × nodes matrix (keeps explicit zeros)."""
+    return tree_csc[:, nodes]
+
+
+def _add_snaps(m: sp.csr_matrix, row_add: np.ndarray, col_add: np.ndarray, limit: float) -> sp.csr_matrix:
+    """Add per-row and per-column snap times to stored entries and drop those over ``limit``."""
+    m = m.tocoo()
+    vals = m.data + row_add[m.row] + col_add[m.col]
+    keep = vals <= limit
+    return sp.csr_matrix((vals[keep] + 0.0, (m.row[keep], m.col[keep])), shape=m.shape)
+
+
+def _street_leg(
+    net: StreetNetwork,
+    site_nodes: np.ndarray,
+    origin_nodes: np.ndarray,
+    *,
+    speed: float,
+    limit_s: float,
+    reverse: bool,
+) -> np.ndarray:
+    """Seconds between each site node and each origin node (sites × origins)."""
+    out = np.empty((len(site_nodes), len(origin_nodes)))
+    chunk = max(1, 4_000_000 // max(net.n_nodes, 1))
+    for a in range(0, len(site_nodes), chunk):
+        part = site_nodes[a : a + chunk]
+        d = street_times(net, part, speed_m_s=speed, limit_s=limit_s, reverse=reverse)
+        out[a : a + chunk] = d[:, origin_nodes]
+    return out
+
+
+def course_travel_times(
+    origins: gpd.GeoDataFrame,
+    courses: gpd.GeoDataFrame | pd.DataFrame,
+    *,
+    networks: Networks,
+    params: Parameters,
+) -> CourseTravelTimes:
+    """Door-to-door minutes for every origin, course and mode (worst course day).
+
+    Parameters
+    ----------
+    origins
+        Points (EPSG:25832) with ``herkunft_id``.
+    courses
+        Course table with geometry (None for online), ``beginn``, ``ende`` (minutes),
+        ``wochentage``, ``erster_tag``, ``letzter_tag``, ``online``; candidate courses
+        with identical site and schedule share one computation.
+    networks
+        Street networks and feed.
+    params
+        Speeds, access limits, thresholds (the largest group threshold bounds the searches).
+
+    Returns
+    -------
+    CourseTravelTimes
+    """
+    n_o, n_c = len(origins), len(courses)
+    modes = MODES
+    hin = np.full((len(modes), n_o, n_c), np.inf, dtype=np.float32)
+    rueck = np.full((len(modes), n_o, n_c), np.inf, dtype=np.float32)
+    result = CourseTravelTimes(
+        origin_ids=origins["herkunft_id"].to_numpy(),
+        course_ids=courses["kurs_id"].astype(str).to_numpy(),
+        modes=modes,
+        hin=hin,
+        rueck=rueck,
+    )
+    if n_o == 0 or n_c == 0:
+        return result
+    max_s = max(g.max_minuten for g in params.gruppen.values()) * 60.0 + params.sensitivitaet_min * 60.0
+    xy = np.column_stack([origins.geometry.x.to_numpy(), origins.geometry.y.to_numpy()])
+    prep = _prepare(xy, networks, params)
+
+    online = courses["online"].to_numpy(bool) if "online" in courses.columns else np.zeros(n_c, bool)
+    hin[:, :, online] = 0.0
+    rueck[:, :, online] = 0.0
+    located = np.nonzero(~online)[0]
+    if located.size == 0:
+        return result
+    geo = courses.geometry.iloc[located]
+    site_xy = np.column_stack([geo.x.to_numpy(), geo.y.to_numpy()])
+    # unique sites
+    site_keys, site_of = np.unique(np.round(site_xy, 1), axis=0, return_inverse=True)
+    site_of = site_of.ravel()
+    i_walk, i_bike, i_pt = modes.index("fuss"), modes.index("rad"), modes.index("oepnv")
+    walk, bike = networks.walk, networks.bike
+    sw = snap(walk, site_keys[:, 0], site_keys[:, 1], max_distance_m=params.max_fangdistanz_m)
+    sb = snap(bike, site_keys[:, 0], site_keys[:, 1], max_distance_m=params.max_fangdistanz_m)
+    site_walk_snap = sw.distance_m / params.geh_m_s
+    site_bike_snap = sb.distance_m / params.geh_m_s
+    # walking is symmetric: one search per site serves both legs
+    w = _street_leg(walk, sw.node, prep.walk_node, speed=params.geh_m_s, limit_s=max_s, reverse=False)
+    w = w + site_walk_snap[:, None] + prep.walk_snap_s[None, :]
+    b_to = _street_leg(bike, sb.node, prep.bike_node, speed=params.rad_m_s, limit_s=max_s, reverse=True)
+    b_from = _street_leg(bike, sb.node, prep.bike_node, speed=params.rad_m_s, limit_s=max_s, reverse=False)
+    b_to = b_to + site_bike_snap[:, None] + prep.bike_snap_s[None, :]
+    b_from = b_from + site_bike_snap[:, None] + prep.bike_snap_s[None, :]
+    for j, c in enumerate(located):
+        s = site_of[j]
+        hin[i_walk, :, c] = w[s] / 60.0
+        rueck[i_walk, :, c] = w[s] / 60.0
+        hin[i_bike, :, c] = b_to[s] / 60.0
+        rueck[i_bike, :, c] = b_from[s] / 60.0
+        hin[i_pt, :, c] = w[s] / 60.0
+        rueck[i_pt, :, c] = w[s] / 60.0
+    if networks.feed is not None and prep.access is not None:
+        _transit_legs(result, courses, located, site_of, site_keys, sw.node, site_walk_snap, prep, networks, params)
+    logger.info("Reisezeiten: %d Herkunftsorte × %d Kurse (%d Kursorte)", n_o, n_c, len(site_keys))
+    return result
+
+
+def _transit_legs(
+    result: CourseTravelTimes,
+    courses: pd.DataFrame,
+    located: np.ndarray,
+    site_of: np.ndarray,
+    site_keys: np.ndarray,
+    site_walk_nodes: np.ndarray,
+    site_walk_snap: np.ndarray,
+    prep: _Prepared,
+    networks: Networks,
+    params: Parameters,
+) -> None:
+    from .transit import earliest_arrival, latest_departure
+
+    feed = networks.feed
+    i_pt = result.modes.index("oepnv")
+    # stops near each site: sites × stops walk seconds
+    egress = _node_columns(prep.stop_tree, site_walk_nodes).T.tocsr()
+    egress = _add_snaps(egress, site_walk_snap, prep.stop_snap_s, params.max_zugang_min * 60.0)
+    # group courses by (site, start, end, days)
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for j, c in enumerate(located):
+        row = courses.iloc[c]
+        days = course_days(
+            row["erster_tag"], row["letzter_tag"], tuple(row["wochentage"]), holiday_region=params.feiertage_land
+        )
+        if not days:
+            logger.warning("Kurs %s hat keinen Kurstag im Zeitraum", row["kurs_id"])
+            continue
+        days = _days_in_feed(days, feed)
+        sigs: dict[tuple[str, ...], dt.date] = {}
+        for d in days:
+            sigs.setdefault(feed.service_signature(d), d)
+        key = (int(site_of[j]), int(row["beginn"]), int(row["ende"]), tuple(sorted(sigs.values())))
+        groups[key].append(int(c))
+    horizon_s = max(g.max_minuten for g in params.gruppen.values()) * 60.0 + params.sensitivitaet_min * 60.0
+    conn_cache: dict[dt.date, object] = {}
+    n_scans = 0
+    for (s, beginn, ende, dates), cols in groups.items():
+        start_s, end_s = beginn * 60.0, ende * 60.0
+        e_row = egress.getrow(s)
+        stops, walk_s = e_row.indices, e_row.data
+        worst_hin = np.full(len(result.origin_ids), -np.inf)
+        worst_rueck = np.full(len(result.origin_ids), -np.inf)
+        if stops.size == 0:
+            continue
+        for d in dates:
+            if d not in conn_cache:
+                try:
+                    conn_cache[d] = feed.connections(d)
+                except RoutingError:
+                    raise
+            conns = conn_cache[d]
+            ld = latest_departure(
+                conns, targets=(stops, start_s - walk_s), footpaths=prep.footpaths, since=start_s - horizon_s
+            )
+            ea = earliest_arrival(
+                conns, sources=(stops, end_s + walk_s), footpaths=prep.footpaths, until=end_s + horizon_s
+            )
+            n_scans += 2
+            leave = _row_reduce(prep.access, np.asarray(ld, dtype=np.float64), how="max")
+            arrive = _row_reduce(prep.access, np.asarray(ea, dtype=np.float64), how="min")
+            worst_hin = np.maximum(worst_hin, start_s - leave)
+            worst_rueck = np.maximum(worst_rueck, arrive - end_s)
+        for c in cols:
+            cur_h = result.hin[i_pt, :, c]
+            cur_r = result.rueck[i_pt, :, c]
+            np.minimum(cur_h, (worst_hin / 60.0).astype(np.float32), out=cur_h)
+            np.minimum(cur_r, (worst_rueck / 60.0).astype(np.float32), out=cur_r)
+    logger.info("ÖPNV: %d Verbindungssuchen für %d Kurs-Fahrplan-Gruppen", n_scans, len(groups))
+
+
+# --------------------------------------------------------------------------- matrix API
+
+
+def travel_time_matrix(config: Config) -> pd.DataFrame:
+    """Long-format travel times of every origin × course × mode of the region in ``config``."""
+    from .load import load_inputs
+
+    inputs = load_inputs(config)
+    nets = load_networks(config, inputs.region)
+    tt = course_travel_times(inputs.residents, inputs.courses, networks=nets, params=config.parameter)
+    return tt.to_long()
+
+
+def write_travel_time_matrix(config: Config, target: Path) -> Path:
+    """Write :func:`travel_time_matrix` as ``.csv`` (``;``) or ``.parquet``, atomically."""
+    from ._io import atomic_path, write_csv
+    from .errors import ConfigError
+
+    suffix = target.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise ConfigError(f"Zieldatei {target}: erlaubt sind .csv oder .parquet.")
+    df = travel_time_matrix(config)
+    if suffix == ".csv":
+        write_csv(target, df)
+    else:
+        with atomic_path(target) as tmp:
+            df.to_parquet(tmp, index=False)
+    return target

@@ -1,0 +1,122 @@
+"""Door-to-door course trips on a hand-computable line: bus there by the start, home after the end."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from shapely.geometry import Point
+
+from coverage._synthetic import grid_network
+from coverage.config import Parameters
+from coverage.gtfs import load_gtfs
+from coverage.network import street_times
+from coverage.traveltime import Networks, course_days, course_travel_times
+
+X0, Y0 = 500000.0, 5900000.0
+LENGTH = 5000.0  # a 5 km street; walking it at 1.25 m/s takes 4000 s
+
+
+def _lonlat(x: float, y: float) -> tuple[float, float]:
+    p = gpd.GeoSeries([Point(x, y)], crs="EPSG:25832").to_crs("EPSG:4326").iloc[0]
+    return p.y, p.x
+
+
+def _feed(tmp: Path, *, holiday: str | None = None) -> Path:
+    """Stops A (x=0) and B (x=5 km); bus A→B 08:00→08:05 and 07:00→07:05, B→A 12:00→12:05."""
+    d = tmp / "gtfs"
+    d.mkdir()
+    la, lo = _lonlat(X0, Y0)
+    lb, lob = _lonlat(X0 + LENGTH, Y0)
+    files = {
+        "agency.txt": "agency_id,agency_name,agency_url,agency_timezone\nA,Test,https://example.org,Europe/Berlin\n",
+        "stops.txt": f"stop_id,stop_name,stop_lat,stop_lon\nA,A,{la:.7f},{lo:.7f}\nB,B,{lb:.7f},{lob:.7f}\n",
+        "routes.txt": "route_id,agency_id,route_short_name,route_type\nR,A,1,3\n",
+        "trips.txt": "route_id,service_id,trip_id\nR,S,T1\nR,S,T2\nR,S,T3\n",
+        "stop_times.txt": "trip_id,arrival_time,departure_time,stop_id,stop_sequence\n"
+        "T1,08:00:00,08:00:00,A,1\nT1,08:05:00,08:05:00,B,2\n"
+        "T2,07:00:00,07:00:00,A,1\nT2,07:05:00,07:05:00,B,2\n"
+        "T3,12:00:00,12:00:00,B,1\nT3,12:05:00,12:05:00,A,2\n",
+        "calendar.txt": "service_id,monday,tuesday,wednesday,thursday,friday,saturday,sunday,start_date,end_date\n"
+        "S,1,1,1,1,1,0,0,20270101,20271231\n",
+    }
+    if holiday:
+        files["calendar_dates.txt"] = f"service_id,date,exception_type\nS,{holiday},2\n"
+    for name, text in files.items():
+        (d / name).write_text(text, encoding="utf-8")
+    return d
+
+
+def _setup(tmp_path: Path, *, holiday: str | None = None, first: str = "2027-02-01", last: str = "2027-02-05"):
+    walk = grid_network(int(LENGTH / 100) + 1, 1, spacing_m=100.0, origin=(X0, Y0), mode="fuss")
+    bike = grid_network(int(LENGTH / 100) + 1, 1, spacing_m=100.0, origin=(X0, Y0), mode="rad")
+    feed = load_gtfs(_feed(tmp_path, holiday=holiday))
+    origins = gpd.GeoDataFrame(
+        {"herkunft_id": ["o_at_A", "o_mid"]}, geometry=[Point(X0, Y0), Point(X0 + 2500, Y0)], crs="EPSG:25832"
+    )
+    courses = pd.DataFrame(
+        {
+            "kurs_id": ["K", "ONLINE"],
+            "beginn": [8 * 60 + 30, 18 * 60],
+            "ende": [11 * 60 + 45, 20 * 60],
+            "wochentage": [(0, 1, 2, 3, 4), (1,)],
+            "erster_tag": [dt.date.fromisoformat(first)] * 2,
+            "letzter_tag": [dt.date.fromisoformat(last)] * 2,
+            "online": [False, True],
+        }
+    )
+    courses = gpd.GeoDataFrame(courses, geometry=[Point(X0 + LENGTH, Y0), None], crs="EPSG:25832")
+    return Networks(walk=walk, bike=bike, feed=feed), origins, courses
+
+
+def test_bus_there_by_the_start_and_home_after_the_end(tmp_path: Path) -> None:
+    nets, origins, courses = _setup(tmp_path)
+    p = Parameters()
+    tt = course_travel_times(origins, courses, networks=nets, params=p)
+    hin, rueck = tt.mode("oepnv")
+    # From A: leave 08:00 (bus), arrive 08:05, wait until 08:30 → 30 min; home: 12:00 bus → 12:05 → 20 min.
+    assert hin[0, 0] == pytest.approx(30.0, abs=1e-3)
+    assert rueck[0, 0] == pytest.approx(20.0, abs=1e-3)
+    # Walking the whole way: 5 km / 1.25 m/s = 66.7 min, in both directions.
+    w_hin, w_rueck = tt.mode("fuss")
+    assert w_hin[0, 0] == pytest.approx(LENGTH / p.geh_m_s / 60, abs=1e-3)
+    assert w_rueck[0, 0] == pytest.approx(LENGTH / p.geh_m_s / 60, abs=1e-3)
+    # The midpoint is 2.5 km from A: 33.3 min to the stop is over the 20 min access limit → walks all the way.
+    assert hin[1, 0] == pytest.approx(2500 / p.geh_m_s / 60, abs=1e-3)
+    # Bike equals the network's own shortest path at cycling speed.
+    ref = street_times(nets.bike, [len(nets.bike.x) - 1], speed_m_s=p.rad_m_s)[0, 0] / 60
+    assert tt.mode("rad")[0][0, 0] == pytest.approx(ref, abs=1e-3)
+    # Online needs no travel.
+    assert (tt.hin[:, :, 1] == 0).all() and (tt.rueck[:, :, 1] == 0).all()
+
+
+def test_a_course_day_without_service_counts(tmp_path: Path) -> None:
+    # No bus on Wednesday 2027-02-03: on that course day only walking is left (worst day counts).
+    nets, origins, courses = _setup(tmp_path, holiday="20270203")
+    tt = course_travel_times(origins, courses, networks=nets, params=Parameters())
+    hin, rueck = tt.mode("oepnv")
+    walk = LENGTH / Parameters().geh_m_s / 60
+    assert hin[0, 0] == pytest.approx(walk, abs=1e-3) and rueck[0, 0] == pytest.approx(walk, abs=1e-3)
+    # A course that skips Wednesdays is reachable by bus again.
+    courses.at[0, "wochentage"] = (0, 1, 3, 4)
+    tt = course_travel_times(origins, courses, networks=nets, params=Parameters())
+    assert tt.mode("oepnv")[0][0, 0] == pytest.approx(30.0, abs=1e-3)
+
+
+def test_public_holidays_are_no_course_days() -> None:
+    days = course_days(dt.date(2027, 5, 3), dt.date(2027, 5, 7), (0, 1, 2, 3, 4), holiday_region="NI")
+    assert dt.date(2027, 5, 6) not in days  # Christi Himmelfahrt
+    assert len(days) == 4
+    assert len(course_days(dt.date(2027, 5, 3), dt.date(2027, 5, 7), (0, 1, 2, 3, 4), holiday_region=None)) == 5
+
+
+def test_long_format(tmp_path: Path) -> None:
+    nets, origins, courses = _setup(tmp_path)
+    long = course_travel_times(origins, courses, networks=nets, params=Parameters()).to_long()
+    assert set(long.columns) == {"herkunft_id", "kurs_id", "modus", "hin_min", "rueck_min"}
+    assert len(long) == 2 * 2 * 3
+    assert np.isfinite(long["hin_min"]).all()
