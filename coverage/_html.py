@@ -1,0 +1,123 @@
+"""Private HTML helpers: escaping of user-supplied text and number formatting.
+
+Every text that comes from an input file (course names, providers, addresses, site
+names, reasons, region names) passes :func:`esc` before it reaches a map or report.
+folium puts popup and tooltip HTML into JavaScript template literals
+(``$(`...`)``) and Leaflet inserts tooltip, popup, attribution and search-tip
+strings as ``innerHTML``, so plain HTML escaping is not enough:
+
+* ``& < > " '`` are escaped as HTML entities (no tags, no attribute break-out);
+* the backtick becomes ``&#96;`` (it would end the template literal);
+* ``$`` becomes ``&#36;`` (``${...}`` would be evaluated inside the literal);
+* the backslash becomes ``&#92;`` (``\\u`` or ``\\x`` would be a syntax error in
+  the literal and a backslash would swallow the next character);
+* line breaks become spaces (folium joins popup lines on one line).
+
+The entities display as the original characters in the browser, so the text is
+shown exactly as written, as text.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Iterable, Mapping
+
+__all__ = ["esc", "esc_props", "fmt_count", "fmt_euro", "fmt_int", "fmt_percent", "fmt_time", "info_table"]
+
+_EXTRA = str.maketrans({"`": "&#96;", "$": "&#36;", "\\": "&#92;", "\n": " ", "\r": " ", "\t": " ", "\x00": ""})
+
+
+def esc(value: object) -> str:
+    """Return ``value`` as text that is safe in HTML, attributes and JS template literals.
+
+    Parameters
+    ----------
+    value
+        Any value; ``None`` and NaN become an empty string.
+
+    Returns
+    -------
+    str
+        The escaped text.
+
+    Examples
+    --------
+    >>> esc("<b>${x}</b> `y`")
+    '&lt;b&gt;&#36;{x}&lt;/b&gt; &#96;y&#96;'
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return html.escape(str(value), quote=True).translate(_EXTRA)
+
+
+def esc_props(props: Mapping[str, object]) -> dict[str, object]:
+    """Escape every text value (and key) of a GeoJSON ``properties`` mapping.
+
+    Numbers and booleans are kept; everything else is converted with :func:`esc`.
+    """
+    out: dict[str, object] = {}
+    for key, value in props.items():
+        if isinstance(value, bool) or (isinstance(value, (int, float)) and math.isfinite(value)):
+            out[esc(key)] = value
+        else:
+            out[esc(key)] = esc(value)
+    return out
+
+
+def fmt_int(value: float) -> str:
+    """Format a number as a German integer with a dot as thousands separator."""
+    return f"{round(value):,}".replace(",", ".")
+
+
+def fmt_count(value: float | None, *, min_count: int, round_to: int = 1) -> str:
+    """Format a person count for publication.
+
+    Counts below ``min_count`` (but above 0) are shown as ``"< min_count"``; others
+    are rounded to a multiple of ``round_to``.
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if value <= 0:
+        return "0"
+    if value < min_count:
+        return f"< {min_count}"
+    if round_to > 1:
+        value = round(value / round_to) * round_to
+    return fmt_int(value)
+
+
+def fmt_percent(value: float | None) -> str:
+    """Format a share 0..1 as a German percentage without decimals (``"73 %"``)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{round(100 * value)} %"
+
+
+def fmt_time(minutes: float | None) -> str:
+    """Format minutes after midnight as ``HH:MM``."""
+    if minutes is None or (isinstance(minutes, float) and math.isnan(minutes)):
+        return "–"
+    m = round(minutes)
+    return f"{m // 60:02d}:{m % 60:02d}"
+
+
+def fmt_euro(value: float | None) -> str:
+    """Format euros German style (``"30.000 €"``)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{fmt_int(value)} €"
+
+
+def info_table(title: str, rows: Iterable[tuple[str, object]]) -> str:
+    """Return a small HTML table for popups; title, labels and values are escaped.
+
+    Parameters
+    ----------
+    title
+        Heading (escaped).
+    rows
+        ``(label, value)`` pairs; values are converted with :func:`esc`.
+    """
+    body = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
+    return f'<div class="ka-popup"><h4>{esc(title)}</h4><table>{body}</table></div>'

@@ -1,0 +1,261 @@
+"""Maps in a real browser: headless Chromium, offline (CDN assets from npm packages).
+
+Generates all maps of a small synthetic region whose course registry, sites,
+reasons, a Mitgliedskommune name and an attribution contain hostile strings, opens
+every map and checks: no console error, no uncaught exception, no dialog (alert),
+no request outside the known CDN assets, the expected numbers of layers, paths and
+markers, and that the hostile strings appear as plain text in popups, tooltips,
+the place search and the source box.
+
+Needs ``apt-get install -y chromium``, ``pip install playwright`` (no browser
+download) and ``npm ci`` in ``tests/browser``; skipped only if Chromium is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from coverage.maps import aggregate_residents, course_reach, write_maps
+from coverage.report import write_report
+from tests.browser.offline import assets_installed, find_chromium, launch, new_page
+from tests.synthetic_maps import HOSTILE, make_region
+
+CHROMIUM = find_chromium()
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium ist nicht installiert (apt-get install -y chromium)")
+
+N_MK = 3
+N_COURSES = 7  # one per hostile string
+N_PROPOSALS = 3
+HOSTILE_MK = "Gemeinde <b>Fett</b> & `x` ${y}"
+
+_FIND_MAP = """() => {
+  for (const k of Object.keys(window)) {
+    if (k.startsWith('map_') && window[k] instanceof L.Map) return k;
+  }
+  return null;
+}"""
+
+
+@pytest.fixture(scope="module")
+def region(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    tmp = tmp_path_factory.mktemp("karten")
+    config, data = make_region(tmp, n_mk=N_MK, n_courses=N_COURSES, n_proposals=N_PROPOSALS, hostile=True)
+    paths = write_maps(config, data, tmp / "karten")
+    import pandas as pd
+
+    report = write_report(
+        config,
+        directory=tmp / "erg",
+        gaps=data.gaps,
+        proposals=data.proposals,
+        marginal=pd.DataFrame({"Anzahl Kurse": [0, 1, 2], "neu versorgt": [0, 30, 50]}),
+        courses=data.courses,
+    )
+    cells = aggregate_residents(data.residents, cell_m=1000, min_count=5, areas=data.mitgliedskommunen)
+    reach = course_reach(data.travel_times, data.residents, minutes=data.reach_minutes, cell_m=1000, min_count=5)
+    reach = reach[~reach.geometry.is_empty & reach["kurs_id"].isin(data.courses.dropna(subset=["geometry"])["kurs_id"])]
+    return {"config": config, "data": data, "paths": paths, "report": report, "cells": cells, "reach": reach}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (ohne 'playwright install')")
+    if not assets_installed():
+        pytest.fail("tests/browser/node_modules fehlt: 'cd tests/browser && npm ci' ausführen.")
+    with sync_api.sync_playwright() as p:
+        b = launch(p, CHROMIUM)
+        yield b
+        b.close()
+
+
+class Opened:
+    """A loaded page with everything it logged."""
+
+    def __init__(self, browser: Any, path: Path) -> None:
+        self.ctx, self.page, self.router = new_page(browser)
+        self.errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        self.page.on("dialog", self._dialog)
+        self.page.goto(path.as_uri(), wait_until="load")
+        self.page.wait_for_timeout(300)
+
+    def _dialog(self, dialog: Any) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def clean(self) -> None:
+        assert self.errors == [], self.errors
+        assert self.dialogs == [], self.dialogs
+        assert self.router.unknown == [], self.router.unknown
+
+    def count(self, selector: str) -> int:
+        return int(self.page.evaluate("s => document.querySelectorAll(s).length", selector))
+
+    def close(self) -> None:
+        self.ctx.close()
+
+
+@pytest.fixture
+def opened(browser: Any) -> Iterator[Any]:
+    pages: list[Opened] = []
+
+    def _open(path: Path) -> Opened:
+        o = Opened(browser, path)
+        pages.append(o)
+        return o
+
+    yield _open
+    for o in pages:
+        o.close()
+
+
+def test_every_map_loads_cleanly(region: dict[str, Any], opened: Any) -> None:
+    for path in region["paths"]:
+        o = opened(path)
+        o.clean()
+        assert o.page.evaluate(_FIND_MAP), path.name
+        assert o.count(".leaflet-control-scale") == 1
+        assert o.count(".leaflet-control-zoom-fullscreen") == 1
+        assert o.count(".leaflet-control-search") == 1
+        assert o.count(".leaflet-control-layers") == 1
+        sources = o.page.inner_text("#ka-quellen")
+        assert "© GeoBasis-DE / BKG (2024) <script>alert(7)</script> ${alert(8)}" in sources
+        assert "Kursdaten: synthetisch" in sources
+        attribution = o.page.inner_text(".leaflet-control-attribution")
+        assert "OpenStreetMap" in attribution and "<script>alert(7)</script>" in attribution
+        notice = o.page.locator("#ka-modelldaten")
+        assert notice.is_visible() and "keine realen Angaben" in notice.inner_text()
+        assert o.page.locator("#ka-legende").is_visible()
+        assert o.page.title().startswith("Kursatlas Testkreis")
+        assert o.page.evaluate("document.documentElement.lang") == "de"
+        o.clean()
+
+
+def test_overview_layers_paths_and_markers(region: dict[str, Any], opened: Any) -> None:
+    o = opened(region["paths"][0])
+    base = o.page.locator(".leaflet-control-layers-base label")
+    overlays = o.page.locator(".leaflet-control-layers-overlays label")
+    assert base.count() == 7  # alle Niveaus + 6 levels, radio buttons
+    assert [t.strip() for t in overlays.all_inner_texts()] == [
+        "Grenzen der Mitgliedskommunen",
+        "Zielgruppe (Raster 1 km)",
+        "Erreichbar mit Bus und Bahn (je Kurs)",
+        "Bestehende Kurse",
+        "Vorschläge (landkreisgefördert)",
+    ]
+    assert o.count(".leaflet-control-layers-base input[type=radio]") == 7
+    assert o.count(".ka-kurs") == N_COURSES  # the online course has no marker
+    assert o.count(".ka-vorschlag") == N_PROPOSALS
+    assert o.count(".leaflet-marker-icon") == N_COURSES + N_PROPOSALS
+    initial = N_MK + N_MK + 1  # choropleth + boundaries + county outline
+    assert o.count("path.leaflet-interactive, .leaflet-overlay-pane path") == initial
+    # switch on the grid and the reach areas
+    o.page.get_by_label("Zielgruppe (Raster 1 km)").check()
+    o.page.get_by_label("Erreichbar mit Bus und Bahn (je Kurs)").check()
+    expected = initial + len(region["cells"]) + len(region["reach"])
+    assert o.count(".leaflet-overlay-pane path") == expected
+    # radio switching: another level replaces the choropleth, it is not added on top
+    o.page.get_by_label("Versorgungsquote B1").check()
+    assert o.count(".leaflet-overlay-pane path") == expected
+    o.page.get_by_label("Bestehende Kurse").uncheck()
+    assert o.count(".ka-kurs") == 0
+    o.clean()
+
+
+def test_popups_show_hostile_text_as_text(region: dict[str, Any], opened: Any) -> None:
+    o = opened(region["paths"][0])
+    # a real click on the first course marker
+    o.page.locator(".ka-kurs").first.click(force=True)
+    o.page.wait_for_selector(".leaflet-popup-content")
+    assert "Träger" in o.page.inner_text(".leaflet-popup-content")
+    texts: list[str] = o.page.evaluate(
+        """(name) => {
+          const map = window[name]; const out = [];
+          map.eachLayer(l => {
+            if (l instanceof L.Marker && l.getPopup()) {
+              l.openPopup();
+              const el = l.getPopup().getElement().querySelector('.leaflet-popup-content');
+              out.push(el ? el.innerText : '');
+              if (el && el.querySelector('img, script, iframe')) out.push('ELEMENT INJECTED');
+              l.closePopup();
+            }
+          });
+          return out;
+        }""",
+        o.page.evaluate(_FIND_MAP),
+    )
+    assert len(texts) == N_COURSES + N_PROPOSALS
+    joined = "\n".join(texts)
+    assert "ELEMENT INJECTED" not in joined
+    for attack in HOSTILE:
+        assert attack.strip() in joined, attack
+    assert "Mit Bus und Bahn erreichbar für" in joined and "Begründung" in joined
+    o.clean()
+
+
+def test_tooltips_and_search_show_hostile_name_as_text(region: dict[str, Any], opened: Any) -> None:
+    o = opened(region["paths"][0])
+    tips: list[str] = o.page.evaluate(
+        """(name) => {
+          const map = window[name]; const out = [];
+          map.eachLayer(l => {
+            if (l instanceof L.GeoJSON && l.getTooltip()) {
+              l.eachLayer(f => {
+                f.fire('mouseover', {latlng: f.getBounds ? f.getBounds().getCenter() : f.getLatLng()}, true);
+                const el = l.getTooltip().getElement();
+                out.push(el ? el.innerText : '');
+                if (el && el.querySelector('b, img, script')) out.push('ELEMENT INJECTED');
+                f.fire('mouseout', {}, true);
+              });
+            }
+          });
+          return out;
+        }""",
+        o.page.evaluate(_FIND_MAP),
+    )
+    joined = "\n".join(tips)
+    assert "ELEMENT INJECTED" not in joined
+    assert HOSTILE_MK in joined
+    assert "Versorgungsquote" in joined
+    # place search: the hostile name is offered as text and can be selected
+    o.page.locator(".leaflet-control-search .search-button").click()
+    o.page.locator(".leaflet-control-search input.search-input").press_sequentially("Fett", delay=50)
+    tip = o.page.locator(".search-tip").first
+    tip.wait_for()
+    assert tip.inner_text() == HOSTILE_MK
+    assert o.count(".search-tip b") == 0
+    tip.click()
+    o.page.wait_for_timeout(500)
+    o.clean()
+
+
+def test_municipality_and_proposal_maps_show_their_part(region: dict[str, Any], opened: Any) -> None:
+    paths = {p.name: p for p in region["paths"]}
+    data = region["data"]
+    for ars in data.mitgliedskommunen["mk_ars"]:
+        o = opened(paths[f"mk_{ars}.html"])
+        assert o.count(".leaflet-control-layers-base input") == 7
+        # one Mitgliedskommune: choropleth, boundary, county outline
+        assert o.count(".leaflet-overlay-pane path") == 3
+        o.clean()
+    o = opened(paths["vorschlaege.html"])
+    assert o.count(".ka-vorschlag") == N_PROPOSALS
+    assert o.count(".leaflet-control-layers-overlays input") == 3
+    o.clean()
+
+
+def test_report_renders_offline(region: dict[str, Any], opened: Any) -> None:
+    o = opened(region["report"])
+    o.clean()
+    assert o.router.served == [] and o.router.unknown == []
+    widths = o.page.evaluate("Array.from(document.images).map(i => i.naturalWidth)")
+    assert len(widths) == 2 and all(w > 100 for w in widths)
+    assert "keine realen Angaben" in o.page.inner_text("#modelldaten")
+    assert "<script>alert(1)</script>" in o.page.inner_text("#luecken")
+    assert o.count("#luecken tbody tr") == N_MK * 6
