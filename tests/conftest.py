@@ -9,6 +9,11 @@ import geopandas as gpd
 import pytest
 from shapely.geometry import box
 
+from coverage._compat import import_numba
+
+# numba (also via access/spopt) must not see this package as coverage.py.
+import_numba()
+
 # Two Mitgliedskommunen side by side (10 km × 10 km each), three Gemeinden, EPSG:25832.
 X0, Y0 = 520000.0, 5890000.0
 
