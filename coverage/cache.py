@@ -1,0 +1,485 @@
+"""Content-addressed disk cache for intermediate results (numpy arrays).
+
+A cache key is a :func:`fingerprint` of everything a result depends on: the bytes
+of input files (their content, never their modification time), arrays, tables,
+parameters, the Kursatlas version and a hash of the source code of the modules
+that compute the result. Changing any of these gives a new key, so a cached value
+can never be stale; it can only be missing.
+
+Entries are ``.npz`` files (``allow_pickle=False``) that carry their own checksum.
+A corrupted, truncated or mismatching entry is logged, deleted and treated as a
+miss; reading the cache never raises. Writes are atomic (temporary file + rename),
+so concurrent writers and readers never see half a file.
+
+Layout: ``<directory>/<kind>/<key>.npz``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import enum
+import hashlib
+import importlib
+import io
+import logging
+import math
+import os
+import re
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._io import atomic_path
+
+__all__ = ["CACHE_FORMAT", "Cache", "code_salt", "file_sha256", "fingerprint", "tree_sha256"]
+
+logger = logging.getLogger(__name__)
+
+CACHE_FORMAT = 1
+"""Bump when the layout of cache entries changes (old entries then read as misses)."""
+
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+_META_PREFIX = "__"
+_CHUNK = 1 << 20
+
+
+# --------------------------------------------------------------------------- hashing
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def tree_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file, or of a folder (relative paths and contents of all files, sorted)."""
+    p = Path(path)
+    if p.is_file():
+        return file_sha256(p)
+    digest = hashlib.sha256(b"dir\0")
+    for f in sorted(q for q in p.rglob("*") if q.is_file()):
+        digest.update(f.relative_to(p).as_posix().encode() + b"\0" + file_sha256(f).encode() + b"\0")
+    return digest.hexdigest()
+
+
+def code_salt(modules: Iterable[str]) -> str:
+    """Hex SHA-256 over the source files of ``modules`` (e.g. ``"coverage.traveltime"``).
+
+    Editing the code that computes a cached value changes every key that includes
+    this salt, so results of old code are never reused.
+    """
+    digest = hashlib.sha256(b"code\0")
+    for name in sorted(set(modules)):
+        mod = importlib.import_module(name)
+        src = getattr(mod, "__file__", None)
+        digest.update(name.encode() + b"\0")
+        if src and Path(src).is_file():
+            digest.update(file_sha256(src).encode())
+        else:  # built-in or frozen module: its version is the best we have
+            digest.update(str(getattr(mod, "__version__", "")).encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+class _Hasher:
+    """Feeds typed, length-prefixed tokens into SHA-256 (no two structures collide by concatenation)."""
+
+    def __init__(self) -> None:
+        self.h = hashlib.sha256()
+
+    def token(self, tag: bytes, payload: bytes = b"") -> None:
+        self.h.update(tag + len(payload).to_bytes(8, "little") + payload)
+
+    def feed(self, obj: Any) -> None:
+        if obj is None:
+            self.token(b"N")
+        elif isinstance(obj, bool | np.bool_):
+            self.token(b"b", b"1" if obj else b"0")
+        elif isinstance(obj, int | np.integer):
+            self.token(b"i", str(int(obj)).encode())
+        elif isinstance(obj, float | np.floating):
+            self.token(b"f", float(obj).hex().encode())
+        elif isinstance(obj, str):
+            self.token(b"s", obj.encode("utf-8", "surrogatepass"))
+        elif isinstance(obj, bytes | bytearray | memoryview):
+            self.token(b"y", bytes(obj))
+        elif isinstance(obj, os.PathLike):
+            p = Path(obj)
+            if not p.exists():
+                raise FileNotFoundError(f"Datei für den Fingerabdruck fehlt: {p}")
+            self.token(b"p", tree_sha256(p).encode())
+        elif isinstance(obj, np.ndarray):
+            self._array(obj)
+        elif isinstance(obj, pd.DataFrame):
+            self._frame(obj)
+        elif isinstance(obj, pd.Series | pd.Index):
+            self.token(b"S", str(obj.dtype).encode())
+            self.feed(obj.name)
+            self._values(obj)
+        elif isinstance(obj, dt.datetime | dt.date | dt.time):
+            self.token(b"t", obj.isoformat().encode())
+        elif isinstance(obj, enum.Enum):
+            self.token(b"e", f"{type(obj).__qualname__}.{obj.name}".encode())
+        elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+            self.token(b"D", repr(_canonical(obj)).encode())
+        elif isinstance(obj, Mapping):
+            self.token(b"M", repr(_canonical(obj)).encode())
+        elif isinstance(obj, list | tuple):
+            self.token(b"L", str(len(obj)).encode())
+            for item in obj:
+                self.feed(item)
+        elif isinstance(obj, set | frozenset):
+            self.token(b"Z", repr(_canonical(obj)).encode())
+        elif hasattr(obj, "wkb"):  # shapely geometry
+            self.token(b"g", obj.wkb)
+        else:
+            raise TypeError(f"fingerprint: Typ {type(obj).__name__} wird nicht unterstützt")
+
+    def _array(self, a: np.ndarray) -> None:
+        self.token(b"A", f"{a.dtype.str}|{a.shape}".encode())
+        if a.dtype.hasobject:
+            for item in a.ravel(order="C").tolist():
+                self.feed(item)
+        else:
+            self.h.update(np.ascontiguousarray(a).tobytes())
+
+    def _values(self, s: pd.Series | pd.Index) -> None:
+        if isinstance(s.dtype, np.dtype) and not s.dtype.hasobject:
+            self._array(s.to_numpy())
+            return
+        try:
+            import shapely
+
+            if hasattr(s, "geom_type") or str(s.dtype) == "geometry":
+                wkb = shapely.to_wkb(np.asarray(s, dtype=object), output_dimension=3).tolist()
+                self.token(b"G", _joined(wkb))
+                return
+        except ImportError:  # pragma: no cover - shapely is a dependency
+            pass
+        items = s.tolist()
+        if all(type(v) is str for v in items):  # fast path for text columns
+            self.token(b"T", _joined(v.encode("utf-8", "surrogatepass") for v in items))
+            return
+        self.token(b"O", str(len(items)).encode())
+        for item in items:
+            self.feed(None if _is_missing(item) else item)
+
+    def _frame(self, df: pd.DataFrame) -> None:
+        self.token(b"F", f"{df.shape}".encode())
+        self.feed(df.index)
+        for col in df.columns:
+            self.feed(str(col))
+            self.token(b"c", str(df[col].dtype).encode())
+            self._values(df[col])
+        crs = getattr(df, "crs", None)
+        if crs is not None:
+            self.token(b"C", crs.to_string().encode())
+
+
+def _joined(items: Iterable[bytes | None]) -> bytes:
+    """Length-prefixed concatenation (``None`` has its own marker)."""
+    return b"".join(b"\xff" * 8 if b is None else len(b).to_bytes(8, "little") + b for b in items)
+
+
+def _is_missing(item: Any) -> bool:
+    if item is None or item is pd.NaT:
+        return True
+    if isinstance(item, float) and math.isnan(item):
+        return False  # NaN is a value; hashed via float.hex
+    try:
+        return item is pd.NA
+    except TypeError:  # pragma: no cover
+        return False
+
+
+def _canonical(obj: Any) -> Any:
+    """A nested structure with a deterministic ``repr`` (dicts sorted, dataclasses named)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return (
+            type(obj).__qualname__,
+            tuple((f.name, _canonical(getattr(obj, f.name))) for f in dataclasses.fields(obj)),
+        )
+    if isinstance(obj, Mapping):
+        items = [(_canonical(k), _canonical(v)) for k, v in obj.items()]
+        return ("dict", tuple(sorted(items, key=repr)))
+    if isinstance(obj, list | tuple):
+        return (type(obj).__name__, tuple(_canonical(v) for v in obj))
+    if isinstance(obj, set | frozenset):
+        return ("set", tuple(sorted((_canonical(v) for v in obj), key=repr)))
+    if isinstance(obj, os.PathLike):
+        return ("path", str(obj))
+    if isinstance(obj, float | np.floating):
+        return ("float", float(obj).hex())
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.ndarray):
+        h = _Hasher()
+        h._array(obj)
+        return ("array", h.h.hexdigest())
+    return obj
+
+
+def fingerprint(*parts: Any, code: Iterable[str] = ()) -> str:
+    """SHA-256 (hex) over ``parts``, the Kursatlas version and the source of ``code`` modules.
+
+    Parameters
+    ----------
+    *parts
+        Anything the cached value depends on: :class:`~pathlib.Path` (file or folder
+        *content*), numpy arrays (dtype, shape, bytes), DataFrames/GeoDataFrames
+        (columns, dtypes, index, values, geometry as WKB, CRS), dataclasses such as
+        :class:`~coverage.config.Parameters` (repr of a canonical dict), mappings,
+        sequences, strings, numbers, dates and shapely geometries.
+    code
+        Module names (``"coverage.traveltime"``) whose source files are hashed in
+        (see :func:`code_salt`).
+
+    Returns
+    -------
+    str
+        64 hex digits.
+
+    Raises
+    ------
+    TypeError
+        For a part of an unsupported type.
+    FileNotFoundError
+        For a path that does not exist.
+    """
+    from . import __version__
+
+    h = _Hasher()
+    h.token(b"V", f"kursatlas={__version__}|fmt={CACHE_FORMAT}".encode())
+    h.token(b"K", code_salt(code).encode() if code else b"")
+    h.token(b"P", str(len(parts)).encode())
+    for part in parts:
+        h.feed(part)
+    return h.h.hexdigest()
+
+
+# --------------------------------------------------------------------------- cache
+
+
+def _array_digest(arrays: Mapping[str, np.ndarray]) -> str:
+    h = _Hasher()
+    for name in sorted(arrays):
+        h.feed(name)
+        h._array(arrays[name])
+    return h.h.hexdigest()
+
+
+class Cache:
+    """Content-addressed store of numpy arrays on disk.
+
+    Parameters
+    ----------
+    directory
+        Cache folder (created on first write).
+    keep
+        Entries to keep per kind when :meth:`prune` runs, per kind name; kinds not
+        listed keep ``default_keep``. Per-course kinds need at least as many entries
+        as courses plus candidate courses.
+    default_keep
+        Entries kept per kind not listed in ``keep``.
+    max_bytes
+        Optional limit on the total size; :meth:`prune` then deletes the least
+        recently used entries over all kinds until the cache fits.
+
+    Notes
+    -----
+    A value is one array or a dict of named arrays (names without a leading
+    ``__``); object arrays are refused because they would need pickle. A hit
+    refreshes the entry's modification time, so pruning removes least recently
+    used entries first.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        keep: Mapping[str, int] | None = None,
+        default_keep: int = 50,
+        max_bytes: int | None = None,
+    ) -> None:
+        self.directory = Path(directory)
+        self.keep = dict(keep or {})
+        self.default_keep = int(default_keep)
+        self.max_bytes = max_bytes
+        self.hits = 0
+        self.misses = 0
+
+    # -- paths
+
+    def path(self, kind: str, key: str) -> Path:
+        """File of the entry ``kind``/``key``."""
+        for what, v in (("Art", kind), ("Schlüssel", key)):
+            if not isinstance(v, str) or not _NAME.match(v):
+                raise ValueError(f"Cache: ungültige {what} {v!r} (erlaubt: Buchstaben, Ziffern, _ . -)")
+        return self.directory / kind / f"{key}.npz"
+
+    # -- read
+
+    def get(self, kind: str, key: str) -> np.ndarray | dict[str, np.ndarray] | None:
+        """Return the cached value, or None on a miss.
+
+        A corrupted, truncated or mismatching entry is logged, deleted and
+        reported as a miss; this method does not raise for a bad entry.
+        """
+        path = self.path(kind, key)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            self.misses += 1
+            return None
+        except OSError as exc:
+            logger.warning("Cache-Eintrag %s nicht lesbar (%s), wird neu berechnet", path, exc)
+            self.misses += 1
+            return None
+        try:
+            value = self._decode(raw, kind, key)
+        except Exception as exc:  # any failure of a cache file is a miss
+            logger.warning("Cache-Eintrag %s beschädigt (%s), wird neu berechnet", path, exc)
+            self._discard(path)
+            self.misses += 1
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(path)
+        self.hits += 1
+        return value
+
+    @staticmethod
+    def _decode(raw: bytes, kind: str, key: str) -> np.ndarray | dict[str, np.ndarray]:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+            names = list(npz.files)
+            arrays = {n: npz[n] for n in names}
+        meta = {n: arrays.pop(n) for n in names if n.startswith(_META_PREFIX)}
+        for needed in ("__format__", "__kind__", "__key__", "__sha256__", "__single__"):
+            if needed not in meta:
+                raise ValueError(f"Feld {needed} fehlt")
+        if int(meta["__format__"]) != CACHE_FORMAT:
+            raise ValueError(f"Format {int(meta['__format__'])} statt {CACHE_FORMAT}")
+        if str(meta["__kind__"]) != kind or str(meta["__key__"]) != key:
+            raise ValueError("Art/Schlüssel im Eintrag passen nicht zum Dateinamen")
+        if str(meta["__sha256__"]) != _array_digest(arrays):
+            raise ValueError("Prüfsumme stimmt nicht")
+        if bool(meta["__single__"]):
+            if list(arrays) != ["value"]:
+                raise ValueError("Einzelwert fehlt")
+            return arrays["value"]
+        return arrays
+
+    # -- write
+
+    def put(self, kind: str, key: str, value: np.ndarray | Mapping[str, np.ndarray]) -> Path:
+        """Store ``value`` under ``kind``/``key`` atomically and return the file.
+
+        Raises
+        ------
+        TypeError
+            If ``value`` is not an array or a mapping of arrays, or holds objects.
+        ValueError
+            For an invalid kind, key or array name.
+        """
+        path = self.path(kind, key)
+        single = isinstance(value, np.ndarray)
+        if single:
+            arrays = {"value": value}
+        elif isinstance(value, Mapping):
+            arrays = {}
+            for name, arr in value.items():
+                if not isinstance(name, str) or not name or name.startswith(_META_PREFIX):
+                    raise ValueError(f"Cache: ungültiger Feldname {name!r}")
+                arrays[name] = np.asarray(arr)
+        else:
+            raise TypeError(f"Cache: Wert muss ein Array oder ein dict von Arrays sein, nicht {type(value).__name__}")
+        for name, arr in arrays.items():
+            if arr.dtype.hasobject:
+                raise TypeError(f"Cache: Feld {name!r} hat den Typ object (nicht ohne pickle speicherbar)")
+        meta = {
+            "__format__": np.array(CACHE_FORMAT),
+            "__kind__": np.array(kind),
+            "__key__": np.array(key),
+            "__sha256__": np.array(_array_digest(arrays)),
+            "__single__": np.array(single),
+        }
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **arrays, **meta)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return path
+
+    # -- housekeeping
+
+    @staticmethod
+    def _discard(path: Path) -> None:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+    def entries(self, kind: str | None = None) -> list[Path]:
+        """Entry files (of one kind or all), newest first."""
+        if not self.directory.is_dir():
+            return []
+        dirs = [self.directory / kind] if kind else [d for d in self.directory.iterdir() if d.is_dir()]
+        files = []
+        for d in dirs:
+            if d.is_dir():
+                files.extend(f for f in d.iterdir() if f.suffix == ".npz" and not f.name.startswith("."))
+        return sorted(files, key=_mtime, reverse=True)
+
+    def prune(self) -> int:
+        """Delete old entries (beyond the per-kind limits and ``max_bytes``) and stale temp files.
+
+        Returns
+        -------
+        int
+            Number of files deleted.
+        """
+        if not self.directory.is_dir():
+            return 0
+        removed = 0
+        now = time.time()
+        for d in (d for d in self.directory.iterdir() if d.is_dir()):
+            for tmp in d.glob(".*.tmp"):
+                if now - _mtime(tmp) > 3600:
+                    self._discard(tmp)
+                    removed += 1
+            limit = self.keep.get(d.name, self.default_keep)
+            for old in self.entries(d.name)[limit:]:
+                self._discard(old)
+                removed += 1
+        if self.max_bytes is not None:
+            files = self.entries()
+            sizes = [_size(f) for f in files]
+            total = sum(sizes)
+            while files and total > self.max_bytes:
+                f, s = files.pop(), sizes.pop()
+                self._discard(f)
+                total -= s
+                removed += 1
+        if removed:
+            logger.info("Cache %s: %d alte Einträge gelöscht", self.directory, removed)
+        return removed
+
+
+def _mtime(p: Path) -> float:
+    try:
+        return p.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _size(p: Path) -> int:
+    try:
+        return p.stat().st_size
+    except OSError:
+        return 0
