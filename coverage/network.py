@@ -446,12 +446,14 @@ def load_street_network(
     name = path.name.lower()
     cache_path = None
     if cache_dir is not None:
-        stat = path.stat()
+        from .cache import code_salt, file_sha256
+
+        # content hash of the file (never its mtime) plus the reader's code version
         key = _cache_key(
             boundary,
             buffer_m,
             mode,
-            extra=f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}",
+            extra=f"{file_sha256(path)}|{code_salt(('coverage.network', 'coverage._osm'))}",
         )
         cache_path = Path(cache_dir) / f"strassennetz-{mode}-{key}.npz"
         if cache_path.is_file():

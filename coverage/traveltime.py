@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,6 +37,7 @@ from .schema import MODES
 if TYPE_CHECKING:
     import geopandas as gpd
 
+    from .cache import Cache
     from .config import Config, Parameters
     from .gtfs import Feed
     from .load import Region
@@ -146,7 +147,8 @@ class Networks:
     walk: StreetNetwork
     bike: StreetNetwork
     feed: Feed | None = None
-    _cache: dict = field(default_factory=dict, compare=False, repr=False)
+    key: str = ""
+    """Content fingerprint of both networks and the feed file (cache key part)."""
 
 
 def load_networks(config: Config, region: Region) -> Networks:
@@ -159,7 +161,26 @@ def load_networks(config: Config, region: Region) -> Networks:
     walk = load_street_network(config.osm, mode="fuss", boundary=boundary, cache_dir=cache_dir)
     bike = load_street_network(config.osm, mode="rad", boundary=boundary, cache_dir=cache_dir)
     feed = load_gtfs(config.gtfs) if config.gtfs is not None else None
-    return Networks(walk=walk, bike=bike, feed=feed)
+    return Networks(walk=walk, bike=bike, feed=feed, key=networks_key(walk, bike, config.gtfs))
+
+
+TRAVEL_CODE: tuple[str, ...] = (
+    "coverage.traveltime",
+    "coverage.network",
+    "coverage.transit",
+    "coverage._csa",
+    "coverage.gtfs",
+    "coverage._osm",
+)
+"""Modules whose source enters every travel-time cache key."""
+
+
+def networks_key(walk: StreetNetwork, bike: StreetNetwork, gtfs: Path | None) -> str:
+    """Content fingerprint of the two street networks and the GTFS file."""
+    from .cache import fingerprint
+
+    arrays = [getattr(n, f) for n in (walk, bike) for f in ("node_ids", "x", "y", "indptr", "indices", "length_m")]
+    return fingerprint(*arrays, gtfs if gtfs is not None else "", code=TRAVEL_CODE)
 
 
 # --------------------------------------------------------------------------- course days
@@ -255,6 +276,60 @@ class _Prepared:
     footpaths: object | None
 
 
+def _prepare_cached(xy: np.ndarray, nets: Networks, params: Parameters, cache: Cache | None) -> _Prepared:
+    """:func:`_prepare`, served from ``cache`` when origins, networks and access parameters are unchanged."""
+    if cache is None or not nets.key:
+        return _prepare(xy, nets, params)
+    from .cache import fingerprint
+    from .transit import Footpaths
+
+    key = fingerprint(
+        xy,
+        nets.key,
+        (params.geh_m_s, params.max_fangdistanz_m, params.max_zugang_min, params.max_umstieg_m),
+        code=TRAVEL_CODE,
+    )
+    hit = cache.get("zugang", key)
+    if isinstance(hit, dict):
+        prep = _Prepared(
+            hit["walk_node"], hit["walk_snap_s"], hit["bike_node"], hit["bike_snap_s"], None, None, None, None
+        )
+        if "access_data" in hit:
+            n_o, n_s, n_n = (int(v) for v in hit["shape"])
+            prep.access = sp.csr_matrix(
+                (hit["access_data"], hit["access_indices"], hit["access_indptr"]), shape=(n_o, n_s)
+            )
+            prep.stop_tree = sp.csc_matrix(
+                (hit["tree_data"], hit["tree_indices"], hit["tree_indptr"]), shape=(n_s, n_n)
+            )
+            prep.stop_snap_s = hit["stop_snap_s"]
+            prep.footpaths = Footpaths(hit["fp_indptr"], hit["fp_indices"], hit["fp_seconds"])
+        return prep
+    prep = _prepare(xy, nets, params)
+    arrays = {
+        "walk_node": prep.walk_node,
+        "walk_snap_s": prep.walk_snap_s,
+        "bike_node": prep.bike_node,
+        "bike_snap_s": prep.bike_snap_s,
+    }
+    if prep.access is not None:
+        arrays.update(
+            shape=np.array([prep.access.shape[0], prep.access.shape[1], prep.stop_tree.shape[1]]),
+            access_data=prep.access.data,
+            access_indices=prep.access.indices,
+            access_indptr=prep.access.indptr,
+            tree_data=prep.stop_tree.data,
+            tree_indices=prep.stop_tree.indices,
+            tree_indptr=prep.stop_tree.indptr,
+            stop_snap_s=prep.stop_snap_s,
+            fp_indptr=prep.footpaths.indptr,
+            fp_indices=prep.footpaths.indices,
+            fp_seconds=prep.footpaths.seconds,
+        )
+    cache.put("zugang", key, arrays)
+    return prep
+
+
 def _prepare(xy: np.ndarray, nets: Networks, params: Parameters) -> _Prepared:
     walk, bike = nets.walk, nets.bike
     sw = snap(walk, xy[:, 0], xy[:, 1], max_distance_m=params.max_fangdistanz_m)
@@ -348,12 +423,18 @@ def _street_leg(
     return out
 
 
+def _horizon_s(params: Parameters) -> float:
+    """Largest one-way time any group (plus the sensitivity shift) may accept, in seconds."""
+    return max(g.max_minuten for g in params.gruppen.values()) * 60.0 + params.sensitivitaet_min * 60.0
+
+
 def course_travel_times(
     origins: gpd.GeoDataFrame,
     courses: gpd.GeoDataFrame | pd.DataFrame,
     *,
     networks: Networks,
     params: Parameters,
+    cache: Cache | None = None,
 ) -> CourseTravelTimes:
     """Door-to-door minutes for every origin, course and mode (worst course day).
 
@@ -369,11 +450,98 @@ def course_travel_times(
         Street networks and feed.
     params
         Speeds, access limits, thresholds (the largest group threshold bounds the searches).
+    cache
+        Optional disk cache: each course's columns are stored under a key made of the
+        content of networks, feed and origins, the travel parameters, the course's
+        location and schedule and the code version, so adding, removing or changing
+        one course recomputes only that course, and a changed input never yields a
+        stale result.
 
     Returns
     -------
     CourseTravelTimes
     """
+    if cache is None or not networks.key:
+        return _compute(origins, courses, networks=networks, params=params, cache=None)
+    import importlib.metadata
+
+    from .cache import fingerprint
+
+    xy = np.column_stack([origins.geometry.x.to_numpy(), origins.geometry.y.to_numpy()])
+    base = fingerprint(
+        origins["herkunft_id"].to_numpy(),
+        xy,
+        networks.key,
+        (
+            params.geh_m_s,
+            params.rad_m_s,
+            params.max_fangdistanz_m,
+            params.max_zugang_min,
+            params.max_umstieg_m,
+            params.feiertage_land,
+            _horizon_s(params),
+        ),
+        importlib.metadata.version("holidays"),
+        code=TRAVEL_CODE,
+    )
+    online = courses["online"].to_numpy(bool) if "online" in courses.columns else np.zeros(len(courses), bool)
+    keys = []
+    for i in range(len(courses)):
+        row = courses.iloc[i]
+        where = None if online[i] else (round(float(row.geometry.x), 1), round(float(row.geometry.y), 1))
+        keys.append(
+            fingerprint(
+                base,
+                bool(online[i]),
+                where,
+                int(row["beginn"]),
+                int(row["ende"]),
+                tuple(int(d) for d in row["wochentage"]),
+                row["erster_tag"],
+                row["letzter_tag"],
+            )
+        )
+    n_o, n_m = len(origins), len(MODES)
+    hin = np.empty((n_m, n_o, len(courses)), dtype=np.float32)
+    rueck = np.empty_like(hin)
+    missed = []
+    for i, k in enumerate(keys):
+        hit = cache.get("reisezeiten_kurs", k)
+        if isinstance(hit, dict) and hit.get("hin", np.empty(0)).shape == (n_m, n_o):
+            hin[:, :, i] = hit["hin"]
+            rueck[:, :, i] = hit["rueck"]
+        else:
+            missed.append(i)
+    if missed:
+        sub = _compute(origins, courses.iloc[missed], networks=networks, params=params, cache=cache)
+        for j, i in enumerate(missed):
+            hin[:, :, i] = sub.hin[:, :, j]
+            rueck[:, :, i] = sub.rueck[:, :, j]
+            cache.put("reisezeiten_kurs", keys[i], {"hin": sub.hin[:, :, j], "rueck": sub.rueck[:, :, j]})
+    logger.info(
+        "Reisezeiten: %d von %d Kursen aus dem Cache, %d neu berechnet",
+        len(courses) - len(missed),
+        len(courses),
+        len(missed),
+    )
+    return CourseTravelTimes(
+        origin_ids=origins["herkunft_id"].to_numpy(),
+        course_ids=courses["kurs_id"].astype(str).to_numpy(),
+        modes=MODES,
+        hin=hin,
+        rueck=rueck,
+    )
+
+
+def _compute(
+    origins: gpd.GeoDataFrame,
+    courses: gpd.GeoDataFrame | pd.DataFrame,
+    *,
+    networks: Networks,
+    params: Parameters,
+    cache: Cache | None,
+) -> CourseTravelTimes:
+    """Compute travel times for all ``courses`` (no per-course cache)."""
     n_o, n_c = len(origins), len(courses)
     modes = MODES
     hin = np.full((len(modes), n_o, n_c), np.inf, dtype=np.float32)
@@ -387,9 +555,9 @@ def course_travel_times(
     )
     if n_o == 0 or n_c == 0:
         return result
-    max_s = max(g.max_minuten for g in params.gruppen.values()) * 60.0 + params.sensitivitaet_min * 60.0
+    max_s = _horizon_s(params)
     xy = np.column_stack([origins.geometry.x.to_numpy(), origins.geometry.y.to_numpy()])
-    prep = _prepare(xy, networks, params)
+    prep = _prepare_cached(xy, networks, params, cache)
 
     online = courses["online"].to_numpy(bool) if "online" in courses.columns else np.zeros(n_c, bool)
     hin[:, :, online] = 0.0
@@ -464,7 +632,7 @@ def _transit_legs(
             sigs.setdefault(feed.service_signature(d), d)
         key = (int(site_of[j]), int(row["beginn"]), int(row["ende"]), tuple(sorted(sigs.values())))
         groups[key].append(int(c))
-    horizon_s = max(g.max_minuten for g in params.gruppen.values()) * 60.0 + params.sensitivitaet_min * 60.0
+    horizon_s = _horizon_s(params)
     conn_cache: dict[dt.date, object] = {}
     n_scans = 0
     for (s, beginn, ende, dates), cols in groups.items():

@@ -120,3 +120,35 @@ def test_long_format(tmp_path: Path) -> None:
     assert set(long.columns) == {"herkunft_id", "kurs_id", "modus", "hin_min", "rueck_min"}
     assert len(long) == 2 * 2 * 3
     assert np.isfinite(long["hin_min"]).all()
+
+
+def test_per_course_cache_is_exact_and_never_stale(tmp_path: Path) -> None:
+    from coverage.cache import Cache
+    from coverage.traveltime import networks_key
+
+    nets, origins, courses = _setup(tmp_path)
+    nets = Networks(walk=nets.walk, bike=nets.bike, feed=nets.feed, key=networks_key(nets.walk, nets.bike, None))
+    cache = Cache(tmp_path / "cache")
+    p = Parameters()
+    plain = course_travel_times(origins, courses, networks=nets, params=p)
+    first = course_travel_times(origins, courses, networks=nets, params=p, cache=cache)
+    assert cache.misses >= 2
+    np.testing.assert_array_equal(plain.hin, first.hin)
+    np.testing.assert_array_equal(plain.rueck, first.rueck)
+    hits = cache.hits
+    second = course_travel_times(origins, courses, networks=nets, params=p, cache=cache)
+    assert cache.hits >= hits + 2
+    np.testing.assert_array_equal(second.hin, first.hin)
+    # A changed course (later start) is recomputed, the other one comes from the cache.
+    changed = courses.copy()
+    changed.at[0, "beginn"] = 9 * 60
+    misses = cache.misses
+    third = course_travel_times(origins, changed, networks=nets, params=p, cache=cache)
+    assert cache.misses == misses + 1
+    # leave 08:00, arrive 08:05, wait until 09:00 → 60 min
+    assert third.mode("oepnv")[0][0, 0] == pytest.approx(60.0, abs=1e-3)
+    # A changed network key (other feed content) never reuses old entries.
+    other = Networks(walk=nets.walk, bike=nets.bike, feed=nets.feed, key=nets.key + "x")
+    misses = cache.misses
+    course_travel_times(origins, courses, networks=other, params=p, cache=cache)
+    assert cache.misses > misses
