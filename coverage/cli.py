@@ -16,7 +16,7 @@ from pathlib import Path
 from . import __version__
 from .errors import KursatlasError
 
-__all__ = ["main", "build_parser", "DEMO_CONFIG"]
+__all__ = ["DEMO_CONFIG", "build_parser", "main"]
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "data" / "rotenburg" / "region.toml"
 """The embedded model region (Landkreis Rotenburg (Wümme), partly modelled data)."""
@@ -36,7 +36,7 @@ Typische Aufrufe:
 class _Progress:
     """Prints ``[3/7] Reisezeiten …`` lines with the time of the previous step."""
 
-    def __init__(self, stream=sys.stderr) -> None:  # noqa: ANN001
+    def __init__(self, stream=sys.stderr) -> None:
         self.stream = stream
         self.t0 = time.perf_counter()
         self.last = self.t0
@@ -68,14 +68,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     progress = _Progress()
-    result = run(config, progress=progress)
+    result = run(config, progress=progress, proposals=not getattr(args, "nur_versorgung", False))
     progress.done()
     print(f"Region: {config.name}")
     if config.has_modelled_data:
         print("Hinweis: Die Region enthält modellierte Daten (keine realen Angaben), siehe QUELLEN.md.")
-    print("Geschrieben:")
+    if result.changes is not None:
+        print("Änderungen seit dem letzten Lauf:")
+        for line in result.changes.summary_lines():
+            print(f"  {line}")
+    print(f"Geschrieben ({len(result.files)} Dateien), u. a.:")
     for p in result.files:
-        print(f"  {p}")
+        if p.name in ("uebersicht.html", "bericht.html", "luecken.xlsx", "vorschlaege.xlsx", "kursatlas.gpkg"):
+            print(f"  {p}")
+    if result.run_dir is not None:
+        print(f"Protokoll des Laufs: {result.run_dir}")
     return 0
 
 
@@ -104,8 +111,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
     print(f"Neue Region in {args.ordner} angelegt:")
     for f in files:
         print(f"  {f}")
-    print("Nächste Schritte: Dateien füllen, dann 'kursatlas validate --config "
-          f"{Path(args.ordner) / 'region.toml'}'.")
+    print(f"Nächste Schritte: Dateien füllen, dann 'kursatlas validate --config {Path(args.ordner) / 'region.toml'}'.")
     return 0
 
 
@@ -127,19 +133,37 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"kursatlas {__version__}")
-    parser.add_argument("-v", "--ausfuehrlich", dest="verbose", action="count", default=0,
-                        help="mehr Meldungen ausgeben (-vv für alle Details)")
+    parser.add_argument(
+        "-v",
+        "--ausfuehrlich",
+        dest="verbose",
+        action="count",
+        default=0,
+        help="mehr Meldungen ausgeben (-vv für alle Details)",
+    )
     sub = parser.add_subparsers(dest="befehl", metavar="BEFEHL", title="Befehle")
 
-    p = sub.add_parser("demo", help="die eingebaute Modellregion Rotenburg (Wümme) komplett rechnen",
-                       description="Rechnet die Modellregion (teils modellierte Daten) und schreibt Karten nach "
-                                   "maps/ und Tabellen nach results/.")
+    p = sub.add_parser(
+        "demo",
+        help="die eingebaute Modellregion Rotenburg (Wümme) komplett rechnen",
+        description="Rechnet die Modellregion (teils modellierte Daten) und schreibt Karten nach "
+        "maps/ und Tabellen nach results/.",
+    )
+    p.add_argument("--nur-versorgung", action="store_true", help="ohne Vorschläge für neue Kurse (schneller)")
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("run", help="alle Schritte für eine Region rechnen",
-                       description="Lädt und prüft die Eingaben, berechnet Reisezeiten, Versorgung, Lücken und "
-                                   "Vorschläge und schreibt Karten, Tabellen und Bericht.")
+    p = sub.add_parser(
+        "run",
+        help="alle Schritte für eine Region rechnen",
+        description="Lädt und prüft die Eingaben, berechnet Reisezeiten, Versorgung, Lücken und "
+        "Vorschläge und schreibt Karten, Tabellen und Bericht.",
+    )
     p.add_argument("--config", required=True, type=Path, help="Regionsdatei (TOML), z. B. region.toml")
+    p.add_argument(
+        "--nur-versorgung",
+        action="store_true",
+        help="schneller Neulauf nach neuen Kursen: Versorgung, Lücken, Karten, ohne neue Vorschläge",
+    )
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("validate", help="nur die Eingabedateien prüfen (schreibt nichts)")

@@ -181,7 +181,8 @@ def _marginal_chart(marginal: pd.DataFrame) -> str | None:
     if marginal is None or marginal.empty:
         return None
     x = pd.to_numeric(marginal["Anzahl Kurse"], errors="coerce")
-    y = pd.to_numeric(marginal["neu versorgt"], errors="coerce")
+    col = "neu versorgte Personen" if "neu versorgte Personen" in marginal.columns else "neu versorgt"
+    y = pd.to_numeric(marginal[col], errors="coerce")
     fig, ax = plt.subplots(figsize=(7.5, 3.2))
     ax.plot(x, y, marker="o", color="#1f5fa8")
     ax.set_xlabel("Anzahl neuer Kurse")

@@ -1,0 +1,178 @@
+"""Tests of coverage.reach: the reach rules and the reason per segment."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from coverage.config import Parameters
+from coverage.errors import InputDataError
+from coverage.reach import reach
+from coverage.traveltime import CourseTravelTimes
+
+INF = np.inf
+
+
+def _courses(rows: list[dict]) -> pd.DataFrame:
+    base = {"kursart": "integrationskurs", "beginn": 9 * 60, "ende": 12 * 60, "kinderbetreuung": False,
+            "plaetze": 20, "freie_plaetze": 5}
+    return pd.DataFrame([base | r for r in rows])
+
+
+def _travel(course_ids, hin, rueck, modes=("fuss", "oepnv"), origins=("o0",)) -> CourseTravelTimes:
+    hin = np.asarray(hin, float).reshape(len(modes), len(origins), len(course_ids))
+    rueck = np.asarray(rueck, float).reshape(len(modes), len(origins), len(course_ids))
+    return CourseTravelTimes(np.asarray(origins), np.asarray(course_ids), tuple(modes), hin, rueck)
+
+
+def _demand(rows: list[tuple[str, str]], origin: str = "o0") -> pd.DataFrame:
+    return pd.DataFrame({"herkunft_id": origin, "niveau": [r[0] for r in rows], "gruppe": [r[1] for r in rows],
+                         "personen": 1.0, "mk_ars": "m", "gemeinde_ars": "g"})
+
+
+@pytest.fixture()
+def case():
+    courses = _courses([
+        {"kurs_id": "K_A1", "niveaus": ("A1",)},                      # 20/20 min, no childcare, 9–12
+        {"kurs_id": "K_A2", "niveaus": ("A2",)},                      # fuss 30 there / 80 back, oepnv 80 / 30
+        {"kurs_id": "K_B2", "niveaus": ("B2",)},                      # 90 min there
+        {"kurs_id": "K_C1", "niveaus": ("C1", "Alpha"), "kursart": "online"},
+        {"kurs_id": "K_J", "niveaus": ("B1",), "kursart": "jugend"},  # only for jugend
+    ])
+    #         K_A1 K_A2 K_B2 K_C1 K_J
+    hin = [[20, 30, 90, 0, 10],     # fuss
+           [25, 80, 95, 0, 10]]     # oepnv
+    rueck = [[20, 80, 90, 0, 10],
+             [25, 30, 95, 0, 10]]
+    return courses, _travel(courses["kurs_id"], hin, rueck)
+
+
+def test_reasons_by_hand(case):
+    courses, travel = case
+    d = _demand([
+        ("A1", "allgemein"),     # ok via K_A1
+        ("B2", "allgemein"),     # kein_kurs: 90 min there
+        ("A2", "allgemein"),     # kein_rueckweg: no single mode fits both legs
+        ("A1", "berufstaetig"),  # termin: course 9–12, group wants 17–22
+        ("A1", "eltern"),        # kinderbetreuung: reachable, timed, no childcare
+        ("C1", "allgemein"),     # ok via online
+        ("Alpha", "allgemein"),  # kein_kurs: online Alpha not accepted, no other course
+        ("B1", "allgemein"),     # kein_kurs: jugend course not accepted
+        ("B1", "jugend"),        # ok via K_J
+    ])
+    r = reach(d, courses, travel, params=Parameters())
+    assert list(r.reason) == ["", "kein_kurs", "kein_rueckweg", "termin", "kinderbetreuung", "", "kein_kurs",
+                              "kein_kurs", ""]
+    ok = r.ok.toarray()
+    assert ok.shape == (9, 5)
+    assert ok[0].tolist() == [True, False, False, False, False]
+    assert ok[5].tolist() == [False, False, False, True, False]
+    assert ok[8].tolist() == [False, False, False, False, True]
+    # minutes: best over modes of max(hin, rueck); online stored as explicit 0
+    assert r.minutes[0, 0] == 20.0
+    row5 = r.minutes.getrow(5)
+    assert row5.indices.tolist() == [3] and row5.data.tolist() == [0.0]
+    assert np.array_equal(r.minutes.indptr, r.ok.indptr) and np.array_equal(r.minutes.indices, r.ok.indices)
+    assert r.reachable.tolist() == [True, False, False, False, False, True, False, False, True]
+    assert r.reachable_offline.tolist() == [True, False, False, False, False, False, False, False, True]
+
+
+def test_online_acceptance_by_level_and_switch(case):
+    courses, travel = case
+    d = _demand([("C1", "allgemein"), ("C1", "eltern"), ("Alpha", "eltern")])
+    r = reach(d, courses, travel, params=Parameters())
+    assert list(r.reason) == ["", "", "kein_kurs"]  # eltern accept online at C1 (no childcare needed at home)
+    r_off = reach(d, courses, travel, params=Parameters(), include_online=False)
+    assert list(r_off.reason) == ["kein_kurs", "kein_kurs", "kein_kurs"]
+    assert r_off.ok.nnz == 0 and not r_off.include_online
+
+
+def test_threshold_inclusive_and_shift(case):
+    courses, travel = case
+    d = _demand([("B2", "allgemein")])
+    p = Parameters()
+    assert reach(d, courses, travel, params=p).reason[0] == "kein_kurs"
+    shifted = p.shifted(30.0)  # 90 min allowed: K_B2 both legs 90 by fuss
+    r = reach(d, courses, travel, params=shifted)
+    assert r.reason[0] == "" and r.minutes[0, 2] == 90.0
+
+
+def test_childcare_course_is_ok_for_parents():
+    courses = _courses([{"kurs_id": "K", "niveaus": ("A1",), "kinderbetreuung": True,
+                         "kursart": "eltern_frauen"}])
+    travel = _travel(["K"], [[10], [10]], [[10], [10]])
+    r = reach(_demand([("A1", "eltern"), ("A1", "allgemein")]), courses, travel, params=Parameters())
+    assert list(r.reason) == ["", "kein_kurs"]  # eltern_frauen course is not a type for 'allgemein'
+
+
+def test_schedule_window_edges():
+    courses = _courses([{"kurs_id": "K", "niveaus": ("A1",), "beginn": 17 * 60, "ende": 22 * 60}])
+    travel = _travel(["K"], [[10], [10]], [[10], [10]])
+    r = reach(_demand([("A1", "berufstaetig")]), courses, travel, params=Parameters())
+    assert r.reason[0] == ""
+    courses2 = courses.assign(ende=22 * 60 + 1)
+    assert reach(_demand([("A1", "berufstaetig")]), courses2, travel, params=Parameters()).reason[0] == "termin"
+
+
+def test_mode_not_allowed_for_group():
+    # eltern may not cycle: only 'rad' is fast enough
+    courses = _courses([{"kurs_id": "K", "niveaus": ("A1",), "kinderbetreuung": True}])
+    travel = _travel(["K"], [[10], [100]], [[10], [100]], modes=("rad", "oepnv"))
+    r = reach(_demand([("A1", "eltern"), ("A1", "allgemein")]), courses, travel, params=Parameters())
+    assert list(r.reason) == ["kein_kurs", ""]
+
+
+def test_course_order_matched_by_id(case):
+    courses, travel = case
+    d = _demand([("A1", "allgemein")])
+    r = reach(d, courses.iloc[::-1].reset_index(drop=True), travel, params=Parameters())
+    assert r.course_ids[r.ok.indices[0]] == "K_A1"
+
+
+def test_unknown_values_raise():
+    courses = _courses([{"kurs_id": "K", "niveaus": ("A1",)}])
+    travel = _travel(["K"], [[10], [10]], [[10], [10]])
+    with pytest.raises(InputDataError, match="Herkunftsort"):
+        reach(_demand([("A1", "allgemein")], origin="x"), courses, travel, params=Parameters())
+    with pytest.raises(InputDataError, match="Niveau"):
+        reach(_demand([("D1", "allgemein")]), courses, travel, params=Parameters())
+    with pytest.raises(InputDataError, match="Kursart"):
+        reach(_demand([("A1", "allgemein")]), courses.assign(kursart="x"), travel, params=Parameters())
+    with pytest.raises(InputDataError, match="Reisezeiten"):
+        reach(_demand([("A1", "allgemein")]), courses.assign(kurs_id="Z"), travel, params=Parameters())
+
+
+def test_large_instance_fast():
+    import time
+
+    rng = np.random.default_rng(1)
+    n_o, n_c = 2000, 30
+    levels = ["Alpha", "A1", "A2", "B1", "B2", "C1"]
+    courses = _courses([{"kurs_id": f"K{j}", "niveaus": tuple(rng.choice(levels, 2, replace=False))}
+                        for j in range(n_c)])
+    hin = rng.uniform(5, 120, (3, n_o, n_c))
+    rueck = rng.uniform(5, 120, (3, n_o, n_c))
+    travel = CourseTravelTimes(np.array([f"o{i}" for i in range(n_o)]), courses["kurs_id"].to_numpy(),
+                               ("fuss", "rad", "oepnv"), hin, rueck)
+    groups = ["allgemein", "eltern", "jugend", "frauen", "berufstaetig"]
+    d = pd.DataFrame([(f"o{i}", lv, g) for i in range(n_o) for lv in levels for g in groups],
+                     columns=["herkunft_id", "niveau", "gruppe"])
+    t0 = time.perf_counter()
+    r = reach(d, courses, travel, params=Parameters())
+    assert time.perf_counter() - t0 < 5.0
+    # brute force on a sample of segments
+    p = Parameters()
+    for s in rng.choice(len(d), 300, replace=False):
+        o, lv, g = int(d.herkunft_id[s][1:]), d.niveau[s], d.gruppe[s]
+        rule = p.gruppen[g]
+        for c in range(n_c):
+            row = courses.iloc[c]
+            ms = [i for i, m in enumerate(travel.modes) if m in rule.modi]
+            t = min(max(hin[m, o, c], rueck[m, o, c]) for m in ms)
+            want = (lv in row.niveaus and row.kursart in rule.kursarten and t <= rule.max_minuten
+                    and row.beginn >= rule.fruehester_beginn and row.ende <= rule.spaetestes_ende
+                    and (row.kinderbetreuung or not rule.kinderbetreuung))
+            assert bool(r.ok[s, c]) == want
+            if want:
+                assert r.minutes[s, c] == pytest.approx(t)
