@@ -77,7 +77,11 @@ class DemandAssumptions:
         Shares by time in Germany: under 4 years, 4 to 10, over 10
         (county: 3,260 / 4,695 / 4,430 of 12,385 with known duration).
     kursbedarf
-        Share of each residence-duration class that needs a course (assumption).
+        Share of each residence-duration class that needs a course place in the
+        planning period (about one course half-year; assumption). The defaults give
+        about 5 % of the foreign residents aged 15 to 65, in line with the order of
+        magnitude of yearly integration-course entries relative to the foreign
+        population in Germany.
     niveau_verteilung
         Per residence-duration class, the distribution of needed levels
         (Alpha, A1, A2, B1, B2, C1), each summing to 1 (assumption).
@@ -92,7 +96,7 @@ class DemandAssumptions:
         4695 / 12385,
         4430 / 12385,
     )
-    kursbedarf: tuple[float, float, float] = (0.45, 0.20, 0.05)
+    kursbedarf: tuple[float, float, float] = (0.15, 0.05, 0.01)
     niveau_verteilung: tuple[tuple[float, ...], ...] = (
         (0.12, 0.33, 0.25, 0.20, 0.08, 0.02),
         (0.05, 0.10, 0.20, 0.35, 0.22, 0.08),
@@ -170,6 +174,10 @@ class Parameters:
         Maximum group size per course type (BAMF IntV: 25, special courses 20).
     ziel_quote
         Served share below which a Mitgliedskommune × level is flagged.
+    kapazitaet
+        Seats that count: ``plaetze`` (all seats of the courses in the planning
+        period; the demand then includes today's participants) or ``freie_plaetze``
+        (only seats still free; use with a demand of people not yet in a course).
     kosten
         Cost per course type in euros (for the placement budget; assumption).
     budget_kurse
@@ -220,6 +228,7 @@ class Parameters:
         }
     )
     ziel_quote: float = 0.8
+    kapazitaet: str = "plaetze"
     kosten: dict[str, float] = field(
         default_factory=lambda: {
             "vormittag": 30000.0,
@@ -391,9 +400,13 @@ def _parse_parameters(raw: dict[str, Any], cfg_path: Path) -> Parameters:
             if v != int(v):
                 raise _err(cfg_path, f"parameter.{key}", value, "eine ganze Zahl")
             updates[key] = int(v)
+        elif key == "kapazitaet":
+            if value not in ("plaetze", "freie_plaetze"):
+                raise _err(cfg_path, "parameter.kapazitaet", value, "'plaetze' oder 'freie_plaetze'")
+            updates[key] = value
         elif key == "feiertage_land":
             if value not in ("", None) and not (isinstance(value, str) and len(value) == 2 and value.isalpha()):
-                raise _err(cfg_path, "parameter.feiertage_land", value, "ein Länderkürzel wie \"NI\" oder \"\"")
+                raise _err(cfg_path, "parameter.feiertage_land", value, 'ein Länderkürzel wie "NI" oder ""')
             updates[key] = value or None
         elif key == "budget_euro":
             updates[key] = _number(value, "parameter.budget_euro", cfg_path, minimum=0)
@@ -431,6 +444,7 @@ def _parse_parameters(raw: dict[str, Any], cfg_path: Path) -> Parameters:
                             "max_gruppe",
                             "kosten",
                             "feiertage_land",
+                            "kapazitaet",
                             "gruppen",
                         ]
                     )

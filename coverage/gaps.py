@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +38,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from ._io import atomic_path, write_csv, write_xlsx
+from ._io import write_csv, write_xlsx
 from .accessibility import e2sfca_by_level
 from .assignment import AssignmentResult, assign, course_capacity
 from .config import Parameters
@@ -446,7 +447,7 @@ def assess(
     *,
     params: Parameters,
     mitgliedskommunen: gpd.GeoDataFrame,
-    kapazitaet: Literal["freie_plaetze", "plaetze"] = "freie_plaetze",
+    kapazitaet: Literal["freie_plaetze", "plaetze"] | None = None,
 ) -> CoverageResult:
     """Assess the provision of the existing courses.
 
@@ -463,13 +464,16 @@ def assess(
     mitgliedskommunen
         Polygons with ``mk_ars`` and ``mk_name``.
     kapazitaet
-        Seats open to the demand: ``freie_plaetze`` (default; the other seats are
-        held by current participants) or ``plaetze``.
+        Seats open to the demand: ``freie_plaetze`` (the other seats are held by
+        current participants) or ``plaetze``; default ``params.kapazitaet``
+        (``freie_plaetze`` if the parameters have no such field).
 
     Returns
     -------
     CoverageResult
     """
+    if kapazitaet is None:
+        kapazitaet = getattr(params, "kapazitaet", "freie_plaetze")
     for c in ("herkunft_id", "niveau", "gruppe", "personen", "mk_ars", "gemeinde_ars"):
         if c not in demand.columns:
             raise InputDataError(f"Bedarfssegmente: es fehlt die Spalte '{c}'.")
@@ -492,7 +496,7 @@ def assess(
                     "; ".join(f"{x.Mitgliedskommune} {x.Niveau}" for x in robustness.itertuples()))
     total, served = float(seg["personen"].sum()), float(seg["versorgt"].sum())
     notes = [
-        f"{served:.1f} von {total:.1f} Personen versorgt ({kapazitaet}).".replace(".", ","),
+        f"{_de(served)} von {_de(total)} Personen versorgt (Kapazität: {kapazitaet}).",
         f"{int((gaps['Versorgungslücke'] == 'ja').sum())} Versorgungslücken, davon {len(robustness)} nicht robust "
         f"gegenüber ±{m:g} min.",
     ]
@@ -545,6 +549,21 @@ def _course_sheet(result: CoverageResult) -> pd.DataFrame:
         "Auslastung": c["auslastung"].round(3),
         "Personen, die den Kurs erreichen": c["erreichbare_personen"].round(1),
     })
+
+
+def _write_gpkg(target: Path, layer: gpd.GeoDataFrame, name: str) -> None:
+    """Write one GeoPackage layer to a temporary ``.gpkg`` next to ``target``, then rename it."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".gpkg", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        tmp_path.unlink()
+        layer.to_file(tmp_path, driver="GPKG", layer=name)
+        os.replace(tmp_path, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
 
 
 def write_gap_tables(
@@ -608,9 +627,6 @@ def write_gap_tables(
         for c in person_cols:
             v = layer[c].astype(float)
             layer[c] = v.where(~((v > 0) & (v < min_count)))
-    with atomic_path(gpkg_path) as tmp:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        layer.to_file(tmp, driver="GPKG", layer="luecken")
+    _write_gpkg(gpkg_path, layer, "luecken")
     logger.info("Lückentabellen geschrieben: %s", ", ".join(p.name for p in (csv_path, xlsx_path, gpkg_path)))
     return [csv_path, xlsx_path, gpkg_path]

@@ -196,7 +196,14 @@ def run(config: Config, *, progress: Progress | None = None, proposals: bool = T
     result.demand = demand
 
     stage(4, "bedarf")
-    cov = gaps.assess(demand, inputs.courses, travel, params=params, mitgliedskommunen=inputs.region.mitgliedskommunen)
+    cov = gaps.assess(
+        demand,
+        inputs.courses,
+        travel,
+        params=params,
+        mitgliedskommunen=inputs.region.mitgliedskommunen,
+        kapazitaet=params.kapazitaet,
+    )
     result.coverage = cov
 
     stage(5, "luecken")

@@ -34,7 +34,7 @@ def test_by_hand():
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_equals_pysal_access(seed):
-    access = pytest.importorskip("access")
+    pytest.importorskip("access")
     from access import Access, weights
 
     logging.getLogger("access").setLevel(logging.WARNING)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 from shapely.geometry import box
 
-import geopandas as gpd
 from coverage.config import Parameters
 from coverage.demand import demand_segments
 from coverage.gaps import assess, gap_columns, write_gap_tables
@@ -78,7 +78,7 @@ def _case():
 @pytest.fixture(scope="module")
 def result():
     seg, courses, travel, mk = _case()
-    return assess(seg, courses, travel, params=Parameters(), mitgliedskommunen=mk)
+    return assess(seg, courses, travel, params=Parameters(), mitgliedskommunen=mk, kapazitaet="freie_plaetze")
 
 
 def _row(res, i: int, level: str) -> pd.Series:
@@ -211,7 +211,7 @@ def test_synthetic_county_from_residents():
     hin[:, :, -1] = rueck[:, :, -1] = 0.0
     travel = CourseTravelTimes(res["herkunft_id"].to_numpy(), courses["kurs_id"].to_numpy(),
                                ("fuss", "rad", "oepnv"), hin, rueck)
-    out = assess(demand, courses, travel, params=Parameters(), mitgliedskommunen=mk)
+    out = assess(demand, courses, travel, params=Parameters(), mitgliedskommunen=mk, kapazitaet="freie_plaetze")
     g = out.gaps
     assert len(g) == 78
     assert g["Bedarf"].sum() == pytest.approx(demand["personen"].sum(), abs=0.05 * 78)
