@@ -179,8 +179,42 @@ def _solve_pairs(
     return x, _MAX_ROUNDS + 1
 
 
-def assign(supply: np.ndarray, capacity: np.ndarray, pairs: sp.spmatrix) -> AssignmentResult:
+def _merge_identical(pairs: sp.csr_matrix, supply: np.ndarray) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix]:
+    """Group segments whose allowed courses and minutes are identical.
+
+    Returns the group of every segment, the summed supply per group and the pair
+    matrix of one representative per group. Merging is exact: an optimal flow of
+    the merged problem, split in proportion to the segments' supply, is optimal
+    for the original problem (same rows, linear objective).
+    """
+    pairs = pairs.tocsr()
+    pairs.sort_indices()
+    keys: dict[tuple[bytes, bytes], int] = {}
+    group = np.empty(pairs.shape[0], dtype=np.int64)
+    ip, ind, dat = pairs.indptr, pairs.indices, pairs.data
+    for i in range(pairs.shape[0]):
+        a, b = ip[i], ip[i + 1]
+        group[i] = keys.setdefault((ind[a:b].tobytes(), dat[a:b].tobytes()), len(keys))
+    n_g = len(keys)
+    rep = np.full(n_g, -1, dtype=np.int64)
+    rep[group[::-1]] = np.arange(pairs.shape[0] - 1, -1, -1)  # first segment of each group
+    merged_supply = np.bincount(group, weights=supply, minlength=n_g)
+    return group, merged_supply, pairs[rep]
+
+
+def assign(
+    supply: np.ndarray,
+    capacity: np.ndarray,
+    pairs: sp.spmatrix,
+    *,
+    round_minutes: float | None = None,
+) -> AssignmentResult:
     """Assign demand to seats: most persons served first, then fewest travel minutes.
+
+    Segments with identical allowed courses and minutes are merged before solving
+    (exactly); with ``round_minutes`` the minutes used for the tie-break are rounded
+    first (e.g. to whole minutes), which merges far more segments and never changes
+    the number of persons served.
 
     Parameters
     ----------
@@ -192,6 +226,8 @@ def assign(supply: np.ndarray, capacity: np.ndarray, pairs: sp.spmatrix) -> Assi
         Sparse ``(n_seg, n_c)``: the stored entries are the allowed pairs and
         their values the travel minutes (explicit zeros are allowed pairs with 0
         minutes, e.g. online courses).
+    round_minutes
+        Round the minutes to this step before solving (None = exact minutes).
 
     Returns
     -------
@@ -213,10 +249,32 @@ def assign(supply: np.ndarray, capacity: np.ndarray, pairs: sp.spmatrix) -> Assi
         raise InputDataError("Bedarf je Segment muss eine endliche Zahl ≥ 0 sein.")
     if not np.all(np.isfinite(capacity)) or (capacity < 0).any():
         raise InputDataError("Kursplätze müssen eine endliche Zahl ≥ 0 sein.")
-    csc = sp.csc_matrix(pairs, dtype=float, copy=True)
-    csc.sum_duplicates()
-    if not np.all(np.isfinite(csc.data)) or (csc.data < 0).any():
+    csr_in = sp.csr_matrix(pairs, dtype=float, copy=True)
+    csr_in.sum_duplicates()
+    if not np.all(np.isfinite(csr_in.data)) or (csr_in.data < 0).any():
         raise InputDataError("Reisezeiten der erlaubten Paare müssen endlich und ≥ 0 sein.")
+    if round_minutes:
+        csr_in.data = np.round(csr_in.data / round_minutes) * round_minutes
+    group, m_supply, m_pairs = _merge_identical(csr_in, supply)
+    if len(m_supply) < n_s:
+        merged = _assign_exact(m_supply, capacity, m_pairs)
+        share = np.divide(supply, m_supply[group], out=np.zeros(n_s), where=m_supply[group] > 0)
+        flow = sp.csr_matrix(sp.diags(share) @ merged.flow[group])
+        served = np.minimum(np.asarray(flow.sum(axis=1)).ravel(), supply)
+        t_flow = csr_in.copy()
+        total_minutes = float(flow.multiply(t_flow).sum())
+        logger.debug("Zuordnung: %d Segmente zu %d Gruppen zusammengefasst", n_s, len(m_supply))
+        return AssignmentResult(
+            flow=flow, served=served, unserved=supply - served, load=np.asarray(flow.sum(axis=0)).ravel(),
+            total_minutes=total_minutes, n_variables=merged.n_variables,
+        )
+    return _assign_exact(supply, capacity, csr_in)
+
+
+def _assign_exact(supply: np.ndarray, capacity: np.ndarray, pairs: sp.csr_matrix) -> AssignmentResult:
+    """The LP of :func:`assign` without merging."""
+    n_s, n_c = len(supply), len(capacity)
+    csc = sp.csc_matrix(pairs)
 
     # drop pairs that cannot carry flow: empty segments, full courses
     rows_all = csc.indices

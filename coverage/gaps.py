@@ -436,7 +436,8 @@ def _run(demand: pd.DataFrame, courses: pd.DataFrame, travel: CourseTravelTimes,
          cap: np.ndarray) -> tuple[Reach, Reach, AssignmentResult, pd.DataFrame]:
     r = reach(demand, courses, travel, params=params)
     r_off = reach(demand, courses, travel, params=params, include_online=False)
-    a = assign(demand["personen"].to_numpy(float), cap, r.minutes)
+    # whole minutes for the travel tie-break: merges segments, never changes who can be served
+    a = assign(demand["personen"].to_numpy(float), cap, r.minutes, round_minutes=1.0)
     return r, r_off, a, _segment_table(demand, r, r_off, a)
 
 

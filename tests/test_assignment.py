@@ -158,3 +158,27 @@ def test_large_instance_under_two_seconds():
     assert res.served.sum() == pytest.approx(min(cap.sum(), supply.sum()), rel=1e-6)
     assert np.all(res.load <= cap + 1e-9)
     assert elapsed < 2.0, f"{elapsed:.2f} s"
+
+
+def test_merging_identical_segments_is_exact() -> None:
+    """Duplicated segments (same courses, same minutes) give the same optimum as one merged segment."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from coverage.assignment import _assign_exact, assign
+
+    rng = np.random.default_rng(3)
+    base = sp.random(40, 6, density=0.4, random_state=4, format="csr") * 30
+    rows = np.concatenate([np.arange(40), rng.integers(0, 40, 60)])  # 60 duplicates of random rows
+    pairs = sp.csr_matrix(base[rows])
+    supply = rng.uniform(0.5, 5.0, len(rows))
+    cap = rng.uniform(5.0, 40.0, 6)
+    merged = assign(supply, cap, pairs)
+    plain = _assign_exact(supply, cap, pairs)
+    assert merged.served.sum() == pytest.approx(plain.served.sum(), rel=1e-9)
+    assert merged.total_minutes == pytest.approx(plain.total_minutes, rel=1e-7, abs=1e-6)
+    assert (merged.load <= cap + 1e-9).all()
+    assert np.allclose(merged.served + merged.unserved, supply)
+    # rounding the minutes never changes how many persons are served
+    rounded = assign(supply, cap, pairs, round_minutes=5.0)
+    assert rounded.served.sum() == pytest.approx(plain.served.sum(), rel=1e-9)
