@@ -189,13 +189,27 @@ def _merge_identical(pairs: sp.csr_matrix, supply: np.ndarray) -> tuple[np.ndarr
     """
     pairs = pairs.tocsr()
     pairs.sort_indices()
-    keys: dict[tuple[bytes, bytes], int] = {}
-    group = np.empty(pairs.shape[0], dtype=np.int64)
-    ip, ind, dat = pairs.indptr, pairs.indices, pairs.data
-    for i in range(pairs.shape[0]):
-        a, b = ip[i], ip[i + 1]
-        group[i] = keys.setdefault((ind[a:b].tobytes(), dat[a:b].tobytes()), len(keys))
-    n_g = len(keys)
+    n_s, n_c = pairs.shape
+    if n_c <= 256:
+        # dense rows (-1 = not allowed), grouped by one vectorised sort
+        dense = np.full((n_s, n_c), -1.0)
+        r = np.repeat(np.arange(n_s), np.diff(pairs.indptr))
+        dense[r, pairs.indices] = pairs.data
+        order = np.lexsort(dense.T[::-1])
+        srt = dense[order]
+        new = np.ones(n_s, dtype=bool)
+        new[1:] = (srt[1:] != srt[:-1]).any(axis=1)
+        group = np.empty(n_s, dtype=np.int64)
+        group[order] = np.cumsum(new) - 1
+        n_g = int(new.sum())
+    else:
+        keys: dict[tuple[bytes, bytes], int] = {}
+        group = np.empty(n_s, dtype=np.int64)
+        ip, ind, dat = pairs.indptr, pairs.indices, pairs.data
+        for i in range(n_s):
+            a, b = ip[i], ip[i + 1]
+            group[i] = keys.setdefault((ind[a:b].tobytes(), dat[a:b].tobytes()), len(keys))
+        n_g = len(keys)
     rep = np.full(n_g, -1, dtype=np.int64)
     rep[group[::-1]] = np.arange(pairs.shape[0] - 1, -1, -1)  # first segment of each group
     merged_supply = np.bincount(group, weights=supply, minlength=n_g)

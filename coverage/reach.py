@@ -339,6 +339,11 @@ def _course_columns(course_ids: np.ndarray, travel: CourseTravelTimes) -> np.nda
     return np.array([index[c] for c in course_ids], np.int64)
 
 
+def _codes(values: np.ndarray, categories: np.ndarray) -> np.ndarray:
+    """Position of each value in ``categories`` (-1 if absent), vectorised via pandas."""
+    return pd.Categorical(values, categories=pd.unique(categories)).codes.astype(np.int64)
+
+
 def reach(
     demand: pd.DataFrame,
     courses: pd.DataFrame,
@@ -379,15 +384,14 @@ def reach(
         if c not in demand.columns:
             raise InputDataError(f"Bedarfssegmente: es fehlt die Spalte '{c}'.")
     ca = course_arrays(courses)
-    origin_index = {str(o): i for i, o in enumerate(np.asarray(travel.origin_ids))}
     hids = demand["herkunft_id"].astype(str).to_numpy()
-    seg_origin = np.fromiter((origin_index.get(h, -1) for h in hids), np.int64, count=len(hids))
+    seg_origin = _codes(hids, np.asarray(travel.origin_ids).astype(str))
     if (seg_origin < 0).any():
         i = int(np.nonzero(seg_origin < 0)[0][0])
         raise InputDataError("Herkunftsort ohne Reisezeiten.", column="herkunft_id", row=i + 1, value=hids[i])
     level_index = {lv: i for i, lv in enumerate(LEVELS)}
     lv_raw = demand["niveau"].astype(str).to_numpy()
-    seg_level = np.fromiter((level_index.get(v, -1) for v in lv_raw), np.int64, count=len(lv_raw))
+    seg_level = _codes(lv_raw, np.asarray(list(level_index)))
     if (seg_level < 0).any():
         i = int(np.nonzero(seg_level < 0)[0][0])
         raise InputDataError(f"Unbekanntes Niveau; erlaubt: {', '.join(LEVELS)}.", column="niveau", row=i + 1,
@@ -395,7 +399,7 @@ def reach(
     names = [g for g in GROUPS if g in params.gruppen] + sorted(g for g in params.gruppen if g not in GROUPS)
     group_index = {g: i for i, g in enumerate(names)}
     g_raw = demand["gruppe"].astype(str).to_numpy()
-    seg_group = np.fromiter((group_index.get(v, -1) for v in g_raw), np.int64, count=len(g_raw))
+    seg_group = _codes(g_raw, np.asarray(list(group_index)))
     if (seg_group < 0).any():
         i = int(np.nonzero(seg_group < 0)[0][0])
         raise InputDataError(f"Zielgruppe ohne Regeln; bekannt: {', '.join(names)}.", column="gruppe", row=i + 1,
