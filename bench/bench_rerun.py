@@ -1,0 +1,138 @@
+"""Benchmark: rerun after one new course registration (incremental, cached) vs. a full run.
+
+1. Model region (``data/rotenburg``, copied to a temp folder): a cold full run, a warm
+   rerun without changes, and a rerun after one new course (``kurse neu``), each with
+   ``run(config, proposals=False)`` (the quick rerun analysts use between funding
+   rounds; ``kursatlas run --nur-versorgung``). Printed per stage.
+2. County scale (the scenario of ``bench_traveltime.py``: 160,000 street nodes,
+   1,000 stops, 5,000 trips, 20,000 origins, 250 courses): travel times with a cold
+   cache vs. after adding one course (warm cache), and the coverage stage.
+
+Run: ``python bench/bench_rerun.py [--ohne-landkreis]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+from shapely.geometry import box
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from coverage.cache import Cache  # noqa: E402
+from coverage.config import Parameters, load_config  # noqa: E402
+from coverage.pipeline import run  # noqa: E402
+from coverage.registry import add_course  # noqa: E402
+from coverage.traveltime import course_travel_times, networks_key  # noqa: E402
+
+NEW_COURSE = {
+    "kurs_id": "K900", "traeger": "Beispielträger Bench", "kursname": "A1 vormittags (Beispiel)",
+    "kursort": "Zeven", "adresse": "Ortsmitte Zeven (Beispiel)", "lat": "53.2957", "lon": "9.2756",
+    "niveaus": "A1", "kursart": "landkreis", "wochentage": "Mo, Di, Mi, Do, Fr", "beginn": "08:30",
+    "ende": "11:45", "erster_tag": "2027-02-01", "letzter_tag": "2027-06-30", "plaetze": "20",
+    "freie_plaetze": "20", "kinderbetreuung": "nein",
+}
+
+
+def _fmt(timings: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.2f}" for k, v in timings.items())
+
+
+def model_region() -> None:
+    """Full, warm and incremental runs on a copy of the model region."""
+    tmp = Path(tempfile.mkdtemp(prefix="kursatlas-rerun-"))
+    shutil.copytree(ROOT / "data" / "rotenburg", tmp / "region")
+    config = load_config(tmp / "region" / "region.toml")
+    config = replace(config, karten=tmp / "karten", ergebnisse=tmp / "ergebnisse", cache=tmp / "cache")
+    t = time.perf_counter()
+    full = run(config, proposals=False)
+    t_full = time.perf_counter() - t
+    t = time.perf_counter()
+    warm = run(config, proposals=False)
+    t_warm = time.perf_counter() - t
+    add_course(config, NEW_COURSE)
+    t = time.perf_counter()
+    new = run(config, proposals=False)
+    t_new = time.perf_counter() - t
+    compute = {k: v for k, v in new.timings.items() if k != "ausgabe"}
+    print("Modellregion (Sekunden je Stufe):")
+    print(f"  voller Lauf, kalter Cache:     {t_full:6.2f} s  ({_fmt(full.timings)})")
+    print(f"  Neulauf ohne Änderung:         {t_warm:6.2f} s  ({_fmt(warm.timings)})")
+    print(f"  Neulauf nach einem neuen Kurs: {t_new:6.2f} s  ({_fmt(new.timings)})")
+    print(f"    davon Rechnen ohne Schreiben der Karten/Tabellen: {sum(compute.values()):.2f} s; "
+          f"Reisezeiten {new.timings['reisezeiten']:.2f} s statt {full.timings['reisezeiten']:.2f} s")
+    print(f"  Verhältnis Neulauf / voller Lauf: {t_new / t_full:.0%}")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def county_scale() -> None:
+    """Travel times and coverage at county scale: cold vs. one new course."""
+    from bench_traveltime import scenario
+
+    from coverage import demand as demand_mod
+    from coverage import gaps
+    from coverage.traveltime import Networks
+
+    params = Parameters()
+    nets, origins, courses, _ = scenario(n_origins=20000, n_sites=250)
+    nets = Networks(walk=nets.walk, bike=nets.bike, feed=nets.feed, key=networks_key(nets.walk, nets.bike, None))
+    rng = np.random.default_rng(1)
+    origins = origins.assign(einwohner=rng.uniform(0.5, 6.0, len(origins)))
+    courses = courses.assign(niveaus=[("A1", "A2", "B1")[i % 3:i % 3 + 1] for i in range(len(courses))],
+                             kursart="integrationskurs", kinderbetreuung=False, plaetze=20, freie_plaetze=20)
+    x0, y0 = 500000.0, 5900000.0
+    mk = gpd.GeoDataFrame({"mk_ars": [f"0399900{i:02d}" for i in range(16)], "mk_name": [f"MK {i}" for i in range(16)],
+                           "mk_art": "Samtgemeinde"},
+                          geometry=[box(x0 + 10000 * (i % 4), y0 + 10000 * (i // 4), x0 + 10000 * (i % 4 + 1),
+                                        y0 + 10000 * (i // 4 + 1)) for i in range(16)], crs="EPSG:25832")
+    joined = gpd.sjoin(origins, mk[["mk_ars", "geometry"]], how="left").drop(columns="index_right")
+    origins = joined.assign(gemeinde_ars=joined["mk_ars"].fillna("039990000") + "001",
+                            mk_ars=joined["mk_ars"].fillna("039990000"))
+    course_travel_times(origins.iloc[:10], courses.iloc[:2], networks=nets, params=params)  # JIT warm-up
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = Cache(Path(tmp), keep={"reisezeiten_kurs": 100000})
+        t = time.perf_counter()
+        tt = course_travel_times(origins, courses, networks=nets, params=params, cache=cache)
+        t_full = time.perf_counter() - t
+        dem = demand_mod.demand_segments(origins, params=params)
+        t = time.perf_counter()
+        gaps.assess(dem, courses, tt, params=params, mitgliedskommunen=mk)
+        t_cov = time.perf_counter() - t
+        extra = courses.iloc[[0]].assign(kurs_id="k_neu", beginn=17 * 60, ende=20 * 60)
+        more = courses._append(extra, ignore_index=True) if hasattr(courses, "_append") else None
+        if more is None:
+            import pandas as pd
+
+            more = gpd.GeoDataFrame(pd.concat([courses, extra], ignore_index=True), crs=courses.crs)
+        t = time.perf_counter()
+        tt2 = course_travel_times(origins, more, networks=nets, params=params, cache=cache)
+        t_inc = time.perf_counter() - t
+        t = time.perf_counter()
+        gaps.assess(dem, more, tt2, params=params, mitgliedskommunen=mk)
+        t_cov2 = time.perf_counter() - t
+    print("Landkreis-Maßstab (20.000 Herkunftsorte, 250 Kurse):")
+    print(f"  Reisezeiten kalt: {t_full:.1f} s; nach einem neuen Kurs: {t_inc:.2f} s ({t_inc / t_full:.1%})")
+    print(f"  Versorgung/Lücken: {t_cov:.1f} s; nach dem neuen Kurs: {t_cov2:.1f} s")
+    print(f"  Neulauf (Reisezeiten + Versorgung) / voller Lauf: {(t_inc + t_cov2) / (t_full + t_cov):.1%}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ohne-landkreis", action="store_true", help="nur die Modellregion messen")
+    args = ap.parse_args()
+    model_region()
+    if not args.ohne_landkreis:
+        county_scale()
+
+
+if __name__ == "__main__":
+    main()
