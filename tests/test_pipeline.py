@@ -1,0 +1,129 @@
+"""End to end on the embedded model region: outputs, bad input writes nothing, interrupted runs keep results."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+import pytest
+
+from coverage import maps
+from coverage.cli import DEMO_CONFIG, main
+from coverage.config import load_config
+from coverage.errors import InputDataError
+from coverage.pipeline import run
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and ".cache" not in p.parts
+    }
+
+
+@pytest.fixture(scope="module")
+def region(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the model region with outputs inside the temp folder, run once."""
+    base = tmp_path_factory.mktemp("modell")
+    shutil.copytree(DEMO_CONFIG.parent, base / "region")
+    toml = base / "region" / "region.toml"
+    text = toml.read_text(encoding="utf-8").replace('karten = "../../maps"', 'karten = "../karten"')
+    toml.write_text(text.replace('ergebnisse = "../../results"', 'ergebnisse = "../ergebnisse"'), encoding="utf-8")
+    result = run(load_config(toml), proposals=True)
+    assert result.placement is not None
+    return toml
+
+
+def test_outputs_of_a_full_run(region: Path) -> None:
+    out = region.parent.parent
+    res, karten = out / "ergebnisse", out / "karten"
+    for name in ("luecken.csv", "luecken.xlsx", "luecken.gpkg", "vorschlaege.csv", "vorschlaege.xlsx",
+                 "grenznutzen.csv", "grenznutzen.png", "bericht.html", "kursatlas.gpkg", "aenderungen.csv"):
+        assert (res / name).is_file(), name
+    assert (karten / "uebersicht.html").is_file() and (karten / "vorschlaege.html").is_file()
+    assert len(list(karten.glob("mk_*.html"))) == 13
+    gaps = pd.read_csv(res / "luecken.csv", sep=";", decimal=",", encoding="utf-8-sig")
+    assert len(gaps) == 13 * 6 and set(gaps["Niveau"]) == {"Alpha", "A1", "A2", "B1", "B2", "C1"}
+    assert gaps["Versorgungslücke"].isin(["ja", "nein"]).all()
+    layers = {name for name, _ in pyogrio.list_layers(res / "kursatlas.gpkg")}
+    assert {"mitgliedskommunen", "kurse", "luecken", "zielgruppe_raster", "vorschlaege", "aenderungen"} <= layers
+    assert gpd.read_file(res / "kursatlas.gpkg", layer="luecken").crs.to_epsg() == 25832
+    proposals = pd.read_csv(res / "vorschlaege.csv", sep=";", decimal=",", encoding="utf-8-sig")
+    assert 1 <= len(proposals) <= 8 and proposals["Begründung"].str.len().min() > 20
+    html = (karten / "uebersicht.html").read_text(encoding="utf-8")
+    assert "Modelldaten" in html and "GeoBasis-DE / BKG" in html and "GeoNames" in html
+    assert list((res / "laeufe").iterdir()), "a run manifest is written"
+    # no staging folders left behind
+    assert not [p for p in list(res.iterdir()) + list(karten.iterdir()) if p.name.startswith(".kursatlas-")]
+
+
+def test_bad_input_writes_nothing(region: Path) -> None:
+    out = region.parent.parent
+    before = _digest(out / "ergebnisse") | _digest(out / "karten")
+    registry = region.parent / "kurse.csv"
+    good = registry.read_text(encoding="utf-8")
+    try:
+        registry.write_text(good.replace(";08:30;11:45;", ";25:00;11:45;", 1), encoding="utf-8")
+        with pytest.raises(InputDataError) as exc:
+            run(load_config(region), proposals=False)
+        assert "beginn" in str(exc.value) and "25:00" in str(exc.value)
+        assert main(["run", "--config", str(region), "--nur-versorgung"]) == 1
+    finally:
+        registry.write_text(good, encoding="utf-8")
+    assert _digest(out / "ergebnisse") | _digest(out / "karten") == before
+
+
+def test_interrupted_run_keeps_previous_results(region: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = region.parent.parent
+    before = _digest(out / "ergebnisse") | _digest(out / "karten")
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(maps, "write_maps", boom)
+    with pytest.raises(KeyboardInterrupt):
+        run(load_config(region), proposals=False)
+    assert _digest(out / "ergebnisse") | _digest(out / "karten") == before
+    leftovers = [p for d in (out / "ergebnisse", out / "karten") for p in d.iterdir() if p.name.startswith(".")]
+    assert [p.name for p in leftovers if p.name != ".cache"] == []
+
+
+def test_quick_rerun_reports_a_new_course(region: Path) -> None:
+    from coverage.registry import add_course
+
+    cfg = load_config(region)
+    registry = region.parent / "kurse.csv"
+    good = registry.read_text(encoding="utf-8")
+    try:
+        add_course(cfg, {
+            "kurs_id": "K901", "traeger": "Test", "kursname": "A2 (Test)", "kursort": "Zeven", "adresse": "",
+            "lat": "53.2957", "lon": "9.2756", "niveaus": "A2", "kursart": "landkreis", "wochentage": "Mo-Fr",
+            "beginn": "08:30", "ende": "11:45", "erster_tag": "2027-02-01", "letzter_tag": "2027-06-30",
+            "plaetze": "20", "freie_plaetze": "20", "kinderbetreuung": "nein",
+        })
+        result = run(cfg, proposals=False)
+        assert any("K901" in line for line in result.changes.summary_lines())
+        changed = result.changes.table
+        zeven = changed[(changed["Mitgliedskommune"] == "Zeven") & (changed["Niveau"] == "A2")]
+        assert (zeven["Versorgungsquote nachher"] >= zeven["Versorgungsquote vorher"]).all()
+    finally:
+        registry.write_text(good, encoding="utf-8")
+
+
+def test_cli_init_and_validate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["init", str(tmp_path / "neu"), "--name", "Testkreis"]) == 0
+    assert (tmp_path / "neu" / "region.toml").is_file() and (tmp_path / "neu" / "kurse.csv").is_file()
+    # the empty template is not a valid region yet: a clear German error, exit code 1
+    assert main(["validate", "--config", str(tmp_path / "neu" / "region.toml")]) == 1
+    assert "grenzen.gpkg" in capsys.readouterr().err
+    assert main(["init", str(tmp_path / "neu")]) == 1  # never overwrites
+
+
+def test_validate_demo_config() -> None:
+    assert main(["validate", "--config", str(DEMO_CONFIG)]) == 0
+
