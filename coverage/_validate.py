@@ -23,6 +23,7 @@ from .errors import CRSError, InputDataError
 from .schema import WEEKDAYS
 
 __all__ = [
+    "decode_csv",
     "line_of",
     "parse_bool",
     "parse_date",
@@ -44,19 +45,20 @@ def line_of(index: int) -> int:
     return index + 2
 
 
-def read_table(path: Path, *, what: str) -> pd.DataFrame:
-    """Read a CSV (``;`` or ``,``, UTF-8 with or without BOM) with all cells as text.
+def decode_csv(path: Path, *, what: str) -> tuple[str, str]:
+    """Text of a CSV file (UTF-8, with or without BOM) and its separator (``;`` or ``,``).
+
+    The separator is the one that occurs more often in the header line (``;`` on a tie).
 
     Raises
     ------
     InputDataError
-        If the file is missing, empty, not UTF-8, or not a table.
+        If the file is missing, empty or not UTF-8.
     """
     if not path.is_file():
         raise InputDataError(f"{what}: Datei nicht gefunden.", file=str(path))
-    raw = path.read_bytes()
     try:
-        text = raw.decode("utf-8-sig")
+        text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputDataError(
             f"{what}: Datei ist nicht UTF-8-kodiert (Byte {exc.start}). Bitte als 'CSV UTF-8' speichern.",
@@ -65,7 +67,18 @@ def read_table(path: Path, *, what: str) -> pd.DataFrame:
     if not text.strip():
         raise InputDataError(f"{what}: Datei ist leer; erwartet wird eine Kopfzeile und Datenzeilen.", file=str(path))
     first = text.splitlines()[0]
-    sep = ";" if first.count(";") >= first.count(",") else ","
+    return text, (";" if first.count(";") >= first.count(",") else ",")
+
+
+def read_table(path: Path, *, what: str) -> pd.DataFrame:
+    """Read a CSV (``;`` or ``,``, UTF-8 with or without BOM) with all cells as text.
+
+    Raises
+    ------
+    InputDataError
+        If the file is missing, empty, not UTF-8, or not a table.
+    """
+    text, sep = decode_csv(path, what=what)
     try:
         df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, csv.Error) as exc:

@@ -35,7 +35,7 @@ from ._validate import (
 )
 from .config import Config
 from .errors import InputDataError
-from .schema import COURSE_TYPE_LABELS, COURSE_TYPES, GROUPS, LEVELS, SLOTS
+from .schema import COURSE_COLUMNS, COURSE_TYPE_LABELS, COURSE_TYPES, GROUPS, LEVELS, SLOTS
 
 __all__ = [
     "REGION_TOLERANCE_M",
@@ -339,21 +339,9 @@ def load_residents(config: Config, region: Region) -> gpd.GeoDataFrame:
 
 # --------------------------------------------------------------------------- courses
 
-_COURSE_REQUIRED = (
-    "kurs_id",
-    "traeger",
-    "kursort",
-    "niveaus",
-    "kursart",
-    "wochentage",
-    "beginn",
-    "ende",
-    "erster_tag",
-    "letzter_tag",
-    "plaetze",
-    "freie_plaetze",
-    "kinderbetreuung",
-)
+_COURSE_OPTIONAL = ("kursname", "adresse", "lat", "lon")
+_COURSE_REQUIRED = tuple(c for c in COURSE_COLUMNS if c not in _COURSE_OPTIONAL)
+"""Registry columns that must exist (coordinates may also come as ``x``/``y``)."""
 
 
 def load_courses(path: Path, region: Region, *, crs: str | None = None) -> gpd.GeoDataFrame:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._io import atomic_path
+from ._validate import decode_csv
 from .config import Config
 from .errors import InputDataError, KursatlasError
 from .schema import COURSE_TYPE_LABELS, LEVELS, WEEKDAYS
@@ -180,20 +181,9 @@ class _Layout:
 
 
 def _layout(path: Path) -> _Layout:
-    if not path.is_file():
-        raise InputDataError(f"{_WHAT}: Datei nicht gefunden.", file=str(path))
+    text, sep = decode_csv(path, what=_WHAT)  # same rules as the loader
     raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputDataError(
-            f"{_WHAT}: Datei ist nicht UTF-8-kodiert (Byte {exc.start}). Bitte als 'CSV UTF-8' speichern.",
-            file=str(path),
-        ) from exc
-    if not text.strip():
-        raise InputDataError(f"{_WHAT}: Datei ist leer; erwartet wird eine Kopfzeile.", file=str(path))
     first = text.splitlines()[0]
-    sep = ";" if first.count(";") >= first.count(",") else ","  # same rule as the loader
     newline = "\r\n" if "\r\n" in text else "\r" if "\r" in text and "\n" not in text else "\n"
     header = [h.strip() for h in next(csv.reader([first], delimiter=sep))]
     return _Layout(raw=raw, bom=raw.startswith(b"\xef\xbb\xbf"), sep=sep, newline=newline, header=header)

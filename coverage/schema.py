@@ -7,18 +7,18 @@ to users in maps, tables and reports.
 from __future__ import annotations
 
 __all__ = [
-    "LEVELS",
+    "CANDIDATE_COLUMNS",
+    "COURSE_COLUMNS",
     "COURSE_TYPES",
     "COURSE_TYPE_LABELS",
     "GROUPS",
     "GROUP_LABELS",
-    "WEEKDAYS",
+    "LEVELS",
     "MODES",
     "MODE_LABELS",
     "SLOTS",
     "SLOT_LABELS",
-    "COURSE_COLUMNS",
-    "CANDIDATE_COLUMNS",
+    "WEEKDAYS",
 ]
 
 LEVELS: tuple[str, ...] = ("Alpha", "A1", "A2", "B1", "B2", "C1")

@@ -40,6 +40,8 @@ import shapely
 from pyproj import Transformer
 from shapely.geometry import LineString, Point, Polygon
 
+from coverage.schema import COURSE_COLUMNS
+
 LOGGER = logging.getLogger("build_rotenburg")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -792,26 +794,7 @@ COURSES: tuple[dict[str, object], ...] = (
 )
 """Modelled example courses (fictional providers, NOT the real course offer)."""
 
-COURSE_HEADER = (
-    "kurs_id",
-    "traeger",
-    "kursname",
-    "kursort",
-    "adresse",
-    "lat",
-    "lon",
-    "niveaus",
-    "kursart",
-    "wochentage",
-    "beginn",
-    "ende",
-    "erster_tag",
-    "letzter_tag",
-    "plaetze",
-    "freie_plaetze",
-    "kinderbetreuung",
-    "hinweis",
-)
+COURSE_HEADER = (*COURSE_COLUMNS, "hinweis")
 SPECIAL_COURSE_TYPES = ("alphabetisierung", "eltern_frauen", "jugend")
 
 
