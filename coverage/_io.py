@@ -71,8 +71,13 @@ def safe_frame(df: pd.DataFrame) -> pd.DataFrame:
 
 def write_csv(target: str | Path, df: pd.DataFrame) -> None:
     """Write ``df`` as a German-Excel friendly CSV (``;``, decimal comma, UTF-8 BOM), atomically."""
+    out = safe_frame(df)
+    for col in out.columns:
+        if out[col].dtype == object:
+            # numbers in mixed text/number columns (e.g. "< 5" next to 21.7) get the decimal comma too
+            out[col] = out[col].map(lambda v: repr(v).replace(".", ",") if isinstance(v, float) else v)
     with atomic_path(target) as tmp:
-        safe_frame(df).to_csv(tmp, sep=";", decimal=",", index=False, encoding="utf-8-sig")
+        out.to_csv(tmp, sep=";", decimal=",", index=False, encoding="utf-8-sig")
 
 
 def write_xlsx(
