@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 _INF = highspy.kHighsInf
 _EPS_BASE = 1e-6
 _TOL = 1e-7
+_TAU_MIN = 1e-6
 
 
 @dataclass(frozen=True)
@@ -59,14 +60,20 @@ class Merged:
     group: np.ndarray
 
 
-def merge_demand(weights: np.ndarray, values: np.ndarray, cover: sp.csr_matrix) -> Merged:
-    """Merge demand points with identical column sets and equal value weight."""
+def merge_demand(
+    weights: np.ndarray, values: np.ndarray, cover: sp.csr_matrix, minutes: sp.csr_matrix | None = None
+) -> Merged:
+    """Merge demand points with identical column sets and equal value weight.
+
+    With ``minutes`` (travel minutes on the pattern of ``cover``) only points
+    with equal minutes (to 0.1 min) are merged, so trip lengths stay visible.
+    """
     cover = sp.csr_matrix(cover, dtype=bool, copy=True)
     cover.eliminate_zeros()
     cover.sort_indices()
     n_d = cover.shape[0]
     group = np.full(n_d, -1, dtype=np.int64)
-    keys: dict[tuple[float, bytes], int] = {}
+    keys: dict[tuple, int] = {}
     indptr, indices = cover.indptr, cover.indices
     rows: list[np.ndarray] = []
     new_w: list[float] = []
@@ -76,7 +83,9 @@ def merge_demand(weights: np.ndarray, values: np.ndarray, cover: sp.csr_matrix) 
         if hi == lo or weights[d] <= 0:
             continue
         cols = indices[lo:hi]
-        key = (float(values[d]), cols.tobytes())
+        key: tuple = (float(values[d]), cols.tobytes())
+        if minutes is not None:
+            key = (*key, np.round(minutes[d, cols].toarray().ravel(), 1).tobytes())
         g = keys.get(key)
         if g is None:
             g = len(rows)
@@ -121,6 +130,49 @@ class Layout:
     edge_k: np.ndarray
     row_budget_count: int
     eps: np.ndarray
+    n_z: int = 0
+    extra_pen: float = 0.0
+
+
+def new_highs() -> highspy.Highs:
+    """A :class:`highspy.Highs` instance that prints nothing, not even the banner.
+
+    ``highspy.Highs()`` prints its banner while it installs its callbacks, before
+    any option can be set; the base object is therefore silenced first.
+    """
+    try:
+        h = highspy.Highs.__new__(highspy.Highs)
+        highspy._core._Highs.__init__(h)
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("log_to_console", False)
+        h.callbacks = [
+            highspy.highs.HighsCallback(highspy.cb.HighsCallbackType(i), h)
+            for i in range(int(highspy.cb.HighsCallbackType.kCallbackMax) + 1)
+        ]
+        h.enableCallbacks()
+    except (AttributeError, TypeError):  # other highspy layout: plain instance
+        h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("log_to_console", False)
+    return h
+
+
+def conflict_pairs(merged: Merged, min_size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of candidates that can never both be viable.
+
+    Two open courses need ``min_k + min_l`` different persons; if fewer persons
+    reach at least one of them, ``y_k + y_l ≤ 1`` is valid (a strong cut: HiGHS
+    builds cliques from these rows).
+    """
+    n_k = merged.cover.shape[1]
+    if n_k < 2 or n_k > 4000:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    c = merged.cover.astype(float)
+    overlap = (c.T @ sp.diags(merged.weights) @ c).toarray()
+    reach = np.diag(overlap).copy()
+    bad = reach[:, None] + reach[None, :] - overlap < min_size[:, None] + min_size[None, :] - 1e-9
+    a, b = np.nonzero(np.triu(bad, 1))
+    return a.astype(np.int64), b.astype(np.int64)
 
 
 def _tie_eps(cost: np.ndarray) -> np.ndarray:
@@ -141,6 +193,9 @@ def build_model(
     strong: bool = True,
     strong_min_weight: float = 1.0,
     fixed: np.ndarray | None = None,
+    edge_minutes: np.ndarray | None = None,
+    sites: np.ndarray | None = None,
+    pair_cuts: bool = True,
 ) -> tuple[highspy.Highs, Layout]:
     """Build the placement model in a fresh :class:`highspy.Highs` instance.
 
@@ -148,6 +203,13 @@ def build_model(
     evaluate a selection as an LP). The strong links ``x_dk ≤ u_dk y_k`` are added
     only for points with at least ``strong_min_weight`` persons: for the many tiny
     points they barely tighten the bound but make every LP much slower.
+
+    Secondary objective (tie-breaking, removed from reported numbers): with
+    ``edge_minutes`` (travel minutes per edge of ``merged.cover``) a person on
+    edge dk is worth ``v_d · (1 − τ · minutes_dk / max minutes)``, τ = 1e-6, so
+    shorter trips win among equally good solutions; with ``sites`` (int label per
+    candidate) every further course at the same site costs ``ε`` more (a
+    continuous ``z_s ≥ Σ_{k at s} y_k − 1``), so courses spread over sites.
     """
     cover = merged.cover
     m, n_k = cover.shape
@@ -210,6 +272,30 @@ def build_model(
         lower.append(np.array([-_INF]))
         upper.append(np.array([float(budget_euro)]))
         n_rows += 1
+    if pair_cuts and fixed is None and n_k:
+        pa, pb = conflict_pairs(merged, min_size)
+        n_p = len(pa)
+        if n_p:
+            prange = np.arange(n_p, dtype=np.int64)
+            add(n_rows + prange, pa, np.ones(n_p))
+            add(n_rows + prange, pb, np.ones(n_p))
+            lower.append(np.full(n_p, -_INF))
+            upper.append(np.ones(n_p))
+            n_rows += n_p
+    n_z = 0
+    if sites is not None and fixed is None and n_k:
+        _, site_inv, site_cnt = np.unique(np.asarray(sites), return_inverse=True, return_counts=True)
+        multi_s = site_cnt[site_inv] >= 2
+        if multi_s.any():
+            uniq_s, s_idx = np.unique(site_inv[multi_s], return_inverse=True)
+            n_z = len(uniq_s)
+            zcol = n_k + n_e + np.arange(n_z, dtype=np.int64)
+            # Σ_{k at s} y_k − z_s ≤ 1
+            add(n_rows + s_idx, karange[multi_s], np.ones(int(multi_s.sum())))
+            add(n_rows + np.arange(n_z, dtype=np.int64), zcol, -np.ones(n_z))
+            lower.append(np.full(n_z, -_INF))
+            upper.append(np.ones(n_z))
+            n_rows += n_z
     if conflict_groups is not None and n_k:
         cg = np.asarray(conflict_groups)
         valid = cg >= 0
@@ -227,15 +313,21 @@ def build_model(
     rows = np.concatenate(r_rows) if r_rows else np.zeros(0, np.int64)
     cols = np.concatenate(r_cols) if r_cols else np.zeros(0, np.int64)
     vals = np.concatenate(r_vals) if r_vals else np.zeros(0)
-    n_col = n_k + n_e
+    n_col = n_k + n_e + n_z
     a = sp.csc_matrix((vals, (rows, cols)), shape=(n_rows, n_col))
     a.sum_duplicates()
     a.sort_indices()
 
     eps = _tie_eps(cost.astype(float))
-    col_cost = np.concatenate([-eps, merged.values[edge_d]])
+    edge_value = merged.values[edge_d].astype(float)
+    extra_pen = 0.0
+    if edge_minutes is not None and n_e and float(np.max(edge_minutes)) > 0:
+        edge_value = edge_value * (1.0 - _TAU_MIN * edge_minutes / float(np.max(edge_minutes)))
+        extra_pen += _TAU_MIN * float(np.dot(merged.weights, merged.values))
+    extra_pen += _EPS_BASE * n_k if n_z else 0.0
+    col_cost = np.concatenate([-eps, edge_value, np.full(n_z, -_EPS_BASE)])
     col_lower = np.zeros(n_col)
-    col_upper = np.concatenate([np.ones(n_k), ub_e])
+    col_upper = np.concatenate([np.ones(n_k), ub_e, np.full(n_z, float(n_k))])
     if fixed is not None:
         col_lower[:n_k] = fixed.astype(float)
         col_upper[:n_k] = fixed.astype(float)
@@ -256,15 +348,14 @@ def build_model(
     lp.a_matrix_.value_ = a.data.astype(float)
     lp.sense_ = highspy.ObjSense.kMaximize
     if integer and fixed is None:
-        lp.integrality_ = [highspy.HighsVarType.kInteger] * n_k + [highspy.HighsVarType.kContinuous] * n_e
+        lp.integrality_ = [highspy.HighsVarType.kInteger] * n_k + [highspy.HighsVarType.kContinuous] * (n_e + n_z)
 
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = new_highs()
     h.setOptionValue("random_seed", 0)
     status = h.passModel(lp)
     if status == highspy.HighsStatus.kError:
         raise OptimizationError("Das Standortmodell konnte nicht an HiGHS übergeben werden.")
-    return h, Layout(n_k, n_e, edge_d, edge_k, row_budget_count, eps)
+    return h, Layout(n_k, n_e, edge_d, edge_k, row_budget_count, eps, n_z, extra_pen)
 
 
 @dataclass
@@ -303,6 +394,9 @@ def run_mip(
     h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
     if start is not None:
         sol = highspy.HighsSolution()
+        start = np.asarray(start, dtype=float)
+        if len(start) == layout.n_k + layout.n_e and layout.n_z:
+            start = np.concatenate([start, np.full(layout.n_z, float(layout.n_k))])
         sol.col_value = list(map(float, start))
         sol.value_valid = True
         h.setSolution(sol)
@@ -322,12 +416,13 @@ def run_mip(
     n_pen = layout.n_k if budget_hint is None else min(layout.n_k, budget_hint)
     pen_max = float(np.sort(layout.eps)[::-1][:n_pen].sum()) if layout.n_k else 0.0
     dual = float(info.mip_dual_bound)
+    pen_max += layout.extra_pen
     bound = dual + pen_max if np.isfinite(dual) and abs(dual) < 1e29 else float("inf")
     if info.primal_solution_status != highspy.kSolutionStatusFeasible:
         return None, bound
     values = np.asarray(h.getSolution().col_value, dtype=float)
     y = values[: layout.n_k] > 0.5
-    x = np.clip(values[layout.n_k:], 0.0, None)
+    x = np.clip(values[layout.n_k: layout.n_k + layout.n_e], 0.0, None)
     x[~y[layout.edge_k]] = 0.0
     obj = _flow_value(merged, layout, x)
     status = "optimal" if model_status == highspy.HighsModelStatus.kOptimal else "time_limit"
@@ -408,10 +503,13 @@ def evaluate_selection(
     *,
     capacity: np.ndarray,
     min_size: np.ndarray,
+    edge_minutes: np.ndarray | None = None,
 ) -> tuple[float, np.ndarray] | None:
     """Best flow for a fixed selection (an LP); ``None`` if the selection is not viable.
 
-    Returns the value and the flow on the edges of ``merged.cover``.
+    Returns the value and the flow on the edges of ``merged.cover``. With
+    ``edge_minutes`` (per edge of ``merged.cover``) a second LP keeps the value
+    and minimises the person-minutes (shortest trips among the best flows).
     """
     sel = np.asarray(selected, dtype=bool)
     x_full = np.zeros(merged.cover.nnz)
@@ -432,8 +530,20 @@ def evaluate_selection(
     values = np.asarray(h.getSolution().col_value, dtype=float)
     x = np.clip(values[n_s:], 0.0, None)
     edge_k = merged.cover.indices
+    value = _flow_value(sub, layout, x)
+    if edge_minutes is not None and layout.n_e and value > 0:
+        m_sub = np.asarray(edge_minutes, dtype=float)[sel[edge_k]]
+        if m_sub.max(initial=0.0) > 0:
+            cols = (n_s + np.arange(layout.n_e)).astype(np.int32)
+            vals = sub.values[layout.edge_d].astype(float)
+            h.addRow(value - 1e-7 * max(1.0, value), _INF, len(cols), cols, vals)
+            h.changeColsCost(len(cols), cols, -m_sub)
+            h.run()
+            if h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
+                x2 = np.clip(np.asarray(h.getSolution().col_value, dtype=float)[n_s:], 0.0, None)
+                x, value = x2, _flow_value(sub, layout, x2)
     x_full[sel[edge_k]] = x
-    return _flow_value(sub, layout, x), x_full
+    return value, x_full
 
 
 def greedy(
@@ -445,6 +555,8 @@ def greedy(
     budget_count: int | None,
     budget_euro: float | None,
     conflict_groups: np.ndarray | None,
+    edge_minutes: np.ndarray | None = None,
+    order_out: list[int] | None = None,
 ) -> np.ndarray:
     """Greedy selection: add the course with the largest viable marginal gain.
 
@@ -452,8 +564,15 @@ def greedy(
     highest value first, up to its capacity; a course is viable only if at least its
     minimum group is still unassigned. Assigned persons are taken first from points
     with the fewest other candidate courses. With a euro budget the gain per euro
-    decides. Returns the selection (bool ``(n_k,)``).
+    decides; ties go to the cheaper course, then to the one with the shorter mean
+    trip (``edge_minutes``). Returns the selection (bool ``(n_k,)``).
     """
+    mean_min = np.zeros(merged.cover.shape[1])
+    if edge_minutes is not None and merged.cover.nnz:
+        m_csc = sp.csr_matrix((np.asarray(edge_minutes, float), merged.cover.indices, merged.cover.indptr),
+                              shape=merged.cover.shape).tocsc()
+        wsum = np.asarray(merged.cover.T.astype(float) @ merged.weights).ravel()
+        mean_min = np.asarray(m_csc.T @ merged.weights).ravel() / np.maximum(wsum, 1e-12)
     cover_csc = merged.cover.tocsc()
     n_k = cover_csc.shape[1]
     residual = merged.weights.astype(float).copy()
@@ -480,13 +599,17 @@ def greedy(
             gain = float(np.dot(values[rows][order], take))
             score = gain / max(cost[k], 1e-9) if budget_euro is not None else gain
             better = score > best_score + 1e-9 * max(1.0, best_score)
-            tie = best_k >= 0 and abs(score - best_score) <= 1e-9 * max(1.0, best_score) and cost[k] < cost[best_k]
+            tie = best_k >= 0 and abs(score - best_score) <= 1e-9 * max(1.0, best_score) and (
+                cost[k] < cost[best_k] or (cost[k] == cost[best_k] and mean_min[k] < mean_min[best_k] - 1e-12)
+            )
             if better or tie:
                 best_k, best_score = k, score
         if best_k < 0:
             break
         k = best_k
         selected[k] = True
+        if order_out is not None:
+            order_out.append(k)
         spent += float(cost[k])
         if cg is not None and cg[k] >= 0:
             blocked |= cg == cg[k]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import sys
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -21,6 +20,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ._compat import import_numba
 from .placement import evaluate_selection, solve_placement
 
 __all__ = ["SpoptComparison", "compare_with_spopt", "spopt_mclp", "spopt_viability"]
@@ -29,22 +29,8 @@ logger = logging.getLogger(__name__)
 
 
 def _import_spopt_locate() -> ModuleType:
-    """Import ``spopt.locate`` although this package is called ``coverage``.
-
-    numba (imported by spopt through libpysal) runs ``import coverage`` expecting
-    coverage.py and fails on this package. Hiding the package while numba is
-    imported for the first time makes numba treat coverage.py as absent.
-    """
-    if "numba" not in sys.modules:
-        own = sys.modules.get("coverage")
-        sys.modules["coverage"] = None  # type: ignore[assignment]  # -> ImportError inside numba
-        try:
-            importlib.import_module("numba")
-        finally:
-            if own is not None:
-                sys.modules["coverage"] = own
-            else:
-                del sys.modules["coverage"]
+    """Import ``spopt.locate`` (numba first, shielded from this package's name)."""
+    import_numba()
     return importlib.import_module("spopt.locate")
 
 

@@ -9,15 +9,15 @@ Messages are German because they reach planners through the CLI.
 from __future__ import annotations
 
 __all__ = [
-    "KursatlasError",
-    "ConfigError",
-    "InputDataError",
     "CRSError",
-    "NetworkError",
-    "GTFSError",
-    "RoutingError",
-    "OptimizationError",
     "CacheError",
+    "ConfigError",
+    "GTFSError",
+    "InputDataError",
+    "KursatlasError",
+    "NetworkError",
+    "OptimizationError",
+    "RoutingError",
 ]
 
 

@@ -167,6 +167,8 @@ class _Prepared:
     groups: np.ndarray | None
     eligible: np.ndarray  # indices of the candidates kept in the model
     merged: _milp.Merged
+    edge_minutes: np.ndarray | None = None  # per edge of merged.cover (weighted mean)
+    sites: np.ndarray | None = None
 
 
 def _as_vector(name: str, value: object, n: int, *, default: float | None = None) -> np.ndarray:
@@ -197,6 +199,8 @@ def _prepare(
     conflict_groups: np.ndarray | None,
     value_weights: np.ndarray | float | None,
     relax: bool,
+    cost_minutes: sp.spmatrix | None = None,
+    sites: np.ndarray | None = None,
 ) -> _Prepared:
     cover = sp.csr_matrix(cover, dtype=bool)
     cover.eliminate_zeros()
@@ -222,11 +226,35 @@ def _prepare(
         ok &= cost_arr <= budget_euro + 1e-9
     eligible = np.nonzero(ok)[0]
     sub = cover[:, eligible]
-    merged = _milp.merge_demand(w, v, sub)
+    edge_minutes = None
+    mins_m = None
+    if cost_minutes is not None:
+        mins_m = sp.csr_matrix(cost_minutes, dtype=float)
+        if mins_m.shape != cover.shape:
+            raise ValueError(f"'cost_minutes' hat die Form {mins_m.shape}, erwartet {cover.shape}.")
+        mins_m = sp.csr_matrix(mins_m[:, eligible])
+    merged = _milp.merge_demand(w, v, sub, mins_m)
+    if mins_m is not None:
+        edge_minutes = _merged_edge_minutes(merged, w, mins_m)
+    site_arr = None
+    if sites is not None:
+        site_arr = pd.factorize(np.asarray(sites))[0][eligible] if len(eligible) else np.zeros(0, np.int64)
     return _Prepared(
         w, v, cover, cap[eligible], mins[eligible], cost_arr[eligible],
-        None if groups is None else groups[eligible], eligible, merged,
+        None if groups is None else groups[eligible], eligible, merged, edge_minutes, site_arr,
     )
+
+
+def _merged_edge_minutes(merged: _milp.Merged, weights: np.ndarray, minutes: sp.csr_matrix) -> np.ndarray:
+    """Person-weighted mean minutes of every merged edge (linear in the merged flow)."""
+    keep = merged.group >= 0
+    rows = np.nonzero(keep)[0]
+    m = merged.cover.shape[0]
+    agg = sp.csr_matrix((weights[keep], (merged.group[keep], rows)), shape=(m, len(weights)))
+    total = sp.csr_matrix(agg @ minutes)
+    edge_d = np.repeat(np.arange(m), np.diff(merged.cover.indptr))
+    vals = np.asarray(total[edge_d, merged.cover.indices]).ravel()
+    return vals / np.maximum(merged.weights[edge_d], 1e-300)
 
 
 def _expand(prep: _Prepared, x: np.ndarray) -> sp.csr_matrix:
@@ -237,6 +265,215 @@ def _expand(prep: _Prepared, x: np.ndarray) -> sp.csr_matrix:
     flow = sp.csr_matrix((flow.data, prep.eligible[flow.indices], flow.indptr), shape=prep.cover.shape)
     flow.eliminate_zeros()
     return flow
+
+
+@dataclass
+class _Block:
+    """One independent part of the model (no shared demand point or conflict group)."""
+
+    cols: np.ndarray  # candidate indices (eligible space)
+    edge_pos: np.ndarray  # positions of its edges in merged.cover
+    value: list[float] = field(default_factory=list)  # best value with ≤ k courses, k = 0, 1, …
+    bound: list[float] = field(default_factory=list)  # upper bound with ≤ k courses
+    sel: list[np.ndarray] = field(default_factory=list)
+    x: list[np.ndarray] = field(default_factory=list)
+    milp: list[bool] = field(default_factory=list)  # value came from HiGHS (not greedy)
+    lp_bound: list[bool] = field(default_factory=list)  # HiGHS had no bound: LP relaxation used
+
+
+def _blocks(prep: _Prepared) -> list[_Block]:
+    """Split the candidates into independent blocks (connected components).
+
+    Candidates are linked if a demand point may attend both or if they share a
+    conflict group; candidate courses only serve their own level, so a block is at
+    most one level (often smaller).
+    """
+    from scipy.sparse.csgraph import connected_components
+
+    mc = prep.merged.cover
+    n_k = mc.shape[1]
+    m = mc.shape[0]
+    # bipartite graph points + candidates (+ conflict groups)
+    edge_d = np.repeat(np.arange(m), np.diff(mc.indptr))
+    r = [edge_d, ]
+    c = [m + mc.indices]
+    if prep.groups is not None:
+        valid = np.nonzero(prep.groups >= 0)[0]
+        _, g_inv = np.unique(prep.groups[valid], return_inverse=True)
+        r.append(m + n_k + g_inv)
+        c.append(m + valid)
+    n_g = int(r[-1].max()) + 1 - m - n_k if len(r) > 1 and len(r[-1]) else 0
+    size = m + n_k + max(n_g, 0)
+    rr, cc = np.concatenate(r), np.concatenate(c)
+    graph = sp.csr_matrix((np.ones(len(rr), bool), (rr, cc)), shape=(size, size))
+    _, labels = connected_components(graph, directed=False)
+    k_lab = labels[m: m + n_k]
+    e_lab = k_lab[mc.indices]
+    blocks = []
+    for lab in np.unique(k_lab):
+        blocks.append(_Block(np.nonzero(k_lab == lab)[0], np.nonzero(e_lab == lab)[0]))
+    return blocks
+
+
+def _sub_merged(merged: _milp.Merged, block: _Block) -> tuple[_milp.Merged, np.ndarray]:
+    mc = merged.cover
+    rows = np.unique(np.repeat(np.arange(mc.shape[0]), np.diff(mc.indptr))[block.edge_pos])
+    sub = sp.csr_matrix(mc[rows][:, block.cols])
+    sub.sort_indices()
+    return _milp.Merged(merged.weights[rows], merged.values[rows], sub, np.zeros(0, np.int64)), rows
+
+
+def _solve_blocks(prep: _Prepared, kmax: int, *, time_limit_s: float, mip_rel_gap: float) -> list[_Block]:
+    """Exact value and bound of every block for 0 … ``kmax`` courses.
+
+    Per block the MILP is built once; the course budget row is raised step by
+    step and each solve starts from the better of the previous optimum and the
+    greedy prefix. Time per solve: the remaining time over the remaining solves.
+    """
+    t0 = time.perf_counter()
+    blocks = _blocks(prep)
+    merged = prep.merged
+    plan = []
+    for b in blocks:
+        kb = len(b.cols)
+        if prep.groups is not None:
+            g = prep.groups[b.cols]
+            kb = int((g < 0).sum() + len(np.unique(g[g >= 0])))
+        plan.append(min(kmax, kb))
+    left_solves = sum(plan)
+    for b, kb in zip(blocks, plan, strict=True):
+        sub, _ = _sub_merged(merged, b)
+        n_b = len(b.cols)
+        em = None if prep.edge_minutes is None else prep.edge_minutes[b.edge_pos]
+        kw = {"capacity": prep.capacity[b.cols], "min_size": prep.min_size[b.cols], "cost": prep.cost[b.cols],
+              "conflict_groups": None if prep.groups is None else prep.groups[b.cols]}
+        total = float(np.dot(sub.weights, sub.values))
+        b.value.append(0.0)
+        b.bound.append(0.0)
+        b.sel.append(np.zeros(n_b, bool))
+        b.x.append(np.zeros(sub.cover.nnz))
+        b.milp.append(False)
+        b.lp_bound.append(False)
+        order: list[int] = []
+        _milp.greedy(sub, **kw, budget_count=kb, budget_euro=None, edge_minutes=em, order_out=order)
+        h = layout = None
+        for k in range(1, kb + 1):
+            left_solves -= 1
+            prev_v, prev_sel, prev_x = b.value[-1], b.sel[-1], b.x[-1]
+            if prev_v >= total * (1 - 1e-9):  # everybody in the block is served
+                b.value.append(prev_v)
+                b.bound.append(total)
+                b.sel.append(prev_sel)
+                b.x.append(prev_x)
+                b.milp.append(b.milp[-1])
+                b.lp_bound.append(False)
+                continue
+            g_sel = np.zeros(n_b, bool)
+            g_sel[order[:k]] = True
+            ev = _milp.evaluate_selection(sub, g_sel, capacity=kw["capacity"], min_size=kw["min_size"],
+                                          edge_minutes=em)
+            cand = [(prev_v, prev_sel, prev_x, b.milp[-1])]
+            if ev is not None:
+                cand.append((ev[0], g_sel, ev[1], False))
+            best = max(cand, key=lambda t: t[0])
+            cheap = _milp.combinatorial_bound(sub, capacity=kw["capacity"], cost=kw["cost"], budget_count=k,
+                                              budget_euro=None)
+            bound = cheap
+            lp_used = False
+            if best[0] < (1.0 - mip_rel_gap) * cheap - 1e-9:
+                if h is None:
+                    h, layout = _milp.build_model(sub, **kw, budget_count=k, budget_euro=None, edge_minutes=em,
+                                                  sites=None if prep.sites is None else prep.sites[b.cols])
+                h.changeRowBounds(layout.row_budget_count, -_milp._INF, float(k))
+                remaining = time_limit_s - (time.perf_counter() - t0)
+                limit = max(remaining / (left_solves + 1), 0.02 * time_limit_s / max(sum(plan), 1), 1e-3)
+                start = np.concatenate([best[1].astype(float), best[2]]) if best[1].any() else None
+                raw, mb = _milp.run_mip(h, layout, sub, time_limit_s=limit, mip_rel_gap=mip_rel_gap, start=start,
+                                        budget_hint=k)
+                bound = min(bound, mb)
+                if raw is not None and raw.objective > best[0] + 1e-9:
+                    x = raw.x
+                    if em is not None:  # shortest trips for the chosen courses
+                        ev2 = _milp.evaluate_selection(sub, raw.selected, capacity=kw["capacity"],
+                                                       min_size=kw["min_size"], edge_minutes=em)
+                        if ev2 is not None and ev2[0] >= raw.objective - 1e-6 * max(1.0, raw.objective):
+                            x = ev2[1]
+                    best = (raw.objective, raw.selected, x, True)
+                if not np.isfinite(bound):
+                    lp_used = True
+                    bound = _milp.solve_lp_bound(sub, **kw, budget_count=k, budget_euro=None,
+                                                 time_limit_s=max(30.0, 5 * time_limit_s))
+            b.lp_bound.append(lp_used)
+            b.value.append(float(best[0]))
+            b.bound.append(float(max(bound, best[0])))
+            b.sel.append(best[1])
+            b.x.append(best[2])
+            b.milp.append(best[3])
+        # k courses can do what k − 1 did; a bound for k + 1 also bounds k
+        for k in range(len(b.bound) - 2, -1, -1):
+            b.bound[k] = min(b.bound[k], b.bound[k + 1])
+            b.bound[k] = max(b.bound[k], b.value[k])
+    return blocks
+
+
+def _combine(blocks: list[_Block], budget: int) -> tuple[list[int], float, float]:
+    """Knapsack over blocks: course counts per block maximising the value; also the bound."""
+
+    def dp(table: list[list[float]]) -> tuple[np.ndarray, list[np.ndarray]]:
+        best = np.zeros(budget + 1)
+        choice = []
+        for vals in table:
+            v = np.asarray(vals)
+            new = np.full(budget + 1, -np.inf)
+            arg = np.zeros(budget + 1, np.int64)
+            for k in range(min(len(v) - 1, budget) + 1):
+                cand = np.full(budget + 1, -np.inf)
+                cand[k:] = best[: budget + 1 - k] + v[k]
+                better = cand > new + 1e-12
+                new[better] = cand[better]
+                arg[better] = k
+            # ≤ budget: non-decreasing in the budget
+            best = np.maximum.accumulate(new)
+            idx = np.arange(budget + 1)
+            pos = np.maximum.accumulate(np.where(new >= best - 1e-12, idx, 0))
+            arg = arg[pos]
+            choice.append((arg, pos))
+        return best, choice
+
+    best_v, choice = dp([b.value for b in blocks])
+    best_u, _ = dp([b.bound for b in blocks])
+    counts = [0] * len(blocks)
+    j = budget
+    for i in range(len(blocks) - 1, -1, -1):
+        arg, pos = choice[i]
+        j = int(pos[j])
+        counts[i] = int(arg[j])
+        j -= counts[i]
+    return counts, float(best_v[budget]), float(max(best_u[budget], best_v[budget]))
+
+
+def _decomposed_solution(
+    prep: _Prepared, blocks: list[_Block], budget: int, t0: float, common: dict[str, int], mip_rel_gap: float
+) -> PlacementSolution:
+    counts, value, bound = _combine(blocks, budget)
+    n_k = prep.cover.shape[1]
+    sel_sub = np.zeros(len(prep.eligible), bool)
+    x = np.zeros(prep.merged.cover.nnz)
+    any_milp = any_lp = False
+    for b, k in zip(blocks, counts, strict=True):
+        sel_sub[b.cols] = b.sel[k]
+        x[b.edge_pos] = b.x[k]
+        any_milp |= b.milp[k]
+        any_lp |= b.lp_bound[k]
+    selected = np.zeros(n_k, bool)
+    selected[prep.eligible[sel_sub]] = True
+    flow = _expand(prep, x)
+    gap = (bound - value) / abs(value) if abs(value) > 1e-12 else (0.0 if bound <= 1e-9 else float("inf"))
+    status = "optimal" if gap <= mip_rel_gap + 1e-12 else "greedy" if any_lp else "time_limit"
+    return PlacementSolution(
+        selected, flow, float(flow.sum()), float(value), float(bound), float(gap), status,
+        time.perf_counter() - t0, "milp" if any_milp else "greedy", **common,
+    )
 
 
 def solve_placement(
@@ -253,6 +490,9 @@ def solve_placement(
     time_limit_s: float = 60.0,
     mip_rel_gap: float = 0.01,
     relax: bool = False,
+    cost_minutes: sp.spmatrix | None = None,
+    sites: np.ndarray | None = None,
+    decompose: bool = True,
 ) -> PlacementSolution:
     """Choose courses that newly serve the most persons.
 
@@ -283,6 +523,17 @@ def solve_placement(
     relax
         Pure maximal covering (spopt's MCLP): no capacity, no minimum group; every
         covered person counts once.
+    cost_minutes
+        Optional ``(n_d, n_k)`` sparse travel minutes: among equally good
+        solutions shorter trips win (tie-breaking only; reported numbers exclude it).
+    sites
+        Optional ``(n_k,)`` site label per candidate: among equally good solutions
+        courses spread over sites (tie-breaking only).
+    decompose
+        With a course budget (no euro budget) solve every independent block
+        (candidates sharing no demand point, e.g. the levels) for 0 … budget
+        courses and combine the blocks by a knapsack DP; the bound is the DP over
+        the blocks' bounds. ``False`` solves one joint MILP.
 
     Returns
     -------
@@ -313,7 +564,8 @@ def solve_placement(
         raise ValueError("'time_limit_s' muss positiv sein.")
     prep = _prepare(
         weights, cover, capacity=capacity, min_size=min_size, cost=cost, budget_euro=budget_euro,
-        conflict_groups=conflict_groups, value_weights=value_weights, relax=relax,
+        conflict_groups=conflict_groups, value_weights=value_weights, relax=relax, cost_minutes=cost_minutes,
+        sites=sites,
     )
     merged = prep.merged
     n_d, n_k = prep.cover.shape
@@ -327,11 +579,28 @@ def solve_placement(
             np.zeros(n_k, bool), sp.csr_matrix((n_d, n_k)), 0.0, 0.0, 0.0, 0.0, "optimal",
             time.perf_counter() - t0, "milp", **common,
         )
+    if decompose and budget_euro is None and budget_count is not None:
+        # quick exit (as in the joint path): greedy within the gap of the simple bound
+        g_quick = _milp.greedy(merged, capacity=prep.capacity, min_size=prep.min_size, cost=prep.cost,
+                               budget_count=budget_count, budget_euro=None, conflict_groups=prep.groups)
+        ev_quick = _milp.evaluate_selection(merged, g_quick, capacity=prep.capacity, min_size=prep.min_size)
+        cheap_quick = _milp.combinatorial_bound(merged, capacity=prep.capacity, cost=prep.cost,
+                                                budget_count=budget_count, budget_euro=None)
+        if ev_quick is not None and ev_quick[0] >= (1.0 - mip_rel_gap) * cheap_quick - 1e-9:
+            decompose = False  # the joint path returns the greedy solution at once
+    if decompose and budget_euro is None:
+        kmax = len(prep.eligible) if budget_count is None else int(budget_count)
+        remaining = max(time_limit_s - (time.perf_counter() - t0), 0.05 * time_limit_s)
+        blocks = _solve_blocks(prep, kmax, time_limit_s=remaining, mip_rel_gap=mip_rel_gap)
+        sol = _decomposed_solution(prep, blocks, kmax, t0, common, mip_rel_gap)
+        logger.info("Standortmodell (zerlegt in %d Blöcke) gelöst: %s", len(blocks), sol.stats())
+        return sol
     model_kw = {"capacity": prep.capacity, "min_size": prep.min_size, "cost": prep.cost,
                 "budget_count": budget_count, "budget_euro": budget_euro, "conflict_groups": prep.groups}
     # greedy start: HiGHS begins with a good incumbent, and it is the fallback
-    g_sel = _milp.greedy(merged, **model_kw)
-    evaluated = _milp.evaluate_selection(merged, g_sel, capacity=prep.capacity, min_size=prep.min_size)
+    g_sel = _milp.greedy(merged, **model_kw, edge_minutes=prep.edge_minutes)
+    evaluated = _milp.evaluate_selection(merged, g_sel, capacity=prep.capacity, min_size=prep.min_size,
+                                         edge_minutes=prep.edge_minutes)
     if evaluated is None:  # cannot happen: the greedy flow is feasible
         g_sel = np.zeros(len(prep.eligible), bool)
         evaluated = (0.0, np.zeros(merged.cover.nnz))
@@ -342,7 +611,7 @@ def solve_placement(
         # the greedy solution is already within the gap of a simple bound
         raw, bound = _milp.RawResult(g_sel, g_x, g_value, cheap, "optimal", "greedy", 0.0), cheap
     else:
-        h, layout = _milp.build_model(merged, **model_kw)
+        h, layout = _milp.build_model(merged, **model_kw, edge_minutes=prep.edge_minutes, sites=prep.sites)
         start = np.concatenate([g_sel.astype(float), g_x]) if g_sel.any() else None
         remaining = max(time_limit_s - (time.perf_counter() - t0), 0.05 * time_limit_s)
         raw, bound = _milp.run_mip(h, layout, merged, time_limit_s=remaining, mip_rel_gap=mip_rel_gap,
@@ -352,6 +621,11 @@ def solve_placement(
             raw.status = "optimal"
     if raw is not None and raw.objective > g_value + 1e-9:
         sel_sub, x, objective, status, method = raw.selected, raw.x, raw.objective, raw.status, "milp"
+        if prep.edge_minutes is not None:  # shortest trips for the chosen courses
+            ev2 = _milp.evaluate_selection(merged, sel_sub, capacity=prep.capacity, min_size=prep.min_size,
+                                           edge_minutes=prep.edge_minutes)
+            if ev2 is not None and ev2[0] >= objective - 1e-6 * max(1.0, objective):
+                x = ev2[1]
     else:
         if raw is None:
             logger.warning("Zeitlimit ohne Lösung des MILP erreicht; Greedy-Lösung wird verwendet.")
@@ -423,9 +697,11 @@ def marginal_curve(
 ) -> pd.DataFrame:
     """Newly served persons with 1 … ``max_courses`` new courses.
 
-    Each k is solved with :func:`solve_placement` (greedy start, cheap bound, MILP
-    within ``time_limit_s``); the curve is made non-decreasing (k courses can always
-    do what k − 1 did; this only matters when a solve stops with a gap).
+    Without a euro budget the model is split into independent blocks (see
+    :func:`solve_placement`); every block is solved once for 0 … ``max_courses``
+    courses and each point of the curve is a knapsack DP over the blocks (the whole
+    curve within ``time_limit_s``). With a euro budget every k is a joint solve
+    (``time_limit_s`` each). The curve is non-decreasing.
 
     Returns
     -------
@@ -435,8 +711,13 @@ def marginal_curve(
     """
     if max_courses < 0:
         raise ValueError("'max_courses' darf nicht negativ sein.")
-    rows: list[dict[str, object]] = []
     cost_arr = _as_vector("cost", cost, sp.csr_matrix(cover).shape[1], default=0.0)
+    if budget_euro is None:
+        t0 = time.perf_counter()
+        prep = _prepare(weights, cover, capacity=capacity, min_size=min_size, cost=cost_arr, budget_euro=None,
+                        conflict_groups=conflict_groups, value_weights=value_weights, relax=False)
+        return _curve_from_blocks(prep, max_courses, t0, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
+    rows: list[dict[str, object]] = []
     previous = 0.0
     for k in range(1, max_courses + 1):
         sol = solve_placement(
@@ -444,13 +725,44 @@ def marginal_curve(
             budget_euro=budget_euro, conflict_groups=conflict_groups, value_weights=value_weights,
             time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap,
         )
-        persons = max(sol.served_new, previous)  # k courses can always do what k − 1 did
-        gap = sol.gap if np.isfinite(sol.gap) else 0.0
-        rows.append(dict(zip(CURVE_COLUMNS, (
-            k, persons, persons - previous, float(cost_arr[sol.selected].sum()), round(100.0 * max(gap, 0.0), 3),
-            sol.method,
-        ), strict=True)))
-        previous = persons
+        rows.append(_curve_row(k, sol, previous, cost_arr))
+        previous = float(rows[-1]["neu versorgte Personen"])  # type: ignore[arg-type]
+    return pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
+
+
+def _curve_row(k: int, sol: PlacementSolution, previous: float, cost_arr: np.ndarray) -> dict[str, object]:
+    persons = max(sol.served_new, previous)  # k courses can always do what k − 1 did
+    gap = sol.gap if np.isfinite(sol.gap) else 0.0
+    return dict(zip(CURVE_COLUMNS, (
+        k, persons, persons - previous, float(cost_arr[sol.selected].sum()), round(100.0 * max(gap, 0.0), 3),
+        sol.method,
+    ), strict=True))
+
+
+def _curve_from_blocks(
+    prep: _Prepared, max_courses: int, t0: float, *, time_limit_s: float, mip_rel_gap: float,
+    blocks: list[_Block] | None = None,
+) -> pd.DataFrame:
+    n_d, n_k = prep.cover.shape
+    common = {"n_points": n_d, "n_points_merged": prep.merged.cover.shape[0],
+              "n_candidates_viable": len(prep.eligible)}
+    cost_full = np.zeros(n_k)
+    cost_full[prep.eligible] = prep.cost
+    if blocks is None:
+        if prep.merged.cover.shape[0] == 0 or len(prep.eligible) == 0 or max_courses == 0:
+            blocks = []
+        else:
+            blocks = _solve_blocks(prep, max_courses, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
+    rows: list[dict[str, object]] = []
+    previous = 0.0
+    for k in range(1, max_courses + 1):
+        if blocks:
+            sol = _decomposed_solution(prep, blocks, k, t0, common, mip_rel_gap)
+        else:
+            sol = PlacementSolution(np.zeros(n_k, bool), sp.csr_matrix((n_d, n_k)), 0.0, 0.0, 0.0, 0.0, "optimal",
+                                    0.0, "milp", **common)
+        rows.append(_curve_row(k, sol, previous, cost_full))
+        previous = float(rows[-1]["neu versorgte Personen"])  # type: ignore[arg-type]
     return pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
 
 
@@ -627,7 +939,7 @@ def propose_courses(
     budget_count: int | None = None,
     budget_euro: float | None = None,
     curve_max: int | None = None,
-    time_limit_s: float = 60.0,
+    time_limit_s: float | None = None,
     mip_rel_gap: float = 0.01,
 ) -> PlacementResult:
     """Propose new county-funded courses for the persons without a course place.
@@ -652,8 +964,11 @@ def propose_courses(
         Override the budgets of ``params``.
     curve_max
         Largest course count in the marginal-value curve (default budget + 4).
-    time_limit_s, mip_rel_gap
-        Solver limits per solve.
+    time_limit_s
+        Solver time for the proposal and the curve together (default 60 s; with a
+        euro budget the proposal and each curve point get this much each).
+    mip_rel_gap
+        Relative optimality gap at which the solver stops.
 
     Returns
     -------
@@ -691,17 +1006,38 @@ def propose_courses(
     min_size = courses["min_gruppe"].to_numpy(float)
     cost = courses["kosten"].to_numpy(float)
     groups = courses["konfliktgruppe"].to_numpy(np.int64)
-    sol = solve_placement(
-        weights, ok, capacity=capacity, min_size=min_size, cost=cost, budget_count=budget_count,
-        budget_euro=budget_euro, conflict_groups=groups, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap,
-    )
+    sites = courses["standort_id"].astype(str).to_numpy()
+    limit = 60.0 if time_limit_s is None else float(time_limit_s)
     if curve_max is None:
         base = budget_count if budget_count is not None else int(budget_euro // max(cost.min(initial=1.0), 1.0))
         curve_max = base + 4
-    curve = marginal_curve(
-        weights, ok, max_courses=curve_max, capacity=capacity, min_size=min_size, cost=cost,
-        conflict_groups=groups, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap,
-    )
+    if budget_euro is None:
+        # one decomposed solve gives the proposal and the whole curve
+        t0 = time.perf_counter()
+        prep = _prepare(weights, ok, capacity=capacity, min_size=min_size, cost=cost, budget_euro=None,
+                        conflict_groups=groups, value_weights=None, relax=False, cost_minutes=minutes, sites=sites)
+        common = {"n_points": n_s, "n_points_merged": prep.merged.cover.shape[0],
+                  "n_candidates_viable": len(prep.eligible)}
+        kmax = max(int(curve_max), int(budget_count))
+        blocks = [] if prep.merged.cover.shape[0] == 0 or len(prep.eligible) == 0 or kmax == 0 else _solve_blocks(
+            prep, kmax, time_limit_s=limit, mip_rel_gap=mip_rel_gap)
+        if blocks and budget_count > 0:
+            sol = _decomposed_solution(prep, blocks, int(budget_count), t0, common, mip_rel_gap)
+        else:
+            sol = PlacementSolution(np.zeros(n_k, bool), sp.csr_matrix((n_s, n_k)), 0.0, 0.0, 0.0, 0.0, "optimal",
+                                    time.perf_counter() - t0, "milp", **common)
+        curve = _curve_from_blocks(prep, int(curve_max), t0, time_limit_s=limit, mip_rel_gap=mip_rel_gap,
+                                   blocks=blocks)
+    else:
+        sol = solve_placement(
+            weights, ok, capacity=capacity, min_size=min_size, cost=cost, budget_count=budget_count,
+            budget_euro=budget_euro, conflict_groups=groups, time_limit_s=limit, mip_rel_gap=mip_rel_gap,
+            cost_minutes=minutes, sites=sites,
+        )
+        curve = marginal_curve(
+            weights, ok, max_courses=curve_max, capacity=capacity, min_size=min_size, cost=cost,
+            conflict_groups=groups, time_limit_s=limit, mip_rel_gap=mip_rel_gap,
+        )
     proposals, assignment = _proposal_table(seg, courses, ok, minutes, sol, weights, params=params, names=names)
     notes = (
         "Teilnehmendenzahlen sind Erwartungswerte aus dem Nachfragemodell, keine Anmeldungen.",
@@ -779,7 +1115,8 @@ def _proposal_table(
             "Zeitfenster": _slot_text(course["slot"], params),
             "erwartete Teilnehmende": round(part, 1),
             "Teilnehmende nach Mitgliedskommune": "; ".join(
-                f"{names.get(a, a)} {_de(v)}" for a, v in by_mk.items() if v >= 0.05
+                f"{names.get(a, a)} {_de(v) if v >= params.mindestanzahl else f'< {params.mindestanzahl}'}"
+                for a, v in by_mk.items() if v >= 0.05
             ),
             "neu versorgt": round(marginal[k], 1),
             "Reisezeit Median (min)": round(_weighted_median(mcol, f), 0),
@@ -811,7 +1148,8 @@ _EXPLANATION: tuple[tuple[str, str], ...] = (
     ("Rang", "Reihenfolge nach 'neu versorgt', bei Gleichstand nach Kosten (günstiger zuerst)."),
     ("erwartete Teilnehmende", "Erwartete Personen im Kurs nach der besten Aufteilung auf alle vorgeschlagenen "
      "Kurse; höchstens die Gruppengröße."),
-    ("Teilnehmende nach Mitgliedskommune", "Herkunft der erwarteten Teilnehmenden (Erwartungswerte)."),
+    ("Teilnehmende nach Mitgliedskommune", "Herkunft der erwarteten Teilnehmenden (Erwartungswerte); Werte unter "
+     "der Mindestanzahl werden aus Datenschutzgründen nur als „< Mindestanzahl“ angegeben."),
     ("neu versorgt", "So viele Personen blieben ohne Kursplatz, wenn nur dieser Kurs wegfiele und die übrigen "
      "Kurse neu aufgeteilt würden (Grenzbeitrag). Die Summe kann kleiner sein als die Gesamtzahl."),
     ("Reisezeit", "Tür-zu-Tür-Reisezeit ohne Auto (Median und Maximum über die erwarteten Teilnehmenden)."),

@@ -217,7 +217,10 @@ def test_greedy_fallback_reports_bound(monkeypatch: pytest.MonkeyPatch) -> None:
     # force the no-incumbent path
     monkeypatch.setattr(_milp, "run_mip", lambda *a, **k: (None, float("inf")))
     monkeypatch.setattr(_milp, "combinatorial_bound", lambda *a, **k: float("inf"))
-    greedy = solve_placement(inst["weights"], inst["cover"], **kw)
+    split = solve_placement(inst["weights"], inst["cover"], **kw)  # decomposed: LP bounds per block
+    assert split.method == "greedy"
+    assert split.bound >= exact.objective - 1e-4 and split.bound >= split.objective - 1e-9
+    greedy = solve_placement(inst["weights"], inst["cover"], decompose=False, **kw)
     assert greedy.method == "greedy" and greedy.status == "greedy"
     assert greedy.bound >= greedy.objective - 1e-9
     assert greedy.bound >= exact.objective - 1e-4  # LP relaxation bound
@@ -362,6 +365,14 @@ def test_propose_courses_end_to_end(tmp_path) -> None:
     assert row["Kurs-ID"] == "NEU-S002-A2-vormittag_kinderbetreuung"
     assert "Mindestgruppe 8" in row["Begründung"] and "Kinderbetreuung" in row["Begründung"]
     assert "Sittensen" in row["Teilnehmende nach Mitgliedskommune"]
+    # privacy: expected values below params.mindestanzahl are shown as "< 5", never the small number
+    a1 = props[props["Niveau"] == "A1"]
+    for text in props["Teilnehmende nach Mitgliedskommune"]:
+        for part in text.split("; "):
+            number = part.rsplit(" ", 1)[-1]
+            if not part.endswith(f"< {params.mindestanzahl}"):
+                assert float(number.replace(",", ".")) >= params.mindestanzahl
+    assert len(a1) >= 1
     assert row["Reisezeit Median (min)"] >= 12
     assert result.solution.n_points == len(segments)
     assert list(result.curve.columns) == list(CURVE_COLUMNS)
@@ -374,3 +385,80 @@ def test_propose_courses_end_to_end(tmp_path) -> None:
     sheets = pd.read_excel(tmp_path / "vorschlaege.xlsx", sheet_name=None)
     assert set(sheets) == {"Vorschläge", "Grenznutzen", "Erläuterung"}
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+# --------------------------------------------------------------------------- decomposition, tie-breaking, privacy
+
+
+def _multi_level_instance(seed: int, n_levels: int = 3, n_d: int = 12, n_k: int = 5) -> dict:
+    rng = np.random.default_rng(seed)
+    blocks = [rng.random((n_d, n_k)) < 0.4 for _ in range(n_levels)]
+    return {
+        "weights": np.round(rng.uniform(0.5, 9.0, n_d * n_levels), 2),
+        "cover": sp.csr_matrix(sp.block_diag(blocks).toarray().astype(bool)),
+        "capacity": rng.choice([10.0, 15.0, 20.0], n_k * n_levels),
+        "min_size": rng.choice([4.0, 6.0, 8.0], n_k * n_levels),
+    }
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_decomposed_equals_joint(seed: int) -> None:
+    inst = _multi_level_instance(seed)
+    kw = {"capacity": inst["capacity"], "min_size": inst["min_size"], "mip_rel_gap": 1e-9}
+    for budget in (1, 2, 4, 7):
+        split = solve_placement(inst["weights"], inst["cover"], budget_count=budget, **kw)
+        joint = solve_placement(inst["weights"], inst["cover"], budget_count=budget, decompose=False, **kw)
+        assert split.objective == pytest.approx(joint.objective, abs=1e-4)
+        assert split.bound >= joint.objective - 1e-4
+        assert split.selected.sum() <= budget
+        part = split.participants
+        assert (part[split.selected] >= inst["min_size"][split.selected] - 1e-6).all()
+        assert (part <= inst["capacity"] + 1e-6).all()
+        assert split.served_new == pytest.approx(split.objective, abs=1e-6)
+    curve = marginal_curve(inst["weights"], inst["cover"], max_courses=5, **kw)
+    for k in (1, 3, 5):
+        joint = solve_placement(inst["weights"], inst["cover"], budget_count=k, decompose=False, **kw)
+        assert curve["neu versorgte Personen"].iloc[k - 1] == pytest.approx(joint.objective, abs=1e-4)
+
+
+def test_tie_break_prefers_shorter_trips() -> None:
+    # two sites reach the same 12 persons; site 1 is nearer
+    w = np.array([7.0, 5.0])
+    cover = _cover([[0, 1], [0, 1]], 2)
+    minutes = sp.csr_matrix(np.array([[40.0, 15.0], [35.0, 10.0]]))
+    for decompose in (True, False):
+        sol = solve_placement(w, cover, capacity=20, min_size=8, budget_count=1, cost_minutes=minutes,
+                              mip_rel_gap=1e-9, decompose=decompose)
+        assert sol.selected.tolist() == [False, True]
+        assert sol.objective == pytest.approx(12.0, abs=1e-9)  # penalty not in the reported value
+        # reverse the minutes: the other site wins
+        sol2 = solve_placement(w, cover, capacity=20, min_size=8, budget_count=1, cost_minutes=minutes[:, ::-1],
+                               mip_rel_gap=1e-9, decompose=decompose)
+        assert sol2.selected.tolist() == [True, False]
+
+
+def test_tie_break_shorter_assignment() -> None:
+    # both courses open; person groups 0 and 1 may go to either: nearer assignment wins
+    w = np.array([10.0, 10.0])
+    cover = _cover([[0, 1], [0, 1]], 2)
+    minutes = sp.csr_matrix(np.array([[5.0, 30.0], [30.0, 5.0]]))
+    sol = solve_placement(w, cover, capacity=10, min_size=8, budget_count=2, cost_minutes=minutes, mip_rel_gap=1e-9)
+    flow = sol.flow.toarray()
+    assert flow[0, 0] == pytest.approx(10.0) and flow[1, 1] == pytest.approx(10.0)
+
+
+def test_highs_prints_nothing() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, scipy.sparse as sp\n"
+        "from coverage.placement import solve_placement\n"
+        "c = sp.csr_matrix(np.array([[1, 1], [0, 1], [1, 0]], bool))\n"
+        "solve_placement(np.array([9.0, 6.0, 5.0]), c, capacity=10, min_size=8, budget_count=2, mip_rel_gap=0,"
+        " decompose=False)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+    assert out.stdout == ""
+    assert "HiGHS" not in out.stderr
