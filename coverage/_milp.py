@@ -61,12 +61,18 @@ class Merged:
 
 
 def merge_demand(
-    weights: np.ndarray, values: np.ndarray, cover: sp.csr_matrix, minutes: sp.csr_matrix | None = None
+    weights: np.ndarray,
+    values: np.ndarray,
+    cover: sp.csr_matrix,
+    minutes: sp.csr_matrix | None = None,
+    *,
+    round_minutes: float = 30.0,
 ) -> Merged:
     """Merge demand points with identical column sets and equal value weight.
 
     With ``minutes`` (travel minutes on the pattern of ``cover``) only points
-    with equal minutes (to 0.1 min) are merged, so trip lengths stay visible.
+    whose minutes agree after rounding to ``round_minutes`` are merged, so clearly
+    different trip lengths stay visible to the tie-break.
     """
     cover = sp.csr_matrix(cover, dtype=bool, copy=True)
     cover.eliminate_zeros()
@@ -75,6 +81,12 @@ def merge_demand(
     group = np.full(n_d, -1, dtype=np.int64)
     keys: dict[tuple, int] = {}
     indptr, indices = cover.indptr, cover.indices
+    if minutes is not None:
+        # minutes aligned with the pattern of ``cover`` (missing entries count as 0 min)
+        mins = sp.csr_matrix(minutes, dtype=float, copy=True)
+        mins.sum_duplicates()
+        aligned = np.asarray(mins[cover.nonzero()]).ravel()
+        binned = np.round(aligned / round_minutes)
     rows: list[np.ndarray] = []
     new_w: list[float] = []
     new_v: list[float] = []
@@ -85,7 +97,7 @@ def merge_demand(
         cols = indices[lo:hi]
         key: tuple = (float(values[d]), cols.tobytes())
         if minutes is not None:
-            key = (*key, np.round(minutes[d, cols].toarray().ravel(), 1).tobytes())
+            key = (*key, binned[lo:hi].tobytes())
         g = keys.get(key)
         if g is None:
             g = len(rows)

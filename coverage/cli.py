@@ -73,6 +73,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(f"Region: {config.name}")
     if config.has_modelled_data:
         print("Hinweis: Die Region enthält modellierte Daten (keine realen Angaben), siehe QUELLEN.md.")
+    if result.placement is not None:
+        st = result.placement.solution.stats()
+        print(f"Vorschläge: {st['kurse']} landkreisgeförderte Kurse, {float(st['neu_versorgt']):.1f} Personen neu "
+              f"versorgt (Optimalitätslücke {100 * float(st['luecke']):.1f} %, {st['methode']}, "
+              f"{float(st['rechenzeit_s']):.1f} s).")
     if result.changes is not None:
         print("Änderungen seit dem letzten Lauf:")
         for line in result.changes.summary_lines():

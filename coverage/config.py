@@ -182,6 +182,9 @@ class Parameters:
         Cost per course type in euros (for the placement budget; assumption).
     budget_kurse
         Number of new county-funded courses to place; ``budget_euro`` alternatively.
+    zeitlimit_s
+        Time limit of the placement optimisation in seconds; when it is hit, the best
+        solution found and its optimality gap are reported.
     mindestanzahl
         Counts below this are suppressed in maps and tables (privacy).
     raster_m
@@ -238,6 +241,7 @@ class Parameters:
     )
     budget_kurse: int = 8
     budget_euro: float | None = None
+    zeitlimit_s: float = 30.0
     mindestanzahl: int = 5
     raster_m: float = 1000.0
     e2sfca_baender: tuple[tuple[float, float], ...] = ((15.0, 1.0), (30.0, 0.68), (45.0, 0.22), (60.0, 0.05))
@@ -390,6 +394,7 @@ def _parse_parameters(raw: dict[str, Any], cfg_path: Path) -> Parameters:
         "ziel_quote": (0.0, 1.0),
         "raster_m": (100.0, 100000.0),
         "sensitivitaet_min": (0.0, 120.0),
+        "zeitlimit_s": (1.0, 3600.0),
     }
     for key, value in raw.items():
         if key in scalar_ranges:

@@ -224,6 +224,7 @@ def run(config: Config, *, progress: Progress | None = None, proposals: bool = T
             cover_fn,
             params=params,
             names={**inputs.region.mk_names(), **inputs.region.gemeinde_names()},
+            time_limit_s=params.zeitlimit_s,
         )
         result.placement = prop
 

@@ -201,6 +201,7 @@ def _prepare(
     relax: bool,
     cost_minutes: sp.spmatrix | None = None,
     sites: np.ndarray | None = None,
+    merge_minutes: float | None = 30.0,
 ) -> _Prepared:
     cover = sp.csr_matrix(cover, dtype=bool)
     cover.eliminate_zeros()
@@ -233,7 +234,10 @@ def _prepare(
         if mins_m.shape != cover.shape:
             raise ValueError(f"'cost_minutes' hat die Form {mins_m.shape}, erwartet {cover.shape}.")
         mins_m = sp.csr_matrix(mins_m[:, eligible])
-    merged = _milp.merge_demand(w, v, sub, mins_m)
+    # merge by coverage and 30-minute travel bands (many fewer points than exact minutes);
+    # the travel tie-break uses the person-weighted mean minutes of each merged edge
+    merged = (_milp.merge_demand(w, v, sub, mins_m, round_minutes=merge_minutes) if merge_minutes
+              else _milp.merge_demand(w, v, sub))
     if mins_m is not None:
         edge_minutes = _merged_edge_minutes(merged, w, mins_m)
     site_arr = None
@@ -1014,8 +1018,11 @@ def propose_courses(
     if budget_euro is None:
         # one decomposed solve gives the proposal and the whole curve
         t0 = time.perf_counter()
+        # merge by coverage only: far fewer demand points and a much stronger solve on county data;
+        # the travel tie-break then uses each merged point's person-weighted mean minutes
         prep = _prepare(weights, ok, capacity=capacity, min_size=min_size, cost=cost, budget_euro=None,
-                        conflict_groups=groups, value_weights=None, relax=False, cost_minutes=minutes, sites=sites)
+                        conflict_groups=groups, value_weights=None, relax=False, cost_minutes=minutes, sites=sites,
+                        merge_minutes=None)
         common = {"n_points": n_s, "n_points_merged": prep.merged.cover.shape[0],
                   "n_candidates_viable": len(prep.eligible)}
         kmax = max(int(curve_max), int(budget_count))
