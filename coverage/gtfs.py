@@ -260,29 +260,20 @@ def _float_value(s: str) -> float:
     return v
 
 
+def _report_bad(df: pd.DataFrame, col: str, bad: np.ndarray, file: str, chk: _Checker, code: str, msg: str) -> None:
+    """Report every row of ``df[col]`` flagged in ``bad`` with its file line and value."""
+    chk.report_rows(code, msg, file=file, rows=df["_row"].to_numpy()[bad], column=col, values=df[col].to_numpy()[bad])
+
+
 def _parse_time_column(df: pd.DataFrame, col: str, file: str, chk: _Checker) -> tuple[np.ndarray, np.ndarray]:
     vals, bad = _parse_unique(df[col], _time_value)
-    chk.report_rows(
-        "invalid_time",
-        f"ungültige Uhrzeit; {_TIME_ALLOWED}",
-        file=file,
-        rows=df["_row"].to_numpy()[bad],
-        column=col,
-        values=df[col].to_numpy()[bad],
-    )
+    _report_bad(df, col, bad, file, chk, "invalid_time", f"ungültige Uhrzeit; {_TIME_ALLOWED}")
     return vals, bad
 
 
 def _parse_date_column(df: pd.DataFrame, col: str, file: str, chk: _Checker) -> tuple[np.ndarray, np.ndarray]:
     vals, bad = _parse_unique(df[col], _date_value)
-    chk.report_rows(
-        "invalid_date",
-        f"ungültiges Datum; {_DATE_ALLOWED}",
-        file=file,
-        rows=df["_row"].to_numpy()[bad],
-        column=col,
-        values=df[col].to_numpy()[bad],
-    )
+    _report_bad(df, col, bad, file, chk, "invalid_date", f"ungültiges Datum; {_DATE_ALLOWED}")
     return vals, bad
 
 
@@ -307,14 +298,7 @@ def _parse_int_column(
     if maximum is not None:
         bad |= ok & (vals > maximum)
     vals = np.where(bad, np.nan, vals)
-    chk.report_rows(
-        "invalid_value",
-        f"ungültiger Wert; erlaubt ist {describe}",
-        file=file,
-        rows=df["_row"].to_numpy()[bad],
-        column=col,
-        values=df[col].to_numpy()[bad],
-    )
+    _report_bad(df, col, bad, file, chk, "invalid_value", f"ungültiger Wert; erlaubt ist {describe}")
     return vals, bad
 
 
