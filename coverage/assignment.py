@@ -190,7 +190,7 @@ def _merge_identical(pairs: sp.csr_matrix, supply: np.ndarray) -> tuple[np.ndarr
     pairs = pairs.tocsr()
     pairs.sort_indices()
     n_s, n_c = pairs.shape
-    if n_c <= 256:
+    if n_c * n_s <= 20_000_000:
         # dense rows (-1 = not allowed), grouped by one vectorised sort
         dense = np.full((n_s, n_c), -1.0)
         r = np.repeat(np.arange(n_s), np.diff(pairs.indptr))
