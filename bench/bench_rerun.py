@@ -103,10 +103,6 @@ def county_scale() -> None:
         t = time.perf_counter()
         tt = course_travel_times(origins, courses, networks=nets, params=params, cache=cache)
         t_full = time.perf_counter() - t
-        dem = demand_mod.demand_segments(origins, params=params)
-        t = time.perf_counter()
-        gaps.assess(dem, courses, tt, params=params, mitgliedskommunen=mk)
-        t_cov = time.perf_counter() - t
         extra = courses.iloc[[0]].assign(kurs_id="k_neu", beginn=17 * 60, ende=20 * 60)
         more = courses._append(extra, ignore_index=True) if hasattr(courses, "_append") else None
         if more is None:
@@ -116,11 +112,16 @@ def county_scale() -> None:
         t = time.perf_counter()
         tt2 = course_travel_times(origins, more, networks=nets, params=params, cache=cache)
         t_inc = time.perf_counter() - t
+        print("Landkreis-Maßstab (20.000 Herkunftsorte, 250 Kurse):")
+        print(f"  Reisezeiten kalt: {t_full:.1f} s; nach einem neuen Kurs: {t_inc:.2f} s ({t_inc / t_full:.1%})",
+              flush=True)
+        dem = demand_mod.demand_segments(origins, params=params)
+        t = time.perf_counter()
+        gaps.assess(dem, courses, tt, params=params, mitgliedskommunen=mk)
+        t_cov = time.perf_counter() - t
         t = time.perf_counter()
         gaps.assess(dem, more, tt2, params=params, mitgliedskommunen=mk)
         t_cov2 = time.perf_counter() - t
-    print("Landkreis-Maßstab (20.000 Herkunftsorte, 250 Kurse):")
-    print(f"  Reisezeiten kalt: {t_full:.1f} s; nach einem neuen Kurs: {t_inc:.2f} s ({t_inc / t_full:.1%})")
     print(f"  Versorgung/Lücken: {t_cov:.1f} s; nach dem neuen Kurs: {t_cov2:.1f} s")
     print(f"  Neulauf (Reisezeiten + Versorgung) / voller Lauf: {(t_inc + t_cov2) / (t_full + t_cov):.1%}")
 
