@@ -194,9 +194,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _germanize(parser: argparse.ArgumentParser) -> None:
+    """German texts for argparse's own help entries, in the parser and every subparser."""
+    parser._optionals.title = "Optionen"
+    for action in parser._actions:
+        if isinstance(action, argparse._HelpAction):
+            action.help = "diese Hilfe anzeigen und beenden"
+        elif isinstance(action, argparse._VersionAction):
+            action.help = "Versionsnummer anzeigen und beenden"
+        elif isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _germanize(sub)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``kursatlas`` command; returns the exit code."""
     parser = build_parser()
+    _germanize(parser)
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)
     if not getattr(args, "func", None):
