@@ -10,7 +10,7 @@ import argparse
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from . import __version__
@@ -194,8 +194,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _GermanFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help formatter with a German usage line."""
+
+    def add_usage(
+        self,
+        usage: str | None,
+        actions: Iterable[argparse.Action],
+        groups: Iterable[argparse._MutuallyExclusiveGroup],
+        prefix: str | None = None,
+    ) -> None:
+        return super().add_usage(usage, actions, groups, prefix="Aufruf: " if prefix is None else prefix)
+
+
 def _germanize(parser: argparse.ArgumentParser) -> None:
     """German texts for argparse's own help entries, in the parser and every subparser."""
+    parser.formatter_class = _GermanFormatter
     parser._optionals.title = "Optionen"
     for action in parser._actions:
         if isinstance(action, argparse._HelpAction):
