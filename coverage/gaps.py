@@ -433,9 +433,10 @@ def _course_table(courses: pd.DataFrame, r: Reach, a: AssignmentResult, seg: pd.
 
 
 def _run(demand: pd.DataFrame, courses: pd.DataFrame, travel: CourseTravelTimes, params: Parameters,
-         cap: np.ndarray) -> tuple[Reach, Reach, AssignmentResult, pd.DataFrame]:
+         cap: np.ndarray, *, offline: bool = True) -> tuple[Reach, Reach, AssignmentResult, pd.DataFrame]:
     r = reach(demand, courses, travel, params=params)
-    r_off = reach(demand, courses, travel, params=params, include_online=False)
+    # the reach without online courses only feeds the online columns; the shifted runs need flags only
+    r_off = reach(demand, courses, travel, params=params, include_online=False) if offline else r
     # whole minutes for the travel tie-break: merges segments, never changes who can be served
     a = assign(demand["personen"].to_numpy(float), cap, r.minutes, round_minutes=1.0)
     return r, r_off, a, _segment_table(demand, r, r_off, a)
@@ -485,7 +486,7 @@ def assess(
     m = params.sensitivitaet_min
     shifted = []
     for delta in (-m, m):
-        _, _, _, s = _run(demand, courses, travel, params.shifted(delta), cap)
+        _, _, _, s = _run(demand, courses, travel, params.shifted(delta), cap, offline=False)
         shifted.append(s)
     e2 = e2sfca_by_level(demand, courses, travel, params=params, kapazitaet=kapazitaet)
     gaps = gap_table(seg, mitgliedskommunen, params=params, e2sfca=e2, shifted_segments=shifted)
