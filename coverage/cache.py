@@ -23,6 +23,7 @@ import enum
 import hashlib
 import importlib
 import io
+import json
 import logging
 import math
 import os
@@ -41,7 +42,7 @@ __all__ = ["CACHE_FORMAT", "Cache", "code_salt", "file_sha256", "fingerprint", "
 
 logger = logging.getLogger(__name__)
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 """Bump when the layout of cache entries changes (old entries then read as misses)."""
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
@@ -362,17 +363,19 @@ class Cache:
         with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
             names = list(npz.files)
             arrays = {n: npz[n] for n in names}
-        meta = {n: arrays.pop(n) for n in names if n.startswith(_META_PREFIX)}
-        for needed in ("__format__", "__kind__", "__key__", "__sha256__", "__single__"):
+        if "__meta__" not in arrays or any(n.startswith(_META_PREFIX) for n in names if n != "__meta__"):
+            raise ValueError("Feld __meta__ fehlt oder unbekannte Metafelder")
+        meta = json.loads(str(arrays.pop("__meta__")))
+        for needed in ("format", "kind", "key", "sha256", "single"):
             if needed not in meta:
-                raise ValueError(f"Feld {needed} fehlt")
-        if int(meta["__format__"]) != CACHE_FORMAT:
-            raise ValueError(f"Format {int(meta['__format__'])} statt {CACHE_FORMAT}")
-        if str(meta["__kind__"]) != kind or str(meta["__key__"]) != key:
+                raise ValueError(f"Metafeld {needed} fehlt")
+        if int(meta["format"]) != CACHE_FORMAT:
+            raise ValueError(f"Format {int(meta['format'])} statt {CACHE_FORMAT}")
+        if str(meta["kind"]) != kind or str(meta["key"]) != key:
             raise ValueError("Art/Schlüssel im Eintrag passen nicht zum Dateinamen")
-        if str(meta["__sha256__"]) != _array_digest(arrays):
+        if str(meta["sha256"]) != _array_digest(arrays):
             raise ValueError("Prüfsumme stimmt nicht")
-        if bool(meta["__single__"]):
+        if bool(meta["single"]):
             if list(arrays) != ["value"]:
                 raise ValueError("Einzelwert fehlt")
             return arrays["value"]
@@ -405,12 +408,14 @@ class Cache:
         for name, arr in arrays.items():
             if arr.dtype.hasobject:
                 raise TypeError(f"Cache: Feld {name!r} hat den Typ object (nicht ohne pickle speicherbar)")
+        # one metadata member (fewer zip members make reading many small entries fast)
         meta = {
-            "__format__": np.array(CACHE_FORMAT),
-            "__kind__": np.array(kind),
-            "__key__": np.array(key),
-            "__sha256__": np.array(_array_digest(arrays)),
-            "__single__": np.array(single),
+            "__meta__": np.array(
+                json.dumps(
+                    {"format": CACHE_FORMAT, "kind": kind, "key": key, "sha256": _array_digest(arrays),
+                     "single": single}
+                )
+            )
         }
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **arrays, **meta)

@@ -505,13 +505,21 @@ def course_travel_times(
     hin = np.empty((n_m, n_o, len(courses)), dtype=np.float32)
     rueck = np.empty_like(hin)
     missed = []
+    found: list[int] = []
+    found_hin: list[np.ndarray] = []
+    found_rueck: list[np.ndarray] = []
     for i, k in enumerate(keys):
         hit = cache.get("reisezeiten_kurs", k)
         if isinstance(hit, dict) and hit.get("hin", np.empty(0)).shape == (n_m, n_o):
-            hin[:, :, i] = hit["hin"]
-            rueck[:, :, i] = hit["rueck"]
+            found.append(i)
+            found_hin.append(hit["hin"])
+            found_rueck.append(hit["rueck"])
         else:
             missed.append(i)
+    if found:
+        # one strided write per array instead of one per course
+        hin[:, :, found] = np.stack(found_hin, axis=-1)
+        rueck[:, :, found] = np.stack(found_rueck, axis=-1)
     if missed:
         sub = _compute(origins, courses.iloc[missed], networks=networks, params=params, cache=cache)
         for j, i in enumerate(missed):
