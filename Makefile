@@ -35,8 +35,11 @@ test: install-test browser
 lint: install-test
 	$(BIN)/ruff check coverage tests bench data
 
-bench: install-test
-	$(BIN)/python bench/run_all.py
+bench: install-test browser
+	$(BIN)/python bench/bench_traveltime.py
+	$(BIN)/python bench/bench_placement.py
+	$(BIN)/python bench/bench_maps.py
+	$(BIN)/python bench/bench_rerun.py
 
 clean:
 	rm -rf maps/*.html results/* .pytest_cache
