@@ -7,6 +7,7 @@ allowed. Nothing is written here.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
-from shapely.geometry import Point
+from shapely.geometry.base import BaseGeometry
 
 from . import ANALYSIS_CRS
 from ._validate import (
@@ -72,9 +73,9 @@ class Region:
     mitgliedskommunen: gpd.GeoDataFrame
     gemeinden: gpd.GeoDataFrame
 
-    @property
-    def boundary(self):
-        """Union of the county polygon(s)."""
+    @functools.cached_property
+    def boundary(self) -> BaseGeometry:
+        """Union of the county polygon(s) (computed once)."""
         return self.landkreis.geometry.union_all()
 
     def mk_names(self) -> dict[str, str]:
@@ -536,7 +537,3 @@ def load_inputs(config: Config) -> Inputs:
     candidates = load_candidates(config, region)
     return Inputs(region=region, residents=residents, courses=courses, candidates=candidates)
 
-
-def empty_point() -> Point:
-    """An empty point (used for online courses)."""
-    return Point()
