@@ -78,6 +78,16 @@ modellierten Daten – keine realen Angaben über Personen oder Kurse. Die Zahle
 funktioniert, und dürfen nicht als Beschreibung der tatsächlichen Lage verwendet werden.</p>{% endif %}
 </header>
 
+{% macro plain_table(id, cols, rows, empty) -%}
+{% if rows %}
+<table id="{{ id }}">
+<thead><tr>{% for c in cols %}<th>{{ c }}</th>{% endfor %}</tr></thead>
+<tbody>{% for row in rows %}<tr>
+{%- for v, num in row %}<td{% if num %} class="n"{% endif %}>{{ v }}</td>{% endfor %}</tr>
+{% endfor %}</tbody>
+</table>
+{% else %}<p>{{ empty }}</p>{% endif %}
+{%- endmacro %}
 <h2 id="kennzahlen">Kennzahlen</h2>
 <div class="kennzahlen">
 {% for label, value in kennzahlen %}<div class="kennzahl"><b>{{ value }}</b>{{ label }}</div>
@@ -103,24 +113,10 @@ erreicht (alle Niveaus). Linie: Ziel {{ ziel }}.</figcaption></figure>{% endif %
 {% if chart_marginal %}<figure><img alt="Liniendiagramm: zusätzlich versorgte Personen je Anzahl neuer Kurse"
  src="data:image/png;base64,{{ chart_marginal }}"><figcaption>Grenznutzen: wie viele Personen zusätzlich
 versorgt werden, je nachdem, wie viele Kurse der Landkreis fördert.</figcaption></figure>{% endif %}
-{% if vorschlag_rows %}
-<table id="vorschlagstabelle">
-<thead><tr>{% for c in vorschlag_cols %}<th>{{ c }}</th>{% endfor %}</tr></thead>
-<tbody>{% for row in vorschlag_rows %}<tr>
-{%- for v, num in row %}<td{% if num %} class="n"{% endif %}>{{ v }}</td>{% endfor %}</tr>
-{% endfor %}</tbody>
-</table>
-{% else %}<p>Keine Vorschläge berechnet.</p>{% endif %}
+{{ plain_table("vorschlagstabelle", vorschlag_cols, vorschlag_rows, "Keine Vorschläge berechnet.") }}
 
 <h2 id="annahmen">Annahmen</h2>
-{% if annahmen_rows %}
-<table id="annahmentabelle">
-<thead><tr>{% for c in annahmen_cols %}<th>{{ c }}</th>{% endfor %}</tr></thead>
-<tbody>{% for row in annahmen_rows %}<tr>
-{%- for v, num in row %}<td{% if num %} class="n"{% endif %}>{{ v }}</td>{% endfor %}</tr>
-{% endfor %}</tbody>
-</table>
-{% else %}<p>Keine Annahmen übergeben.</p>{% endif %}
+{{ plain_table("annahmentabelle", annahmen_cols, annahmen_rows, "Keine Annahmen übergeben.") }}
 
 <h2 id="quellen">Datenquellen</h2>
 <table id="quellentabelle">
