@@ -986,14 +986,8 @@ def _load_calendar(
         end, bad_e = _parse_date_column(cal, "end_date", file, chk)
         keep &= ~bad_s & ~bad_e
         order = keep & (start > end)
-        chk.report_rows(
-            "start_and_end_range_out_of_order",
-            "start_date liegt nach end_date; erlaubt ist start_date ≤ end_date",
-            file=file,
-            rows=cal["_row"].to_numpy()[order],
-            column="start_date",
-            values=cal["start_date"].to_numpy()[order],
-        )
+        msg = "start_date liegt nach end_date; erlaubt ist start_date ≤ end_date"
+        _report_bad(cal, "start_date", order, file, chk, "start_and_end_range_out_of_order", msg)
         keep &= ~order
         sids = cal["service_id"].to_numpy()
         for i in np.flatnonzero(keep):
@@ -1219,14 +1213,8 @@ def _load_frequencies(
     exact, bad = _parse_int_column(df, "exact_times", file, chk, allowed=(0, 1), describe="0, 1 oder leer")
     keep &= ~bad
     order = keep & (start >= end)
-    chk.report_rows(
-        "start_and_end_range_out_of_order",
-        "start_time liegt nicht vor end_time; erlaubt ist start_time < end_time",
-        file=file,
-        rows=df["_row"].to_numpy()[order],
-        column="start_time",
-        values=df["start_time"].to_numpy()[order],
-    )
+    msg = "start_time liegt nicht vor end_time; erlaubt ist start_time < end_time"
+    _report_bad(df, "start_time", order, file, chk, "start_and_end_range_out_of_order", msg)
     keep &= ~order
     keep &= _check_duplicates(df, ["trip_id", "start_time"], file, chk)
     out = df[keep].copy()
