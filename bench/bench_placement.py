@@ -194,6 +194,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sites", type=int, default=60)
     ap.add_argument("--budget", type=int, default=8)
     ap.add_argument("--scale", type=float, default=1.0, help="factor on the unserved persons (1 ≈ 1,400 persons)")
+    ap.add_argument("--tracemalloc", action="store_true",
+                    help="Python-Speicher mit tracemalloc messen (verlangsamt den Lauf, Zeit dann nicht vergleichbar)")
     ap.add_argument("--curve", type=int, default=0, help="also time the marginal curve up to this many courses")
     args = ap.parse_args(argv)
 
@@ -207,7 +209,8 @@ def main(argv: list[str] | None = None) -> None:
         f"({cover.nnz / n_d:.1f} je Punkt), {inst['weights'].sum():.0f} Personen unversorgt; erzeugt in {t_gen:.1f} s"
     )
 
-    tracemalloc.start()
+    if args.tracemalloc:
+        tracemalloc.start()
     t0 = time.perf_counter()
     sol = solve_placement(
         inst["weights"],
@@ -221,7 +224,7 @@ def main(argv: list[str] | None = None) -> None:
         mip_rel_gap=0.01,
     )
     wall = time.perf_counter() - t0
-    _, py_peak = tracemalloc.get_traced_memory()
+    py_peak = tracemalloc.get_traced_memory()[1] if args.tracemalloc else 0
     tracemalloc.stop()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
@@ -232,7 +235,8 @@ def main(argv: list[str] | None = None) -> None:
         f"Zusammengefasst: {sol.n_points} → {sol.n_points_merged} Punkte; tragfähige Kandidaten "
         f"{sol.n_candidates_viable}/{n_k}"
     )
-    print(f"Speicher: Python-Spitze (tracemalloc) {py_peak / 2**20:.0f} MB, Prozess-Spitze (ru_maxrss) {rss_mb:.0f} MB")
+    traced = f"Python-Spitze (tracemalloc) {py_peak / 2**20:.0f} MB, " if args.tracemalloc else ""
+    print(f"Speicher: {traced}Prozess-Spitze (ru_maxrss) {rss_mb:.0f} MB")
 
     t0 = time.perf_counter()
     naive = naive_greedy(inst, budget=args.budget)

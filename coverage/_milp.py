@@ -208,6 +208,7 @@ def build_model(
     edge_minutes: np.ndarray | None = None,
     sites: np.ndarray | None = None,
     pair_cuts: bool = True,
+    edge_weight: np.ndarray | None = None,
 ) -> tuple[highspy.Highs, Layout]:
     """Build the placement model in a fresh :class:`highspy.Highs` instance.
 
@@ -222,6 +223,10 @@ def build_model(
     shorter trips win among equally good solutions; with ``sites`` (int label per
     candidate) every further course at the same site costs ``ε`` more (a
     continuous ``z_s ≥ Σ_{k at s} y_k − 1``), so courses spread over sites.
+
+    ``edge_weight`` (per edge of ``merged.cover``) replaces ``w_d`` in the edge
+    bounds and strong links: the persons of an aggregated point that can reach
+    the course (see :mod:`coverage._aggregate`).
     """
     cover = merged.cover
     m, n_k = cover.shape
@@ -230,7 +235,7 @@ def build_model(
     edge_d = np.repeat(np.arange(m, dtype=np.int64), np.diff(cover.indptr))
     edge_k = cover.indices.astype(np.int64)
     xcol = n_k + np.arange(n_e, dtype=np.int64)
-    ub_e = np.minimum(w[edge_d], capacity[edge_k])
+    ub_e = np.minimum(w[edge_d] if edge_weight is None else np.asarray(edge_weight, float), capacity[edge_k])
 
     r_rows: list[np.ndarray] = []
     r_cols: list[np.ndarray] = []
@@ -265,7 +270,7 @@ def build_model(
     n_rows += n_k
     # strong variable upper bounds
     if strong and n_e:
-        erange = np.nonzero(w[edge_d] >= strong_min_weight)[0]
+        erange = np.arange(n_e) if edge_weight is not None else np.nonzero(w[edge_d] >= strong_min_weight)[0]
         n_v = len(erange)
         vrange = np.arange(n_v, dtype=np.int64)
         add(n_rows + vrange, xcol[erange], ones_e[erange])

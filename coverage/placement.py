@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from . import _milp
+from . import _aggregate, _milp
 from ._io import atomic_path, write_csv, write_xlsx
 from .config import Parameters
 from .errors import InputDataError
@@ -327,31 +327,96 @@ def _sub_merged(merged: _milp.Merged, block: _Block) -> tuple[_milp.Merged, np.n
     return _milp.Merged(merged.weights[rows], merged.values[rows], sub, np.zeros(0, np.int64)), rows
 
 
-def _solve_blocks(prep: _Prepared, kmax: int, *, time_limit_s: float, mip_rel_gap: float) -> list[_Block]:
-    """Exact value and bound of every block for 0 … ``kmax`` courses.
+@dataclass
+class _BlockCtx:
+    """Per-block data kept between the improvement steps of :func:`_solve_blocks`."""
 
-    Per block the MILP is built once; the course budget row is raised step by
-    step and each solve starts from the better of the previous optimum and the
-    greedy prefix. Time per solve: the remaining time over the remaining solves.
+    sub: _milp.Merged
+    kw: dict[str, np.ndarray | None]
+    edge_minutes: np.ndarray | None
+    sites: np.ndarray | None
+    total: float
+    agg_state: dict[str, object] = field(default_factory=dict)
+    compact: tuple[object, _milp.Layout] | None = None
+    attempts: dict[int, int] = field(default_factory=dict)
+
+
+def _monotone(b: _Block) -> None:
+    """``k`` courses can do what ``k − 1`` did; a bound for ``k + 1`` also bounds ``k``."""
+    for k in range(1, len(b.value)):
+        if b.value[k] < b.value[k - 1]:
+            b.value[k], b.sel[k], b.x[k], b.milp[k] = b.value[k - 1], b.sel[k - 1], b.x[k - 1], b.milp[k - 1]
+    for k in range(len(b.bound) - 2, -1, -1):
+        b.bound[k] = min(b.bound[k], b.bound[k + 1])
+    for k in range(len(b.bound)):
+        b.bound[k] = max(b.bound[k], b.value[k])
+
+
+def _improve(prep: _Prepared, b: _Block, ctx: _BlockCtx, k: int, deadline: float, mip_rel_gap: float) -> None:
+    """Spend time until ``deadline`` on block ``b`` with ``k`` courses.
+
+    First the aggregated strong model (bound and candidate selections, refined
+    while it helps); if that leaves the gap open, the compact MILP on the
+    original points, started from the best known solution.
+    """
+    best = (b.value[k], b.sel[k], b.x[k], b.milp[k])
+    bound = b.bound[k]
+    attempt = ctx.attempts.get(k, 0)
+    ctx.attempts[k] = attempt + 1
+    best, bound = _aggregated_rounds(ctx.sub, ctx.kw, k, best, bound, deadline, mip_rel_gap=mip_rel_gap,
+                                     state=ctx.agg_state, edge_minutes=ctx.edge_minutes)
+    left = deadline - time.perf_counter()
+    if best[0] < (1.0 - mip_rel_gap) * bound - 1e-9 and left > 0.05 and (attempt > 0 or ctx.agg_state.get("off")):
+        if ctx.compact is None:
+            ctx.compact = _milp.build_model(ctx.sub, **ctx.kw, budget_count=k, budget_euro=None,
+                                            edge_minutes=ctx.edge_minutes, sites=ctx.sites)
+        h, layout = ctx.compact
+        h.changeRowBounds(layout.row_budget_count, -_milp._INF, float(k))
+        start = np.concatenate([best[1].astype(float), best[2]]) if best[1].any() else None
+        raw, mb = _milp.run_mip(h, layout, ctx.sub, time_limit_s=left, mip_rel_gap=mip_rel_gap, start=start,
+                                budget_hint=k)
+        bound = min(bound, mb)
+        if raw is not None and raw.objective > best[0] + 1e-9:
+            x = raw.x
+            if ctx.edge_minutes is not None:  # shortest trips for the chosen courses
+                ev = _milp.evaluate_selection(ctx.sub, raw.selected, capacity=ctx.kw["capacity"],
+                                              min_size=ctx.kw["min_size"], edge_minutes=ctx.edge_minutes)
+                if ev is not None and ev[0] >= raw.objective - 1e-6 * max(1.0, raw.objective):
+                    x = ev[1]
+            best = (raw.objective, raw.selected, x, True)
+    b.value[k], b.sel[k], b.x[k], b.milp[k] = float(best[0]), best[1], best[2], best[3]
+    b.bound[k] = float(max(min(b.bound[k], bound), best[0]))
+    _monotone(b)
+
+
+def _solve_blocks(prep: _Prepared, kmax: int, *, time_limit_s: float, mip_rel_gap: float) -> list[_Block]:
+    """Values and bounds of every block for 0 … ``kmax`` courses.
+
+    Phase 1 gives every block and course count the greedy prefix (its best flow)
+    and the combinatorial bound. Phase 2 repeatedly takes the budget split that
+    maximises the summed bounds (the knapsack over blocks, see :func:`_combine`),
+    picks its block with the largest gap and improves it (:func:`_improve`) until
+    the combined gap for ``kmax`` courses is within ``mip_rel_gap`` or the time is
+    used up. The combined bound is valid at every moment.
     """
     t0 = time.perf_counter()
     blocks = _blocks(prep)
     merged = prep.merged
-    plan = []
+    ctxs: list[_BlockCtx] = []
     for b in blocks:
         kb = len(b.cols)
         if prep.groups is not None:
             g = prep.groups[b.cols]
             kb = int((g < 0).sum() + len(np.unique(g[g >= 0])))
-        plan.append(min(kmax, kb))
-    left_solves = sum(plan)
-    for b, kb in zip(blocks, plan, strict=True):
+        kb = min(kmax, kb)
         sub, _ = _sub_merged(merged, b)
         n_b = len(b.cols)
         em = None if prep.edge_minutes is None else prep.edge_minutes[b.edge_pos]
         kw = {"capacity": prep.capacity[b.cols], "min_size": prep.min_size[b.cols], "cost": prep.cost[b.cols],
               "conflict_groups": None if prep.groups is None else prep.groups[b.cols]}
         total = float(np.dot(sub.weights, sub.values))
+        ctx = _BlockCtx(sub, kw, em, None if prep.sites is None else prep.sites[b.cols], total)
+        ctxs.append(ctx)
         b.value.append(0.0)
         b.bound.append(0.0)
         b.sel.append(np.zeros(n_b, bool))
@@ -360,68 +425,130 @@ def _solve_blocks(prep: _Prepared, kmax: int, *, time_limit_s: float, mip_rel_ga
         b.lp_bound.append(False)
         order: list[int] = []
         _milp.greedy(sub, **kw, budget_count=kb, budget_euro=None, edge_minutes=em, order_out=order)
-        h = layout = None
         for k in range(1, kb + 1):
-            left_solves -= 1
-            prev_v, prev_sel, prev_x = b.value[-1], b.sel[-1], b.x[-1]
-            if prev_v >= total * (1 - 1e-9):  # everybody in the block is served
-                b.value.append(prev_v)
-                b.bound.append(total)
-                b.sel.append(prev_sel)
-                b.x.append(prev_x)
-                b.milp.append(b.milp[-1])
-                b.lp_bound.append(False)
-                continue
-            g_sel = np.zeros(n_b, bool)
-            g_sel[order[:k]] = True
-            ev = _milp.evaluate_selection(sub, g_sel, capacity=kw["capacity"], min_size=kw["min_size"],
-                                          edge_minutes=em)
-            cand = [(prev_v, prev_sel, prev_x, b.milp[-1])]
-            if ev is not None:
-                cand.append((ev[0], g_sel, ev[1], False))
+            prev = (b.value[-1], b.sel[-1], b.x[-1], b.milp[-1])
+            cand = [prev]
+            if prev[0] < total * (1 - 1e-9) and len(order) >= k:
+                g_sel = np.zeros(n_b, bool)
+                g_sel[order[:k]] = True
+                ev = _milp.evaluate_selection(sub, g_sel, capacity=kw["capacity"], min_size=kw["min_size"],
+                                              edge_minutes=em)
+                if ev is not None:
+                    cand.append((ev[0], g_sel, ev[1], False))
             best = max(cand, key=lambda t: t[0])
             cheap = _milp.combinatorial_bound(sub, capacity=kw["capacity"], cost=kw["cost"], budget_count=k,
                                               budget_euro=None)
-            bound = cheap
-            lp_used = False
-            if best[0] < (1.0 - mip_rel_gap) * cheap - 1e-9:
-                if h is None:
-                    h, layout = _milp.build_model(sub, **kw, budget_count=k, budget_euro=None, edge_minutes=em,
-                                                  sites=None if prep.sites is None else prep.sites[b.cols])
-                h.changeRowBounds(layout.row_budget_count, -_milp._INF, float(k))
-                remaining = time_limit_s - (time.perf_counter() - t0)
-                limit = max(remaining / (left_solves + 1), 0.02 * time_limit_s / max(sum(plan), 1), 1e-3)
-                start = np.concatenate([best[1].astype(float), best[2]]) if best[1].any() else None
-                raw, mb = _milp.run_mip(h, layout, sub, time_limit_s=limit, mip_rel_gap=mip_rel_gap, start=start,
-                                        budget_hint=k)
-                bound = min(bound, mb)
-                if raw is not None and raw.objective > best[0] + 1e-9:
-                    x = raw.x
-                    if em is not None:  # shortest trips for the chosen courses
-                        ev2 = _milp.evaluate_selection(sub, raw.selected, capacity=kw["capacity"],
-                                                       min_size=kw["min_size"], edge_minutes=em)
-                        if ev2 is not None and ev2[0] >= raw.objective - 1e-6 * max(1.0, raw.objective):
-                            x = ev2[1]
-                    best = (raw.objective, raw.selected, x, True)
-                if not np.isfinite(bound):
-                    lp_used = True
-                    bound = _milp.solve_lp_bound(sub, **kw, budget_count=k, budget_euro=None,
-                                                 time_limit_s=max(30.0, 5 * time_limit_s))
-            b.lp_bound.append(lp_used)
             b.value.append(float(best[0]))
-            b.bound.append(float(max(bound, best[0])))
+            b.bound.append(float(max(min(cheap, total), best[0])))
             b.sel.append(best[1])
             b.x.append(best[2])
             b.milp.append(best[3])
-        # k courses can do what k − 1 did; a bound for k + 1 also bounds k
-        for k in range(len(b.bound) - 2, -1, -1):
-            b.bound[k] = min(b.bound[k], b.bound[k + 1])
-            b.bound[k] = max(b.bound[k], b.value[k])
+            b.lp_bound.append(False)
+        _monotone(b)
+    logger.debug("Standortmodell Phase 1 (Greedy und einfache Schranken): %.2f s", time.perf_counter() - t0)
+    # phase 2: improve the block and course count that limits the combined gap
+    while True:
+        left = time_limit_s - (time.perf_counter() - t0)
+        counts_v, value, bound = _combine(blocks, kmax)
+        counts_u = _combine(blocks, kmax, by="bound")[0]
+        if value >= (1.0 - mip_rel_gap) * bound - 1e-9 or left <= 0.05:
+            break
+        pick, pick_gap = None, 0.0
+        for counts in (counts_u, counts_v):
+            for i, (b, k) in enumerate(zip(blocks, counts, strict=True)):
+                gap_bk = b.bound[k] - b.value[k]
+                if k > 0 and ctxs[i].attempts.get(k, 0) < 6 and gap_bk > pick_gap + 1e-12:
+                    pick, pick_gap = (i, k), gap_bk
+            if pick is not None:
+                break
+        if pick is None:
+            break
+        i, k = pick
+        tries = ctxs[i].attempts.get(k, 0)
+        slice_s = min(left, max(1.0, left * (0.25 if tries == 0 else 0.5)))
+        t_pick = time.perf_counter()
+        _improve(prep, blocks[i], ctxs[i], k, t_pick + slice_s, mip_rel_gap)
+        logger.debug("Block %d mit %d Kursen (Versuch %d, %.1f s): Wert %.3f, Schranke %.3f; gesamt %.3f / %.3f",
+                     i, k, tries + 1, time.perf_counter() - t_pick, blocks[i].value[k], blocks[i].bound[k],
+                     value, bound)
+    for b, ctx in zip(blocks, ctxs, strict=True):
+        for k in range(1, len(b.bound)):
+            if not np.isfinite(b.bound[k]):  # cannot happen: the combinatorial bound is finite
+                b.lp_bound[k] = True
+                b.bound[k] = ctx.total
     return blocks
 
 
-def _combine(blocks: list[_Block], budget: int) -> tuple[list[int], float, float]:
-    """Knapsack over blocks: course counts per block maximising the value; also the bound."""
+def _aggregated_rounds(
+    sub: _milp.Merged,
+    kw: dict[str, np.ndarray | None],
+    k: int,
+    best: tuple[float, np.ndarray, np.ndarray, bool],
+    bound: float,
+    deadline: float,
+    *,
+    mip_rel_gap: float,
+    state: dict[str, object],
+    edge_minutes: np.ndarray | None,
+) -> tuple[tuple[float, np.ndarray, np.ndarray, bool], float]:
+    """Bound and improve one block with ``k`` courses through aggregated models.
+
+    Solves the aggregated strong model (:mod:`coverage._aggregate`); its dual bound
+    bounds the block, its selection evaluated on the original points is a
+    candidate solution. While the gap is open and time is left, clusters that the
+    aggregated solution over-served are split and the model is solved again.
+    ``state`` keeps the clustering and the built model between calls (for the
+    next ``k`` of the same block). Returns the best solution and the bound.
+    """
+    if state.get("off"):
+        return best, bound
+    cap, mins = kw["capacity"], kw["min_size"]
+    for _ in range(50):
+        left = deadline - time.perf_counter()
+        if left <= 0.05:
+            break
+        if "model" not in state:
+            labels = state.get("labels")
+            if labels is None:
+                m = sub.cover.shape[0]
+                labels = _aggregate.cluster_points(sub, n_clusters=int(np.clip(m // 6, 40, 250)))
+                if labels is None or int(labels.max()) + 1 >= m:
+                    state["off"] = True  # too large to cluster, or nothing to aggregate
+                    return best, bound
+            agg = _aggregate.aggregate(sub, labels)
+            h, layout = _milp.build_model(agg.merged, **kw, budget_count=k, budget_euro=None,
+                                          edge_weight=agg.edge_weight)
+            state.update(labels=labels, model=(agg, h, layout))
+        agg, h, layout = state["model"]  # type: ignore[misc]
+        h.changeRowBounds(layout.row_budget_count, -_milp._INF, float(k))
+        raw, mb = _milp.run_mip(h, layout, agg.merged, time_limit_s=left, mip_rel_gap=mip_rel_gap / 2,
+                                budget_hint=k)
+        bound = min(bound, mb)
+        fine = None
+        if raw is not None and raw.selected.any():
+            ev = _milp.evaluate_selection(sub, raw.selected, capacity=cap, min_size=mins, edge_minutes=edge_minutes)
+            if ev is not None:
+                fine = ev[1]
+                if ev[0] > best[0] + 1e-9:
+                    best = (float(ev[0]), raw.selected, ev[1], True)
+        logger.debug("Aggregiertes Modell (%d Cluster, %d Kurse): Schranke %.3f, bester Wert %.3f",
+                     agg.merged.cover.shape[0], k, bound, best[0])
+        if best[0] >= (1.0 - mip_rel_gap) * bound - 1e-9 or raw is None or raw.status != "optimal":
+            break
+        labels = _aggregate.refine(sub, agg, raw.x, fine, max_split=max(8, agg.merged.cover.shape[0] // 5))
+        if np.array_equal(labels, agg.labels):
+            break
+        state["labels"] = labels
+        del state["model"]
+    return best, bound
+
+
+def _combine(blocks: list[_Block], budget: int, *, by: str = "value") -> tuple[list[int], float, float]:
+    """Knapsack over blocks: course counts per block maximising the value; also the bound.
+
+    With ``by="bound"`` the counts are those of the split that maximises the
+    summed bounds (where the combined bound is attained).
+    """
 
     def dp(table: list[list[float]]) -> tuple[np.ndarray, list[np.ndarray]]:
         best = np.zeros(budget + 1)
@@ -444,8 +571,9 @@ def _combine(blocks: list[_Block], budget: int) -> tuple[list[int], float, float
             choice.append((arg, pos))
         return best, choice
 
-    best_v, choice = dp([b.value for b in blocks])
-    best_u, _ = dp([b.bound for b in blocks])
+    best_v, choice_v = dp([b.value for b in blocks])
+    best_u, choice_u = dp([b.bound for b in blocks])
+    choice = choice_u if by == "bound" else choice_v
     counts = [0] * len(blocks)
     j = budget
     for i in range(len(blocks) - 1, -1, -1):
