@@ -389,7 +389,8 @@ def _improve(prep: _Prepared, b: _Block, ctx: _BlockCtx, k: int, deadline: float
     _monotone(b)
 
 
-def _solve_blocks(prep: _Prepared, kmax: int, *, time_limit_s: float, mip_rel_gap: float) -> list[_Block]:
+def _solve_blocks(prep: _Prepared, kmax: int, *, time_limit_s: float, mip_rel_gap: float,
+                  targets: tuple[int, ...] | None = None) -> list[_Block]:
     """Values and bounds of every block for 0 … ``kmax`` courses.
 
     Phase 1 gives every block and course count the greedy prefix (its best flow)
@@ -397,7 +398,8 @@ def _solve_blocks(prep: _Prepared, kmax: int, *, time_limit_s: float, mip_rel_ga
     maximises the summed bounds (the knapsack over blocks, see :func:`_combine`),
     picks its block with the largest gap and improves it (:func:`_improve`) until
     the combined gap for ``kmax`` courses is within ``mip_rel_gap`` or the time is
-    used up. The combined bound is valid at every moment.
+    used up. With ``targets`` (course counts ≤ ``kmax``) the gaps of these budgets
+    are closed in this order instead. The combined bound is valid at every moment.
     """
     t0 = time.perf_counter()
     blocks = _blocks(prep)
@@ -449,10 +451,15 @@ def _solve_blocks(prep: _Prepared, kmax: int, *, time_limit_s: float, mip_rel_ga
     # phase 2: improve the block and course count that limits the combined gap
     while True:
         left = time_limit_s - (time.perf_counter() - t0)
-        counts_v, value, bound = _combine(blocks, kmax)
-        counts_u = _combine(blocks, kmax, by="bound")[0]
+        for budget in targets or (kmax,):
+            counts_v, value, bound = _combine(blocks, budget)
+            if value < (1.0 - mip_rel_gap) * bound - 1e-9:
+                break
         if value >= (1.0 - mip_rel_gap) * bound - 1e-9 or left <= 0.05:
+            logger.debug("Standortmodell: %d Kurse, Wert %.3f, Schranke %.3f, Restzeit %.1f s", budget, value, bound,
+                         left)
             break
+        counts_u = _combine(blocks, budget, by="bound")[0]
         pick, pick_gap = None, 0.0
         for counts in (counts_u, counts_v):
             for i, (b, k) in enumerate(zip(blocks, counts, strict=True)):
@@ -462,6 +469,7 @@ def _solve_blocks(prep: _Prepared, kmax: int, *, time_limit_s: float, mip_rel_ga
             if pick is not None:
                 break
         if pick is None:
+            logger.debug("Standortmodell: keine Verbesserung mehr möglich (Wert %.3f, Schranke %.3f)", value, bound)
             break
         i, k = pick
         tries = ctxs[i].attempts.get(k, 0)
@@ -1155,7 +1163,7 @@ def propose_courses(
                   "n_candidates_viable": len(prep.eligible)}
         kmax = max(int(curve_max), int(budget_count))
         blocks = [] if prep.merged.cover.shape[0] == 0 or len(prep.eligible) == 0 or kmax == 0 else _solve_blocks(
-            prep, kmax, time_limit_s=limit, mip_rel_gap=mip_rel_gap)
+            prep, kmax, time_limit_s=limit, mip_rel_gap=mip_rel_gap, targets=(int(budget_count), kmax))
         if blocks and budget_count > 0:
             sol = _decomposed_solution(prep, blocks, int(budget_count), t0, common, mip_rel_gap)
         else:
