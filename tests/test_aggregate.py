@@ -9,38 +9,17 @@ import pytest
 import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy.optimize import linprog
 
 from coverage import _aggregate, _milp
 
-
-def _subset_value(w: np.ndarray, dense: np.ndarray, subset: tuple[int, ...], cap: np.ndarray,
-                  mins: np.ndarray) -> float | None:
-    """Independent LP value of a fixed course set (scipy linprog), None if not viable."""
-    if not subset:
-        return 0.0
-    pairs = [(d, k) for k in subset for d in np.nonzero(dense[:, k])[0]]
-    if not pairs:
-        return None
-    a_ub, b_ub = [], []
-    for d in range(len(w)):
-        row = [1.0 if p[0] == d else 0.0 for p in pairs]
-        if any(row):
-            a_ub.append(row)
-            b_ub.append(w[d])
-    for k in subset:
-        row = [1.0 if p[1] == k else 0.0 for p in pairs]
-        a_ub += [row, [-x for x in row]]
-        b_ub += [cap[k], -mins[k]]
-    res = linprog(-np.ones(len(pairs)), A_ub=np.array(a_ub), b_ub=np.array(b_ub), bounds=(0, None), method="highs")
-    return -res.fun if res.status == 0 else None
+from .test_placement import _subset_lp
 
 
 def _brute_force(w: np.ndarray, dense: np.ndarray, cap: np.ndarray, mins: np.ndarray, budget: int) -> float:
     best = 0.0
     for r in range(budget + 1):
         for subset in itertools.combinations(range(dense.shape[1]), r):
-            v = _subset_value(w, dense, subset, cap, mins)
+            v = _subset_lp(w, dense, subset, cap, mins)
             if v is not None:
                 best = max(best, v)
     return best
