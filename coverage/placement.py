@@ -352,6 +352,18 @@ def _monotone(b: _Block) -> None:
         b.bound[k] = max(b.bound[k], b.value[k])
 
 
+def _shortest_flow(merged: _milp.Merged, raw: _milp.RawResult, *, capacity: np.ndarray, min_size: np.ndarray,
+                   edge_minutes: np.ndarray | None) -> np.ndarray:
+    """The flow of ``raw``'s courses with the shortest trips among the best flows (``raw.x`` without minutes)."""
+    if edge_minutes is None:
+        return raw.x
+    ev = _milp.evaluate_selection(merged, raw.selected, capacity=capacity, min_size=min_size,
+                                  edge_minutes=edge_minutes)
+    if ev is not None and ev[0] >= raw.objective - 1e-6 * max(1.0, raw.objective):
+        return ev[1]
+    return raw.x
+
+
 def _improve(prep: _Prepared, b: _Block, ctx: _BlockCtx, k: int, deadline: float, mip_rel_gap: float) -> None:
     """Spend time until ``deadline`` on block ``b`` with ``k`` courses.
 
@@ -377,12 +389,8 @@ def _improve(prep: _Prepared, b: _Block, ctx: _BlockCtx, k: int, deadline: float
                                 budget_hint=k)
         bound = min(bound, mb)
         if raw is not None and raw.objective > best[0] + 1e-9:
-            x = raw.x
-            if ctx.edge_minutes is not None:  # shortest trips for the chosen courses
-                ev = _milp.evaluate_selection(ctx.sub, raw.selected, capacity=ctx.kw["capacity"],
-                                              min_size=ctx.kw["min_size"], edge_minutes=ctx.edge_minutes)
-                if ev is not None and ev[0] >= raw.objective - 1e-6 * max(1.0, raw.objective):
-                    x = ev[1]
+            x = _shortest_flow(ctx.sub, raw, capacity=ctx.kw["capacity"], min_size=ctx.kw["min_size"],
+                               edge_minutes=ctx.edge_minutes)
             best = (raw.objective, raw.selected, x, True)
     b.value[k], b.sel[k], b.x[k], b.milp[k] = float(best[0]), best[1], best[2], best[3]
     b.bound[k] = float(max(min(b.bound[k], bound), best[0]))
@@ -760,12 +768,9 @@ def solve_placement(
         if raw is not None and bound <= (1.0 + mip_rel_gap) * raw.objective:
             raw.status = "optimal"
     if raw is not None and raw.objective > g_value + 1e-9:
-        sel_sub, x, objective, status, method = raw.selected, raw.x, raw.objective, raw.status, "milp"
-        if prep.edge_minutes is not None:  # shortest trips for the chosen courses
-            ev2 = _milp.evaluate_selection(merged, sel_sub, capacity=prep.capacity, min_size=prep.min_size,
-                                           edge_minutes=prep.edge_minutes)
-            if ev2 is not None and ev2[0] >= objective - 1e-6 * max(1.0, objective):
-                x = ev2[1]
+        sel_sub, objective, status, method = raw.selected, raw.objective, raw.status, "milp"
+        x = _shortest_flow(merged, raw, capacity=prep.capacity, min_size=prep.min_size,
+                           edge_minutes=prep.edge_minutes)
     else:
         if raw is None:
             logger.warning("Zeitlimit ohne Lösung des MILP erreicht; Greedy-Lösung wird verwendet.")
