@@ -6,12 +6,19 @@ parameters, the Kursatlas version and a hash of the source code of the modules
 that compute the result. Changing any of these gives a new key, so a cached value
 can never be stale; it can only be missing.
 
-Entries are ``.npz`` files (``allow_pickle=False``) that carry their own checksum.
-A corrupted, truncated or mismatching entry is logged, deleted and treated as a
-miss; reading the cache never raises. Writes are atomic (temporary file + rename),
-so concurrent writers and readers never see half a file.
+Entries are files in a small raw format (no pickle): a magic number, a JSON
+header naming kind, key and the arrays (dtype, shape, offset), the array bytes
+(64-byte aligned) and a trailing CRC-32 over everything before it (the key is
+the content hash; the CRC only has to catch damaged files). Reading is one
+``readinto`` and one checksum pass, the arrays are views into the read buffer;
+:meth:`Cache.mapped` memory-maps large entries instead, so they cost little more
+than one pass over their bytes. A corrupted, truncated or mismatching entry is
+logged, deleted and treated as a miss; reading the cache never raises. Writes are
+atomic (temporary file + rename), so concurrent writers and readers never see half
+a file.
 
-Layout: ``<directory>/<kind>/<key>.npz``.
+Layout: ``<directory>/<kind>/<key>.kcache``. Entries of older formats (``.npz``)
+are never read and are deleted by :meth:`Cache.prune`.
 """
 
 from __future__ import annotations
@@ -22,14 +29,15 @@ import datetime as dt
 import enum
 import hashlib
 import importlib
-import io
 import json
 import logging
 import math
+import mmap
 import os
 import re
 import time
-from collections.abc import Iterable, Mapping
+import zlib
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +50,17 @@ __all__ = ["CACHE_FORMAT", "Cache", "code_salt", "file_sha256", "fingerprint", "
 
 logger = logging.getLogger(__name__)
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 """Bump when the layout of cache entries changes (old entries then read as misses)."""
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 _META_PREFIX = "__"
 _CHUNK = 1 << 20
+_SUFFIX = ".kcache"
+_OLD_SUFFIXES = (".npz",)
+_MAGIC = b"KURSATLAS-CACHE\x00"  # 16 bytes
+_TRAILER_MAGIC = b"ENDE"
+_ALIGN = 64
 
 
 # --------------------------------------------------------------------------- hashing
@@ -149,10 +162,14 @@ class _Hasher:
     def _array(self, a: np.ndarray) -> None:
         self.token(b"A", f"{a.dtype.str}|{a.shape}".encode())
         if a.dtype.hasobject:
-            for item in a.ravel(order="C").tolist():
+            items = a.ravel(order="C").tolist()
+            if all(type(v) is str for v in items):  # fast path for id columns
+                self.token(b"T", _joined(v.encode("utf-8", "surrogatepass") for v in items))
+                return
+            for item in items:
                 self.feed(item)
         else:
-            self.h.update(np.ascontiguousarray(a).tobytes())
+            self.h.update(_raw_bytes(a))
 
     def _values(self, s: pd.Series | pd.Index) -> None:
         if isinstance(s.dtype, np.dtype) and not s.dtype.hasobject:
@@ -185,6 +202,11 @@ class _Hasher:
         crs = getattr(df, "crs", None)
         if crs is not None:
             self.token(b"C", crs.to_string().encode())
+
+
+def _raw_bytes(a: np.ndarray) -> np.ndarray:
+    """The bytes of a non-object array in C order, as a flat ``uint8`` view (copied only if not contiguous)."""
+    return np.ascontiguousarray(a).reshape(-1).view(np.uint8)
 
 
 def _joined(items: Iterable[bytes | None]) -> bytes:
@@ -268,15 +290,130 @@ def fingerprint(*parts: Any, code: Iterable[str] = ()) -> str:
     return h.h.hexdigest()
 
 
+# --------------------------------------------------------------------------- entry format
+
+
+def _encode_header(kind: str, key: str, arrays: Mapping[str, np.ndarray], *, single: bool) -> tuple[bytes, list[int]]:
+    """Magic, header length and JSON header (padded to ``_ALIGN``) and the file offset of every array."""
+    specs = [(name, arr.dtype.str, list(arr.shape), arr.nbytes) for name, arr in arrays.items()]
+
+    def layout(start: int) -> tuple[list[int], int]:
+        offsets, pos = [], start
+        for *_, nbytes in specs:
+            offsets.append(pos)
+            pos += -(-nbytes // _ALIGN) * _ALIGN
+        return offsets, pos
+
+    # the header's length depends on the offsets it lists: grow the reserved room until it fits
+    room = _ALIGN * 4
+    while True:
+        start = -(-(len(_MAGIC) + 8 + room) // _ALIGN) * _ALIGN
+        offsets, end = layout(start)
+        meta = {
+            "format": CACHE_FORMAT,
+            "kind": kind,
+            "key": key,
+            "single": single,
+            "arrays": [[n, d, sh, off, nb] for (n, d, sh, nb), off in zip(specs, offsets, strict=True)],
+            "data_end": end,
+        }
+        text = json.dumps(meta, separators=(",", ":")).encode()
+        if len(_MAGIC) + 8 + len(text) <= start:
+            text += b" " * (start - len(_MAGIC) - 8 - len(text))
+            return _MAGIC + len(text).to_bytes(8, "little") + text, offsets
+        room = len(text) + _ALIGN
+
+
+_MIN_SIZE = len(_MAGIC) + 8 + 8
+
+
+def _read_entry(path: Path) -> tuple[dict[str, Any], np.ndarray]:
+    """Read a whole entry file into one buffer, check it and return ``(header, buffer)``."""
+    with open(path, "rb", buffering=0) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size < _MIN_SIZE:
+            raise ValueError(f"Datei zu kurz ({size} Bytes)")
+        buf = np.empty(size, dtype=np.uint8)
+        view = memoryview(buf)
+        got = 0
+        while got < size:
+            n = fh.readinto(view[got:])
+            if not n:
+                raise ValueError("Datei kürzer als beim Öffnen")
+            got += n
+    return _check_entry(buf), buf
+
+
+def _map_entry(path: Path) -> tuple[dict[str, Any], np.ndarray, mmap.mmap | None]:
+    """Memory-map an entry file read-only, check it and return ``(header, buffer, mapping)``.
+
+    Where the file system cannot map files, the file is read instead (mapping None).
+    """
+    with open(path, "rb", buffering=0) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size < _MIN_SIZE:
+            raise ValueError(f"Datei zu kurz ({size} Bytes)")
+        try:
+            if hasattr(mmap, "MAP_SHARED"):  # POSIX; MAP_POPULATE (Linux) maps all pages in one call
+                flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+                mapping = mmap.mmap(fh.fileno(), size, flags=flags, prot=mmap.PROT_READ)
+            else:  # pragma: no cover - Windows
+                mapping = mmap.mmap(fh.fileno(), size, access=mmap.ACCESS_READ)
+        except (OSError, ValueError) as exc:  # pragma: no cover - depends on the file system
+            logger.debug("Cache-Eintrag %s nicht einblendbar (%s), wird gelesen", path, exc)
+            meta, buf = _read_entry(path)
+            return meta, buf, None
+    buf = np.frombuffer(mapping, dtype=np.uint8)
+    try:
+        return _check_entry(buf), buf, mapping
+    except BaseException:
+        del buf
+        mapping.close()
+        raise
+
+
+def _check_entry(buf: np.ndarray) -> dict[str, Any]:
+    """Check magic numbers, CRC-32 and size of an entry held in ``buf``; return its header."""
+    size = buf.size
+    if bytes(buf[: len(_MAGIC)]) != _MAGIC:
+        raise ValueError("kein Kursatlas-Cache-Eintrag (Kennung fehlt)")
+    if bytes(buf[size - 4 :]) != _TRAILER_MAGIC:
+        raise ValueError("Dateiende fehlt (abgeschnitten?)")
+    crc = int.from_bytes(bytes(buf[size - 8 : size - 4]), "little")
+    if zlib.crc32(buf[: size - 8]) != crc:
+        raise ValueError("Prüfsumme stimmt nicht")
+    n_head = int.from_bytes(bytes(buf[len(_MAGIC) : len(_MAGIC) + 8]), "little")
+    if len(_MAGIC) + 8 + n_head > size - 8:
+        raise ValueError("Kopfzeile länger als die Datei")
+    meta = json.loads(bytes(buf[len(_MAGIC) + 8 : len(_MAGIC) + 8 + n_head]))
+    if not isinstance(meta, dict):
+        raise ValueError("Kopfzeile ist kein Objekt")
+    if int(meta.get("data_end", -1)) != size - 8:
+        raise ValueError("Dateigröße passt nicht zur Kopfzeile")
+    return meta
+
+
+def _arrays_of(meta: Mapping[str, Any], buf: np.ndarray) -> dict[str, np.ndarray]:
+    """The arrays an entry header describes, as views into ``buf``."""
+    arrays: dict[str, np.ndarray] = {}
+    head_end = len(_MAGIC) + 8
+    for name, dtype_str, shape, offset, nbytes in meta["arrays"]:
+        dtype = np.dtype(str(dtype_str))
+        shape = tuple(int(v) for v in shape)
+        offset, nbytes = int(offset), int(nbytes)
+        if dtype.hasobject or dtype.fields is not None or dtype.itemsize == 0:
+            raise ValueError(f"Feld {name!r}: Typ {dtype_str} nicht erlaubt")
+        if any(v < 0 for v in shape) or nbytes != math.prod(shape) * dtype.itemsize:
+            raise ValueError(f"Feld {name!r}: Größe passt nicht zur Form")
+        if offset % _ALIGN or offset < head_end or offset + nbytes > int(meta["data_end"]):
+            raise ValueError(f"Feld {name!r}: Lage in der Datei ungültig")
+        if not isinstance(name, str) or name in arrays:
+            raise ValueError(f"Feldname {name!r} ungültig oder doppelt")
+        arrays[name] = buf[offset : offset + nbytes].view(dtype).reshape(shape)
+    return arrays
+
+
 # --------------------------------------------------------------------------- cache
-
-
-def _array_digest(arrays: Mapping[str, np.ndarray]) -> str:
-    h = _Hasher()
-    for name in sorted(arrays):
-        h.feed(name)
-        h._array(arrays[name])
-    return h.h.hexdigest()
 
 
 class Cache:
@@ -299,9 +436,9 @@ class Cache:
     Notes
     -----
     A value is one array or a dict of named arrays (names without a leading
-    ``__``); object arrays are refused because they would need pickle. A hit
-    refreshes the entry's modification time, so pruning removes least recently
-    used entries first.
+    ``__``); object and structured arrays are refused. A hit refreshes the
+    entry's modification time, so pruning removes least recently used entries
+    first. The arrays of one hit are views into one buffer read from the file.
     """
 
     def __init__(
@@ -326,7 +463,7 @@ class Cache:
         for what, v in (("Art", kind), ("Schlüssel", key)):
             if not isinstance(v, str) or not _NAME.match(v):
                 raise ValueError(f"Cache: ungültige {what} {v!r} (erlaubt: Buchstaben, Ziffern, _ . -)")
-        return self.directory / kind / f"{key}.npz"
+        return self.directory / kind / f"{key}{_SUFFIX}"
 
     # -- read
 
@@ -338,43 +475,85 @@ class Cache:
         """
         path = self.path(kind, key)
         try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            self.misses += 1
-            return None
-        except OSError as exc:
-            logger.warning("Cache-Eintrag %s nicht lesbar (%s), wird neu berechnet", path, exc)
-            self.misses += 1
-            return None
+            meta, buf = _read_entry(path)
+            value = self._decode(meta, buf, kind, key)
+        except Exception as exc:
+            return self._failed(path, exc)
+        self._hit(path)
+        return value
+
+    @contextlib.contextmanager
+    def mapped(self, kind: str, key: str) -> Iterator[np.ndarray | dict[str, np.ndarray] | None]:
+        """Like :meth:`get`, but the arrays are read-only views into the memory-mapped file.
+
+        For large entries whose arrays are copied into other arrays right away: this
+        saves reading the file into a buffer first. The checksum is verified before
+        the arrays are handed out. They are valid only inside the ``with`` block
+        (copy what is needed, and drop references to them); the mapping is closed on
+        leaving it, or, while references remain, when the last one goes.
+
+        Examples
+        --------
+        >>> with cache.mapped("reisezeiten_block", key) as value:  # doctest: +SKIP
+        ...     if value is not None:
+        ...         out[:, :, :n] = value["hin"]
+
+        Notes
+        -----
+        Writers replace entries by renaming a new file over the old one, so a
+        mapped entry never changes underneath the reader. A file truncated in
+        place by another program while mapped would end the process (SIGBUS);
+        use :meth:`get` where that matters.
+        """
+        path = self.path(kind, key)
+        failure: Exception | None = None
+        mapping = None
         try:
-            value = self._decode(raw, kind, key)
-        except Exception as exc:  # any failure of a cache file is a miss
-            logger.warning("Cache-Eintrag %s beschädigt (%s), wird neu berechnet", path, exc)
-            self._discard(path)
-            self.misses += 1
+            meta, buf, mapping = _map_entry(path)
+            value = self._decode(meta, buf, kind, key)
+        except Exception as exc:
+            failure = exc
+        if failure is not None:  # outside the handler, so errors in the caller's block are not chained to it
+            buf = value = None
+            _close(mapping, path)
+            yield self._failed(path, failure)
+            return
+        self._hit(path)
+        try:
+            yield value
+        finally:
+            del value, buf
+            _close(mapping, path)
+
+    def _failed(self, path: Path, exc: Exception) -> None:
+        """Count a miss; log, and delete a damaged entry (a missing one is just a miss)."""
+        self.misses += 1
+        if isinstance(exc, FileNotFoundError):
             return None
+        if isinstance(exc, OSError):
+            logger.warning("Cache-Eintrag %s nicht lesbar (%s), wird neu berechnet", path, exc)
+            return None
+        logger.warning("Cache-Eintrag %s beschädigt (%s), wird neu berechnet", path, exc)
+        self._discard(path)
+        return None
+
+    def _hit(self, path: Path) -> None:
         with contextlib.suppress(OSError):
             os.utime(path)
         self.hits += 1
-        return value
 
     @staticmethod
-    def _decode(raw: bytes, kind: str, key: str) -> np.ndarray | dict[str, np.ndarray]:
-        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
-            names = list(npz.files)
-            arrays = {n: npz[n] for n in names}
-        if "__meta__" not in arrays or any(n.startswith(_META_PREFIX) for n in names if n != "__meta__"):
-            raise ValueError("Feld __meta__ fehlt oder unbekannte Metafelder")
-        meta = json.loads(str(arrays.pop("__meta__")))
-        for needed in ("format", "kind", "key", "sha256", "single"):
+    def _decode(meta: Mapping[str, Any], buf: np.ndarray, kind: str, key: str) -> np.ndarray | dict[str, np.ndarray]:
+        for needed in ("format", "kind", "key", "single", "arrays"):
             if needed not in meta:
                 raise ValueError(f"Metafeld {needed} fehlt")
         if int(meta["format"]) != CACHE_FORMAT:
             raise ValueError(f"Format {int(meta['format'])} statt {CACHE_FORMAT}")
         if str(meta["kind"]) != kind or str(meta["key"]) != key:
             raise ValueError("Art/Schlüssel im Eintrag passen nicht zum Dateinamen")
-        if str(meta["sha256"]) != _array_digest(arrays):
-            raise ValueError("Prüfsumme stimmt nicht")
+        arrays = _arrays_of(meta, buf)
+        if any(n.startswith(_META_PREFIX) for n in arrays):
+            raise ValueError("unbekannte Metafelder")
         if bool(meta["single"]):
             if list(arrays) != ["value"]:
                 raise ValueError("Einzelwert fehlt")
@@ -408,22 +587,37 @@ class Cache:
         for name, arr in arrays.items():
             if arr.dtype.hasobject:
                 raise TypeError(f"Cache: Feld {name!r} hat den Typ object (nicht ohne pickle speicherbar)")
-        # one metadata member (fewer zip members make reading many small entries fast)
-        meta = {
-            "__meta__": np.array(
-                json.dumps(
-                    {"format": CACHE_FORMAT, "kind": kind, "key": key, "sha256": _array_digest(arrays),
-                     "single": single}
-                )
-            )
-        }
+            if arr.dtype.fields is not None or arr.dtype.itemsize == 0:
+                raise TypeError(f"Cache: Feld {name!r} hat den nicht unterstützten Typ {arr.dtype}")
+        head, offsets = _encode_header(kind, key, arrays, single=single)
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, **arrays, **meta)
+            fh.write(head)
+            crc = zlib.crc32(head)
+            pos = len(head)
+            for arr, offset in zip(arrays.values(), offsets, strict=True):
+                if offset > pos:
+                    pad = bytes(offset - pos)
+                    fh.write(pad)
+                    crc = zlib.crc32(pad, crc)
+                raw = _raw_bytes(arr)
+                fh.write(raw)
+                crc = zlib.crc32(raw, crc)
+                pos = offset + raw.nbytes
+            end = -(-pos // _ALIGN) * _ALIGN if arrays else pos
+            if end > pos:
+                pad = bytes(end - pos)
+                fh.write(pad)
+                crc = zlib.crc32(pad, crc)
+            fh.write(crc.to_bytes(4, "little") + _TRAILER_MAGIC)
             fh.flush()
             os.fsync(fh.fileno())
         return path
 
     # -- housekeeping
+
+    def discard(self, kind: str, key: str) -> None:
+        """Delete the entry ``kind``/``key`` if it exists (e.g. one superseded by a larger entry)."""
+        self._discard(self.path(kind, key))
 
     @staticmethod
     def _discard(path: Path) -> None:
@@ -438,11 +632,11 @@ class Cache:
         files = []
         for d in dirs:
             if d.is_dir():
-                files.extend(f for f in d.iterdir() if f.suffix == ".npz" and not f.name.startswith("."))
+                files.extend(f for f in d.iterdir() if f.suffix == _SUFFIX and not f.name.startswith("."))
         return sorted(files, key=_mtime, reverse=True)
 
     def prune(self) -> int:
-        """Delete old entries (beyond the per-kind limits and ``max_bytes``) and stale temp files.
+        """Delete old entries (beyond the per-kind limits and ``max_bytes``), old formats and stale temp files.
 
         Returns
         -------
@@ -458,6 +652,9 @@ class Cache:
                 if now - _mtime(tmp) > 3600:
                     self._discard(tmp)
                     removed += 1
+            for old in (f for f in d.iterdir() if f.suffix in _OLD_SUFFIXES):
+                self._discard(old)
+                removed += 1
             limit = self.keep.get(d.name, self.default_keep)
             for old in self.entries(d.name)[limit:]:
                 self._discard(old)
@@ -474,6 +671,16 @@ class Cache:
         if removed:
             logger.info("Cache %s: %d alte Einträge gelöscht", self.directory, removed)
         return removed
+
+
+def _close(mapping: mmap.mmap | None, path: Path) -> None:
+    """Close a mapping unless views on it are still alive (then it closes with the last of them)."""
+    if mapping is None:
+        return
+    try:
+        mapping.close()
+    except BufferError:
+        logger.debug("Cache-Eintrag %s bleibt eingeblendet, solange Ansichten darauf bestehen", path)
 
 
 def _mtime(p: Path) -> float:

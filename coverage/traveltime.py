@@ -451,11 +451,13 @@ def course_travel_times(
     params
         Speeds, access limits, thresholds (the largest group threshold bounds the searches).
     cache
-        Optional disk cache: each course's columns are stored under a key made of the
+        Optional disk cache. Each course's columns are addressed by a key made of the
         content of networks, feed and origins, the travel parameters, the course's
         location and schedule and the code version, so adding, removing or changing
         one course recomputes only that course, and a changed input never yields a
-        stale result.
+        stale result. Columns are stored in blocks of many courses (one file,
+        memory-mapped on reading) plus single entries for courses added since the
+        last block.
 
     Returns
     -------
@@ -463,12 +465,25 @@ def course_travel_times(
     """
     if cache is None or not networks.key:
         return _compute(origins, courses, networks=networks, params=params, cache=None)
+    return _cached_columns(origins, courses, networks=networks, params=params, cache=cache)
+
+
+_KIND_COURSE = "reisezeiten_kurs"
+_KIND_BLOCK = "reisezeiten_block"
+_KIND_INDEX = "reisezeiten_index"
+_BLOCK_MIN = 8
+"""A new block is written when at least this many courses (and an eighth of the table) came from elsewhere."""
+_INDEX_LEN = 8
+"""Blocks listed per origins/networks/parameters key."""
+
+
+def _base_key(origins: gpd.GeoDataFrame, xy: np.ndarray, networks: Networks, params: Parameters) -> str:
+    """Fingerprint of everything all courses' columns depend on (origins, networks, parameters, code)."""
     import importlib.metadata
 
     from .cache import fingerprint
 
-    xy = np.column_stack([origins.geometry.x.to_numpy(), origins.geometry.y.to_numpy()])
-    base = fingerprint(
+    return fingerprint(
         origins["herkunft_id"].to_numpy(),
         xy,
         networks.key,
@@ -484,60 +499,260 @@ def course_travel_times(
         importlib.metadata.version("holidays"),
         code=TRAVEL_CODE,
     )
-    online = courses["online"].to_numpy(bool) if "online" in courses.columns else np.zeros(len(courses), bool)
+
+
+def _date_text(value: object) -> str:
+    """Type-tagged text of a course date for the course key."""
+    if isinstance(value, dt.date):  # also datetime and pandas Timestamp
+        return f"{type(value).__name__}:{value.isoformat()}"
+    return f"{type(value).__name__}:{value!r}"
+
+
+def _course_keys(courses: gpd.GeoDataFrame | pd.DataFrame, base: str) -> list[str]:
+    """One content key per course: ``base`` plus exactly the course fields :func:`_compute` reads.
+
+    The site enters rounded to 0.1 m as in :func:`_compute` (which routes from the
+    rounded coordinates), so equal keys always mean equal columns.
+    """
+    import hashlib
+    import json
+
+    n = len(courses)
+    online = _online(courses)
+    x = np.full(n, np.nan)
+    y = np.full(n, np.nan)
+    located = np.nonzero(~online)[0]
+    if located.size:
+        geo = courses.geometry.iloc[located]
+        site_xy = np.round(np.column_stack([geo.x.to_numpy(), geo.y.to_numpy()]), 1)
+        x[located], y[located] = site_xy[:, 0], site_xy[:, 1]
+    beginn = [int(v) for v in courses["beginn"].tolist()]
+    ende = [int(v) for v in courses["ende"].tolist()]
+    days = [[int(d) for d in v] for v in courses["wochentage"].tolist()]
+    first = [_date_text(v) for v in courses["erster_tag"].tolist()]
+    last = [_date_text(v) for v in courses["letzter_tag"].tolist()]
+    prefix = b"kurs\0" + base.encode() + b"\0"
     keys = []
-    for i in range(len(courses)):
-        row = courses.iloc[i]
-        where = None if online[i] else (round(float(row.geometry.x), 1), round(float(row.geometry.y), 1))
-        keys.append(
-            fingerprint(
-                base,
-                bool(online[i]),
-                where,
-                int(row["beginn"]),
-                int(row["ende"]),
-                tuple(int(d) for d in row["wochentage"]),
-                row["erster_tag"],
-                row["letzter_tag"],
-            )
-        )
-    n_o, n_m = len(origins), len(MODES)
-    hin = np.empty((n_m, n_o, len(courses)), dtype=np.float32)
-    rueck = np.empty_like(hin)
-    missed = []
-    found: list[int] = []
-    found_hin: list[np.ndarray] = []
-    found_rueck: list[np.ndarray] = []
-    for i, k in enumerate(keys):
-        hit = cache.get("reisezeiten_kurs", k)
-        if isinstance(hit, dict) and hit.get("hin", np.empty(0)).shape == (n_m, n_o):
-            found.append(i)
-            found_hin.append(hit["hin"])
-            found_rueck.append(hit["rueck"])
+    for i in range(n):
+        where = None if online[i] else [float(x[i]).hex(), float(y[i]).hex()]
+        payload = json.dumps([bool(online[i]), where, beginn[i], ende[i], days[i], first[i], last[i]])
+        keys.append(hashlib.sha256(prefix + payload.encode()).hexdigest())
+    return keys
+
+
+def _online(courses: pd.DataFrame) -> np.ndarray:
+    """Boolean mask of online courses (all False without an ``online`` column)."""
+    return courses["online"].to_numpy(bool) if "online" in courses.columns else np.zeros(len(courses), bool)
+
+
+def _copy_columns(dst: np.ndarray, dst_cols: np.ndarray, src: np.ndarray, src_cols: np.ndarray) -> None:
+    """``dst[:, :, dst_cols] = src[:, :, src_cols]`` as slice copies over runs of consecutive columns.
+
+    Fancy indexing on the last axis is several times slower than copying slices; the
+    columns to copy usually form one or a few runs.
+    """
+    if len(dst_cols) == 0:
+        return
+    order = np.argsort(dst_cols, kind="stable")
+    d = np.asarray(dst_cols)[order]
+    s = np.asarray(src_cols)[order]
+    cut = np.nonzero((np.diff(d) != 1) | (np.diff(s) != 1))[0] + 1
+    starts = np.concatenate([[0], cut])
+    stops = np.concatenate([cut, [len(d)]])
+    for a, b in zip(starts.tolist(), stops.tolist(), strict=True):
+        dst[:, :, d[a] : d[b - 1] + 1] = src[:, :, s[a] : s[b - 1] + 1]
+
+
+def _cached_columns(
+    origins: gpd.GeoDataFrame,
+    courses: gpd.GeoDataFrame | pd.DataFrame,
+    *,
+    networks: Networks,
+    params: Parameters,
+    cache: Cache,
+) -> CourseTravelTimes:
+    """:func:`course_travel_times` with the per-course disk cache.
+
+    Storage (all content-addressed, so no entry can be stale):
+
+    * ``reisezeiten_block/<key>``: the columns of many courses, ``kurse`` (their
+      course keys), ``hin`` and ``rueck`` ``(n_modes, n_o, n_courses)``; the block
+      key is a hash over the course keys.
+    * ``reisezeiten_kurs/<course key>``: the columns ``(n_modes, n_o)`` of one course.
+    * ``reisezeiten_index/<base key>``: which blocks exist for these origins,
+      networks and parameters and which course keys they hold. Only a hint: a
+      block is used for a course only if the block itself lists the course's key.
+
+    Courses are served from blocks first, then from single entries, the rest is
+    computed. A run that served most courses from blocks writes single entries for
+    the computed courses; otherwise (first run, or many courses changed since the
+    last block) it writes one new block of all its courses and drops older blocks
+    that the new one contains.
+    """
+    xy = np.column_stack([origins.geometry.x.to_numpy(), origins.geometry.y.to_numpy()])
+    base = _base_key(origins, xy, networks, params)
+    keys = _course_keys(courses, base)
+    first: dict[str, int] = {}
+    inverse = np.fromiter((first.setdefault(k, len(first)) for k in keys), dtype=np.int64, count=len(keys))
+    ukeys = list(first)
+    first_row = np.unique(inverse, return_index=True)[1]  # the first course of every key
+    n_m, n_o, n_u = len(MODES), len(origins), len(ukeys)
+    filled = np.zeros(n_u, dtype=bool)
+    index = cache.get(_KIND_INDEX, base)
+    blocks = _index_blocks(index)
+    u_hin, u_rueck, n_block = _from_blocks(cache, blocks, ukeys, filled, n_m=n_m, n_o=n_o)
+    n_single = 0
+    for j in np.nonzero(~filled)[0].tolist():
+        hit = cache.get(_KIND_COURSE, ukeys[j])
+        if isinstance(hit, dict) and all(
+            k in hit and hit[k].shape == (n_m, n_o) and hit[k].dtype == np.float32 for k in ("hin", "rueck")
+        ):
+            u_hin[:, :, j] = hit["hin"]
+            u_rueck[:, :, j] = hit["rueck"]
+            filled[j] = True
+            n_single += 1
+    missed = np.nonzero(~filled)[0]
+    if missed.size:
+        sub = _compute(origins, courses.iloc[first_row[missed]], networks=networks, params=params, cache=cache)
+        if missed.size == n_u:
+            u_hin, u_rueck = sub.hin, sub.rueck
         else:
-            missed.append(i)
-    if found:
-        # one strided write per array instead of one per course
-        hin[:, :, found] = np.stack(found_hin, axis=-1)
-        rueck[:, :, found] = np.stack(found_rueck, axis=-1)
-    if missed:
-        sub = _compute(origins, courses.iloc[missed], networks=networks, params=params, cache=cache)
-        for j, i in enumerate(missed):
-            hin[:, :, i] = sub.hin[:, :, j]
-            rueck[:, :, i] = sub.rueck[:, :, j]
-            cache.put("reisezeiten_kurs", keys[i], {"hin": sub.hin[:, :, j], "rueck": sub.rueck[:, :, j]})
+            _copy_columns(u_hin, missed, sub.hin, np.arange(missed.size))
+            _copy_columns(u_rueck, missed, sub.rueck, np.arange(missed.size))
+    loose = n_u - n_block
+    if loose >= _BLOCK_MIN and 8 * loose >= n_u:
+        _write_block(cache, base, blocks, ukeys, u_hin, u_rueck)
+    else:
+        for j, i in enumerate(missed.tolist()):
+            cache.put(_KIND_COURSE, ukeys[i], {"hin": sub.hin[:, :, j], "rueck": sub.rueck[:, :, j]})
     logger.info(
-        "Reisezeiten: %d von %d Kursen aus dem Cache, %d neu berechnet",
-        len(courses) - len(missed),
-        len(courses),
-        len(missed),
+        "Reisezeiten: %d von %d Kursen aus dem Cache (%d aus Sammeleinträgen, %d einzeln), %d neu berechnet",
+        n_block + n_single,
+        n_u,
+        n_block,
+        n_single,
+        missed.size,
     )
+    if n_u == len(keys):  # no two courses share a key: the unique columns are the table
+        hin, rueck = u_hin, u_rueck
+    else:
+        hin = np.empty((n_m, n_o, len(keys)), dtype=np.float32)
+        rueck = np.empty_like(hin)
+        _copy_columns(hin, np.arange(len(keys)), u_hin, inverse)
+        _copy_columns(rueck, np.arange(len(keys)), u_rueck, inverse)
     return CourseTravelTimes(
         origin_ids=origins["herkunft_id"].to_numpy(),
         course_ids=courses["kurs_id"].astype(str).to_numpy(),
         modes=MODES,
         hin=hin,
         rueck=rueck,
+    )
+
+
+def _index_blocks(index: object) -> list[tuple[str, list[str]]]:
+    """``(block key, course keys)`` pairs of an index entry, newest first (empty for a missing or odd entry)."""
+    if not isinstance(index, dict) or not {"bloecke", "laengen", "kurse"} <= set(index):
+        return []
+    try:
+        names = _key_list(index["bloecke"])
+        lengths = [int(v) for v in index["laengen"].tolist()]
+        course_keys = _key_list(index["kurse"])
+    except (TypeError, ValueError):
+        return []
+    if len(names) != len(lengths) or sum(lengths) != len(course_keys) or min(lengths, default=0) < 0:
+        return []
+    ends = np.cumsum(lengths, dtype=np.int64).tolist()
+    return [(n, course_keys[e - ln : e]) for n, ln, e in zip(names, lengths, ends, strict=True)]
+
+
+def _key_list(arr: np.ndarray) -> list[str]:
+    """Hex keys stored as a 1-D bytes array."""
+    if arr.ndim != 1 or arr.dtype.kind != "S":
+        raise ValueError("Schlüsselliste hat die falsche Form")
+    return [k.decode("ascii") for k in arr.tolist()]
+
+
+def _from_blocks(
+    cache: Cache,
+    blocks: list[tuple[str, list[str]]],
+    ukeys: list[str],
+    filled: np.ndarray,
+    *,
+    n_m: int,
+    n_o: int,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """New ``(hin, rueck)`` arrays for ``ukeys``, filled from block entries, and the number of columns filled.
+
+    A block is used for the courses its own (checksummed) key list holds; the
+    index only says which blocks to open. Blocks are memory-mapped and copied
+    straight into the result.
+    """
+    pos = {k: j for j, k in enumerate(ukeys)}
+    hin = np.empty((n_m, n_o, len(ukeys)), dtype=np.float32)
+    rueck = np.empty_like(hin)
+    n = 0
+    for name, listed in blocks:
+        if filled.all():
+            break
+        if not any(k in pos and not filled[pos[k]] for k in listed):
+            continue
+        with cache.mapped(_KIND_BLOCK, name) as hit:
+            if not isinstance(hit, dict) or not {"kurse", "hin", "rueck"} <= set(hit):
+                continue
+            try:
+                held = _key_list(hit["kurse"])
+            except ValueError:
+                held = []
+            shape = (n_m, n_o, len(held))
+            if not held or any(hit[a].shape != shape or hit[a].dtype != np.float32 for a in ("hin", "rueck")):
+                logger.warning("Cache-Sammeleintrag %s passt nicht zu den Herkunftsorten, wird übergangen", name)
+                continue
+            dst, src = [], []
+            for s, k in enumerate(held):
+                j = pos.get(k)
+                if j is not None and not filled[j]:
+                    filled[j] = True
+                    dst.append(j)
+                    src.append(s)
+            dst_cols, src_cols = np.array(dst, dtype=np.int64), np.array(src, dtype=np.int64)
+            _copy_columns(hin, dst_cols, hit["hin"], src_cols)
+            _copy_columns(rueck, dst_cols, hit["rueck"], src_cols)
+            n += len(dst)
+            del hit  # no view may outlive the mapping
+    return hin, rueck, n
+
+
+def _write_block(
+    cache: Cache,
+    base: str,
+    blocks: list[tuple[str, list[str]]],
+    ukeys: list[str],
+    hin: np.ndarray,
+    rueck: np.ndarray,
+) -> None:
+    """Store all columns as one block, list it first in the index and drop the blocks it contains."""
+    import hashlib
+
+    name = hashlib.sha256(b"block\0" + base.encode() + b"\0" + "".join(ukeys).encode()).hexdigest()
+    cache.put(_KIND_BLOCK, name, {"kurse": np.array(ukeys, dtype="S64"), "hin": hin, "rueck": rueck})
+    mine = set(ukeys)
+    kept = []
+    for other, listed in blocks:
+        if other == name:
+            continue
+        if set(listed) <= mine:
+            cache.discard(_KIND_BLOCK, other)
+        else:
+            kept.append((other, listed))
+    entries = [(name, ukeys), *kept][:_INDEX_LEN]
+    cache.put(
+        _KIND_INDEX,
+        base,
+        {
+            "bloecke": np.array([b for b, _ in entries], dtype="S64"),
+            "laengen": np.array([len(ks) for _, ks in entries], dtype=np.int64),
+            "kurse": np.array([k for _, ks in entries for k in ks], dtype="S64"),
+        },
     )
 
 
@@ -567,7 +782,7 @@ def _compute(
     xy = np.column_stack([origins.geometry.x.to_numpy(), origins.geometry.y.to_numpy()])
     prep = _prepare_cached(xy, networks, params, cache)
 
-    online = courses["online"].to_numpy(bool) if "online" in courses.columns else np.zeros(n_c, bool)
+    online = _online(courses)
     hin[:, :, online] = 0.0
     rueck[:, :, online] = 0.0
     located = np.nonzero(~online)[0]

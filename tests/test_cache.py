@@ -274,3 +274,82 @@ def test_prune_max_bytes(tmp_path: Path) -> None:
     cache.prune()
     assert sum(p.stat().st_size for p in cache.entries()) <= 3000
     assert cache.get("k", "e4") is not None
+
+
+# --------------------------------------------------------------------------- entry format
+
+
+def test_roundtrip_of_all_plain_dtypes_and_shapes(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    value = {
+        "f4": np.arange(12, dtype=np.float32).reshape(3, 4)[:, ::2],  # not contiguous
+        "inf": np.array([np.inf, -np.inf, np.nan, -0.0]),
+        "be": np.arange(5, dtype=">i8"),
+        "b": np.array([True, False, True]),
+        "s": np.array([b"abc", b"de"], dtype="S64"),
+        "u": np.array(["Zeven", "Bremervörde"]),
+        "d": np.array(["2027-02-01", "2027-06-30"], dtype="datetime64[D]"),
+        "null_d": np.array(3.5),
+        "leer": np.zeros((0, 4), dtype=np.int32),
+    }
+    cache.put("k", "x", value)
+    got = cache.get("k", "x")
+    assert set(got) == set(value)
+    for name, arr in value.items():
+        assert got[name].dtype == arr.dtype and got[name].shape == arr.shape, name
+        np.testing.assert_array_equal(got[name], arr)
+    with pytest.raises(TypeError):
+        cache.put("k", "y", {"rec": np.zeros(2, dtype=[("a", "f8"), ("b", "i4")])})
+
+
+def test_mapped_entry_is_verified_read_only_and_closed(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    cache = Cache(tmp_path)
+    value = {"hin": np.random.default_rng(1).random((3, 50, 7)).astype(np.float32), "kurse": np.array([b"a"] * 7)}
+    path = cache.put("block", "b", value)
+    with cache.mapped("block", "b") as got:
+        np.testing.assert_array_equal(got["hin"], value["hin"])
+        assert not got["hin"].flags.writeable
+        copy = got["hin"].copy()
+        del got
+    np.testing.assert_array_equal(copy, value["hin"])
+    assert cache.hits == 1
+    with cache.mapped("block", "fehlt") as got:
+        assert got is None
+    _corrupt_flip(path)
+    with caplog.at_level(logging.WARNING, logger="coverage.cache"), cache.mapped("block", "b") as got:
+        assert got is None
+    assert "beschädigt" in caplog.text and not path.exists()
+    assert cache.misses == 2
+
+
+def test_every_flipped_byte_of_a_mapped_entry_is_a_miss_or_exact(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    value = np.arange(40, dtype=np.float32)
+    path = cache.put("k", "a", value)
+    raw = path.read_bytes()
+    for i in range(0, len(raw), 5):
+        bad = bytearray(raw)
+        bad[i] ^= 0x04
+        path.write_bytes(bytes(bad))
+        with cache.mapped("k", "a") as got:
+            assert got is None or np.array_equal(got, value)
+            del got
+
+
+def test_entries_of_the_old_npz_format_are_pruned(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    cache.put("reisezeiten_kurs", "neu", np.zeros(2))
+    old = tmp_path / "reisezeiten_kurs" / "alt.npz"
+    np.savez(old, value=np.zeros(2))
+    assert cache.entries("reisezeiten_kurs") == [cache.path("reisezeiten_kurs", "neu")]
+    assert cache.prune() == 1
+    assert not old.exists() and cache.get("reisezeiten_kurs", "neu") is not None
+
+
+def test_fingerprint_of_object_arrays_of_text() -> None:
+    ids = np.array(["o1", "o2", "o3"], dtype=object)
+    assert fingerprint(ids) == fingerprint(ids.copy())
+    assert fingerprint(ids) != fingerprint(np.array(["o1", "o2", "o4"], dtype=object))
+    assert fingerprint(np.array(["ab", "c"], dtype=object)) != fingerprint(np.array(["a", "bc"], dtype=object))
+    assert fingerprint(np.array(["1", "2"], dtype=object)) != fingerprint(np.array([1, 2], dtype=object))
+    assert fingerprint(ids) != fingerprint(np.array(["o1", "o2", "o3"]))  # dtype enters

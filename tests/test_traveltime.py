@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -11,11 +15,13 @@ import pandas as pd
 import pytest
 from shapely.geometry import Point
 
+from coverage import traveltime
 from coverage._synthetic import grid_network
+from coverage.cache import Cache
 from coverage.config import Parameters
 from coverage.gtfs import load_gtfs
 from coverage.network import street_times
-from coverage.traveltime import Networks, course_days, course_travel_times
+from coverage.traveltime import Networks, course_days, course_travel_times, networks_key
 
 X0, Y0 = 500000.0, 5900000.0
 LENGTH = 5000.0  # a 5 km street; walking it at 1.25 m/s takes 4000 s
@@ -122,10 +128,7 @@ def test_long_format(tmp_path: Path) -> None:
     assert np.isfinite(long["hin_min"]).all()
 
 
-def test_per_course_cache_is_exact_and_never_stale(tmp_path: Path) -> None:
-    from coverage.cache import Cache
-    from coverage.traveltime import networks_key
-
+def test_per_course_cache_is_exact_and_never_stale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     nets, origins, courses = _setup(tmp_path)
     nets = Networks(walk=nets.walk, bike=nets.bike, feed=nets.feed, key=networks_key(nets.walk, nets.bike, None))
     cache = Cache(tmp_path / "cache")
@@ -142,9 +145,9 @@ def test_per_course_cache_is_exact_and_never_stale(tmp_path: Path) -> None:
     # A changed course (later start) is recomputed, the other one comes from the cache.
     changed = courses.copy()
     changed.at[0, "beginn"] = 9 * 60
-    misses = cache.misses
-    third = course_travel_times(origins, changed, networks=nets, params=p, cache=cache)
-    assert cache.misses == misses + 1
+    with _computed(monkeypatch) as computed:
+        third = course_travel_times(origins, changed, networks=nets, params=p, cache=cache)
+    assert computed == ["K"]
     # leave 08:00, arrive 08:05, wait until 09:00 → 60 min
     assert third.mode("oepnv")[0][0, 0] == pytest.approx(60.0, abs=1e-3)
     # A changed network key (other feed content) never reuses old entries.
@@ -152,3 +155,226 @@ def test_per_course_cache_is_exact_and_never_stale(tmp_path: Path) -> None:
     misses = cache.misses
     course_travel_times(origins, courses, networks=other, params=p, cache=cache)
     assert cache.misses > misses
+
+
+# --------------------------------------------------------------------------- cache blocks
+
+
+@contextlib.contextmanager
+def _computed(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Collect the ids of the courses that are actually routed (not served from the cache)."""
+    seen: list[str] = []
+    real = traveltime._compute
+
+    def spy(origins, courses, **kw):
+        seen.extend(courses["kurs_id"].astype(str))
+        return real(origins, courses, **kw)
+
+    with monkeypatch.context() as m:
+        m.setattr(traveltime, "_compute", spy)
+        yield seen
+
+
+def _many(tmp_path: Path, n: int = 10):
+    """The line of :func:`_setup` with ``n`` courses along it (every 500 m, various times) and one online."""
+    nets, origins, _ = _setup(tmp_path)
+    nets = Networks(walk=nets.walk, bike=nets.bike, feed=nets.feed, key=networks_key(nets.walk, nets.bike, None))
+    xs = [X0 + LENGTH - 500.0 * (i % 10) for i in range(n)]
+    courses = gpd.GeoDataFrame(
+        {
+            "kurs_id": [f"K{i}" for i in range(n)] + ["ONLINE"],
+            "beginn": [8 * 60 + 30 + 15 * (i % 3) for i in range(n)] + [18 * 60],
+            "ende": [11 * 60 + 45] * n + [20 * 60],
+            "wochentage": [(0, 1, 2, 3, 4)] * n + [(1,)],
+            "erster_tag": [dt.date(2027, 2, 1)] * (n + 1),
+            "letzter_tag": [dt.date(2027, 2, 5)] * (n + 1),
+            "online": [False] * n + [True],
+        },
+        geometry=[Point(x, Y0) for x in xs] + [None],
+        crs="EPSG:25832",
+    )
+    return nets, origins, courses
+
+
+def _same(a, b) -> None:
+    """Bit-identical travel times (dtype, shape and every value including inf)."""
+    assert a.hin.dtype == b.hin.dtype == np.float32
+    np.testing.assert_array_equal(a.hin, b.hin)
+    np.testing.assert_array_equal(a.rueck, b.rueck)
+    assert list(a.course_ids) == list(b.course_ids)
+
+
+def _one_more(courses: gpd.GeoDataFrame, kurs_id: str, **changes) -> gpd.GeoDataFrame:
+    extra = courses.iloc[[0]].assign(kurs_id=kurs_id, **changes)
+    return gpd.GeoDataFrame(pd.concat([courses, extra], ignore_index=True), crs=courses.crs)
+
+
+def test_block_cache_serves_a_rerun_after_one_new_course(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    nets, origins, courses = _many(tmp_path)
+    p = Parameters()
+    cache = Cache(tmp_path / "cache")
+    with _computed(monkeypatch) as computed:
+        first = course_travel_times(origins, courses, networks=nets, params=p, cache=cache)
+    assert len(computed) == len(courses)
+    _same(first, course_travel_times(origins, courses, networks=nets, params=p))
+    # the first run stores one block (and its index), no single entries
+    assert len(cache.entries("reisezeiten_block")) == 1
+    assert len(cache.entries("reisezeiten_index")) == 1
+    assert cache.entries("reisezeiten_kurs") == []
+    more = _one_more(courses, "NEU", beginn=17 * 60, ende=20 * 60)
+    with _computed(monkeypatch) as computed:
+        second = course_travel_times(origins, more, networks=nets, params=p, cache=cache)
+    assert computed == ["NEU"]
+    _same(second, course_travel_times(origins, more, networks=nets, params=p))
+    assert len(cache.entries("reisezeiten_kurs")) == 1  # the new course alone
+    with _computed(monkeypatch) as computed:
+        third = course_travel_times(origins, more, networks=nets, params=p, cache=cache)
+    assert computed == []
+    _same(third, second)
+    # a removed course needs nothing new either, and the order of the courses does not matter
+    fewer = more.iloc[[10, 3, 0, 11, 7]].reset_index(drop=True)
+    with _computed(monkeypatch) as computed:
+        fourth = course_travel_times(origins, fewer, networks=nets, params=p, cache=cache)
+    assert computed == []
+    _same(fourth, course_travel_times(origins, fewer, networks=nets, params=p))
+
+
+def test_changed_course_in_a_block_is_recomputed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    nets, origins, courses = _many(tmp_path)
+    p = Parameters()
+    cache = Cache(tmp_path / "cache")
+    course_travel_times(origins, courses, networks=nets, params=p, cache=cache)
+    for column, value in (("beginn", 9 * 60), ("ende", 12 * 60), ("letzter_tag", dt.date(2027, 2, 3))):
+        changed = courses.copy()
+        changed.at[0, column] = value
+        with _computed(monkeypatch) as computed:
+            got = course_travel_times(origins, changed, networks=nets, params=p, cache=cache)
+        assert computed == ["K0"], column
+        _same(got, course_travel_times(origins, changed, networks=nets, params=p))
+    # K0 sits at stop B: a 09:00 start means leaving 08:00 and waiting an hour
+    changed = courses.copy()
+    changed.at[0, "beginn"] = 9 * 60
+    got = course_travel_times(origins, changed, networks=nets, params=p, cache=cache)
+    assert got.mode("oepnv")[0][0, 0] == pytest.approx(60.0, abs=1e-3)
+    moved = courses.copy()
+    moved.loc[0, "geometry"] = Point(X0 + LENGTH - 100.0, Y0)
+    with _computed(monkeypatch) as computed:
+        got = course_travel_times(origins, moved, networks=nets, params=p, cache=cache)
+    assert computed == ["K0"]
+    _same(got, course_travel_times(origins, moved, networks=nets, params=p))
+
+
+def test_changed_origins_or_parameters_reuse_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    nets, origins, courses = _many(tmp_path)
+    p = Parameters()
+    cache = Cache(tmp_path / "cache")
+    course_travel_times(origins, courses, networks=nets, params=p, cache=cache)
+    moved = origins.copy()
+    moved.loc[1, "geometry"] = Point(X0 + 2501.0, Y0)
+    renamed = origins.assign(herkunft_id=["o_at_A", "o_mitte"])
+    for o, params in ((moved, p), (renamed, p), (origins, replace(p, rad_m_s=p.rad_m_s * 1.1))):
+        with _computed(monkeypatch) as computed:
+            got = course_travel_times(o, courses, networks=nets, params=params, cache=cache)
+        assert len(computed) == len(courses)
+        _same(got, course_travel_times(o, courses, networks=nets, params=params))
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "garbage"])
+def test_corrupted_block_is_detected_and_rebuilt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, damage: str
+) -> None:
+    nets, origins, courses = _many(tmp_path)
+    p = Parameters()
+    cache = Cache(tmp_path / "cache")
+    plain = course_travel_times(origins, courses, networks=nets, params=p)
+    course_travel_times(origins, courses, networks=nets, params=p, cache=cache)
+    (block,) = cache.entries("reisezeiten_block")
+    raw = bytearray(block.read_bytes())
+    if damage == "flip":
+        raw[len(raw) // 2] ^= 0x01  # inside the travel times
+        block.write_bytes(bytes(raw))
+    elif damage == "truncate":
+        block.write_bytes(bytes(raw[: len(raw) - 100]))
+    else:
+        block.write_bytes(b"kaputt")
+    with caplog.at_level(logging.WARNING, logger="coverage.cache"), _computed(monkeypatch) as computed:
+        got = course_travel_times(origins, courses, networks=nets, params=p, cache=cache)
+    assert "beschädigt" in caplog.text
+    assert len(computed) == len(courses)
+    _same(got, plain)
+    # rebuilt: the next run reads everything again
+    with _computed(monkeypatch) as computed:
+        _same(course_travel_times(origins, courses, networks=nets, params=p, cache=cache), plain)
+    assert computed == []
+
+
+def test_corrupted_single_entry_and_index_are_rebuilt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    nets, origins, courses = _many(tmp_path)
+    p = Parameters()
+    cache = Cache(tmp_path / "cache")
+    course_travel_times(origins, courses, networks=nets, params=p, cache=cache)
+    more = _one_more(courses, "NEU", beginn=17 * 60, ende=20 * 60)
+    plain = course_travel_times(origins, more, networks=nets, params=p)
+    course_travel_times(origins, more, networks=nets, params=p, cache=cache)
+    (single,) = cache.entries("reisezeiten_kurs")
+    raw = bytearray(single.read_bytes())
+    raw[len(raw) // 2] ^= 0x10
+    single.write_bytes(bytes(raw))
+    with caplog.at_level(logging.WARNING, logger="coverage.cache"), _computed(monkeypatch) as computed:
+        _same(course_travel_times(origins, more, networks=nets, params=p, cache=cache), plain)
+    assert computed == ["NEU"] and "beschädigt" in caplog.text
+    # a damaged index only costs the use of the blocks: those courses are routed again, correctly
+    (index,) = cache.entries("reisezeiten_index")
+    index.write_bytes(b"")
+    with _computed(monkeypatch) as computed:
+        _same(course_travel_times(origins, more, networks=nets, params=p, cache=cache), plain)
+    assert sorted(computed) == sorted(courses["kurs_id"])  # NEU still comes from its single entry
+    with _computed(monkeypatch) as computed:
+        _same(course_travel_times(origins, more, networks=nets, params=p, cache=cache), plain)
+    assert computed == []
+
+
+def test_missing_block_listed_in_index_is_a_miss(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    nets, origins, courses = _many(tmp_path)
+    p = Parameters()
+    cache = Cache(tmp_path / "cache")
+    plain = course_travel_times(origins, courses, networks=nets, params=p, cache=cache)
+    for f in cache.entries("reisezeiten_block"):
+        f.unlink()
+    with _computed(monkeypatch) as computed:
+        _same(course_travel_times(origins, courses, networks=nets, params=p, cache=cache), plain)
+    assert len(computed) == len(courses)
+
+
+def test_many_new_courses_consolidate_into_one_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    nets, origins, courses = _many(tmp_path)
+    p = Parameters()
+    cache = Cache(tmp_path / "cache")
+    course_travel_times(origins, courses, networks=nets, params=p, cache=cache)
+    (old,) = cache.entries("reisezeiten_block")
+    extra = courses.iloc[:10].assign(kurs_id=[f"N{i}" for i in range(10)], beginn=[16 * 60 + i for i in range(10)])
+    both = gpd.GeoDataFrame(pd.concat([courses, extra], ignore_index=True), crs=courses.crs)
+    with _computed(monkeypatch) as computed:
+        got = course_travel_times(origins, both, networks=nets, params=p, cache=cache)
+    assert sorted(computed) == sorted(f"N{i}" for i in range(10))
+    _same(got, course_travel_times(origins, both, networks=nets, params=p))
+    (new,) = cache.entries("reisezeiten_block")  # the old block is contained in the new one and dropped
+    assert new != old and cache.entries("reisezeiten_kurs") == []
+    with _computed(monkeypatch) as computed:
+        _same(course_travel_times(origins, both, networks=nets, params=p, cache=cache), got)
+    assert computed == []
+
+
+def test_courses_with_the_same_site_and_schedule_share_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    nets, origins, courses = _many(tmp_path)
+    twins = _one_more(courses, "ZWILLING")  # same site and times as K0, other id (e.g. another level)
+    p = Parameters()
+    cache = Cache(tmp_path / "cache")
+    with _computed(monkeypatch) as computed:
+        got = course_travel_times(origins, twins, networks=nets, params=p, cache=cache)
+    assert "ZWILLING" not in computed
+    _same(got, course_travel_times(origins, twins, networks=nets, params=p))
+    np.testing.assert_array_equal(got.hin[:, :, 0], got.hin[:, :, -1])
+    _same(course_travel_times(origins, twins, networks=nets, params=p, cache=cache), got)
