@@ -25,11 +25,17 @@ from collections.abc import Iterable, Mapping
 
 __all__ = ["esc", "esc_props", "fmt_count", "fmt_euro", "fmt_int", "fmt_percent", "fmt_time", "info_table"]
 
-_EXTRA = str.maketrans({"`": "&#96;", "$": "&#36;", "\\": "&#92;", "\n": " ", "\r": " ", "\t": " ", "\x00": ""})
+_EXTRA = str.maketrans(
+    {"`": "&#96;", "$": "&#36;", "{": "&#123;", "}": "&#125;", "\\": "&#92;", "\n": " ", "\r": " ", "\t": " ",
+     "\x00": ""}
+)
 
 
 def esc(value: object) -> str:
-    """Return ``value`` as text that is safe in HTML, attributes and JS template literals.
+    """Return ``value`` as text that is safe in HTML, attributes, JS template literals and Jinja.
+
+    Braces are encoded too, so ``{{ … }}`` in user text can never be evaluated by a
+    template engine that renders the text again (branca does).
 
     Parameters
     ----------
@@ -44,7 +50,7 @@ def esc(value: object) -> str:
     Examples
     --------
     >>> esc("<b>${x}</b> `y`")
-    '&lt;b&gt;&#36;{x}&lt;/b&gt; &#96;y&#96;'
+    '&lt;b&gt;&#36;&#123;x&#125;&lt;/b&gt; &#96;y&#96;'
     """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""

@@ -28,6 +28,7 @@ from .schema import COURSE_COLUMNS, LEVELS, WEEKDAYS
 __all__ = [
     "CHANGE_COLUMNS",
     "COURSE_CHANGE_COLUMNS",
+    "LOCATION_COLUMNS",
     "ChangeReport",
     "change_layer",
     "compare_runs",
@@ -54,6 +55,9 @@ CHANGE_COLUMNS: tuple[str, ...] = (
 
 COURSE_CHANGE_COLUMNS: tuple[str, ...] = ("Kurs-ID", "Änderung", "Niveaus", "Kursort", "Details")
 """Columns of :attr:`ChangeReport.courses`."""
+
+LOCATION_COLUMNS: tuple[str, ...] = ("Kurs-ID", "lat", "lon")
+"""Columns of :attr:`ChangeReport.locations`."""
 
 STATUS_OPENED = "neu geöffnet"
 STATUS_CLOSED = "geschlossen"
@@ -173,11 +177,16 @@ class ChangeReport:
         Per Mitgliedskommune × level: :data:`CHANGE_COLUMNS`.
     courses
         One row per added, removed or changed course: :data:`COURSE_CHANGE_COLUMNS`.
+    locations
+        Where the courses of :attr:`courses` are (for the map): ``Kurs-ID``, ``lat``,
+        ``lon`` in WGS84 (NaN for online courses); removed courses where they were,
+        the others where they are now. Not part of the written tables.
     """
 
     previous: Path | None
     table: pd.DataFrame
     courses: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(COURSE_CHANGE_COLUMNS)))
+    locations: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(LOCATION_COLUMNS)))
 
     @property
     def has_previous(self) -> bool:
@@ -223,31 +232,46 @@ def _pct(q: object) -> str:
     return f"{round(v * 100):.0f} %"
 
 
+def _records_by_id(df: pd.DataFrame) -> dict[str, dict[str, str]]:
+    """Course id → field → text (the first row of a duplicated id)."""
+    cols = {c: df[c].tolist() for c in _FIELDS}
+    out: dict[str, dict[str, str]] = {}
+    for i, kid in enumerate(cols["kurs_id"]):
+        out.setdefault(kid, {c: cols[c][i] for c in _FIELDS})
+    return out
+
+
+def _safe_records(now: pd.DataFrame) -> pd.DataFrame:
+    """Course records as the previous run's copy holds them (written with formula escaping)."""
+    return pd.DataFrame({c: [safe_cell(_text(v)) for v in now[c]] for c in _FIELDS})
+
+
 def _course_changes(before: pd.DataFrame | None, now: pd.DataFrame) -> pd.DataFrame:
-    # previous copies were written with formula escaping; compare in the same form
-    now = now.map(lambda v: safe_cell(_text(v)))
-    rows: list[dict[str, str]] = []
     if before is None:
         return pd.DataFrame(columns=list(COURSE_CHANGE_COLUMNS))
-    b = before.drop_duplicates("kurs_id").set_index("kurs_id")
-    a = now.drop_duplicates("kurs_id").set_index("kurs_id")
-    for kid in a.index:
-        if kid not in b.index:
-            rows.append({"Kurs-ID": kid, "Änderung": "neu", "Niveaus": a.at[kid, "niveaus"],
-                         "Kursort": a.at[kid, "kursort"], "Details": ""})
-    for kid in b.index:
-        if kid not in a.index:
-            rows.append({"Kurs-ID": kid, "Änderung": "entfernt", "Niveaus": b.at[kid, "niveaus"],
-                         "Kursort": b.at[kid, "kursort"], "Details": ""})
-    for kid in a.index.intersection(b.index):
+    b = _records_by_id(before)
+    a = _records_by_id(_safe_records(now))
+    rows: list[dict[str, str]] = []
+    for kid, rec in a.items():
+        if kid not in b:
+            rows.append({"Kurs-ID": kid, "Änderung": "neu", "Niveaus": rec["niveaus"],
+                         "Kursort": rec["kursort"], "Details": ""})
+    for kid, rec in b.items():
+        if kid not in a:
+            rows.append({"Kurs-ID": kid, "Änderung": "entfernt", "Niveaus": rec["niveaus"],
+                         "Kursort": rec["kursort"], "Details": ""})
+    for kid, rec in a.items():
+        old = b.get(kid)
+        if old is None:
+            continue
         diffs = [
-            f"{c}: {b.at[kid, c] or '(leer)'} → {a.at[kid, c] or '(leer)'}"
+            f"{c}: {old[c] or '(leer)'} → {rec[c] or '(leer)'}"
             for c in _FIELDS
-            if c != "kurs_id" and str(b.at[kid, c]) != str(a.at[kid, c])
+            if c != "kurs_id" and str(old[c]) != str(rec[c])
         ]
         if diffs:
-            rows.append({"Kurs-ID": kid, "Änderung": "geändert", "Niveaus": a.at[kid, "niveaus"],
-                         "Kursort": a.at[kid, "kursort"], "Details": "; ".join(diffs)})
+            rows.append({"Kurs-ID": kid, "Änderung": "geändert", "Niveaus": rec["niveaus"],
+                         "Kursort": rec["kursort"], "Details": "; ".join(diffs)})
     order = {"neu": 0, "entfernt": 1, "geändert": 2}
     rows.sort(key=lambda r: (order[r["Änderung"]], r["Kurs-ID"]))
     return pd.DataFrame(rows, columns=list(COURSE_CHANGE_COLUMNS))
@@ -356,10 +380,32 @@ def compare_runs(
     table = _gap_changes(prev_gaps if folder is not None else None, gap_table_now)
     if folder is not None and prev_gaps is None:
         table["Status"] = STATUS_NONE
-    courses = _course_changes(prev_courses, course_records(courses_now)) if folder is not None else None
-    if courses is None:
-        courses = pd.DataFrame(columns=list(COURSE_CHANGE_COLUMNS))
-    return ChangeReport(previous=folder, table=table, courses=courses)
+    if folder is None:
+        return ChangeReport(previous=None, table=table)
+    records = course_records(courses_now)
+    courses = _course_changes(prev_courses, records)
+    locations = _locations(courses, before=prev_courses, now=records)
+    return ChangeReport(previous=folder, table=table, courses=courses, locations=locations)
+
+
+def _coordinate(text: object) -> float:
+    """A coordinate from a course record (``"53.29570"``, possibly with the formula guard ``'``), else NaN."""
+    try:
+        return float(str(text).lstrip("'"))
+    except ValueError:
+        return float("nan")
+
+
+def _locations(courses: pd.DataFrame, *, before: pd.DataFrame | None, now: pd.DataFrame) -> pd.DataFrame:
+    """Position of every changed course: before for removed courses, now for the others."""
+    where_now = _records_by_id(_safe_records(now))
+    where_before = _records_by_id(before) if before is not None else {}
+    rows = []
+    for kid, kind in zip(courses["Kurs-ID"], courses["Änderung"], strict=True):
+        rec = (where_before if kind == "entfernt" else where_now).get(kid)
+        lat, lon = (_coordinate(rec["lat"]), _coordinate(rec["lon"])) if rec else (float("nan"), float("nan"))
+        rows.append({"Kurs-ID": kid, "lat": lat, "lon": lon})
+    return pd.DataFrame(rows, columns=list(LOCATION_COLUMNS))
 
 
 # --------------------------------------------------------------------------- outputs

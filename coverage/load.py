@@ -10,13 +10,16 @@ from __future__ import annotations
 import functools
 import logging
 import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
+import shapely
 from shapely.geometry.base import BaseGeometry
 
 from . import ANALYSIS_CRS
@@ -38,10 +41,14 @@ from .config import Config
 from .errors import InputDataError
 from .schema import COURSE_COLUMNS, COURSE_TYPE_LABELS, COURSE_TYPES, GROUPS, LEVELS, SLOTS
 
+if TYPE_CHECKING:
+    from .cache import Cache
+
 __all__ = [
     "REGION_TOLERANCE_M",
     "Inputs",
     "Region",
+    "cached_frames",
     "load_candidates",
     "load_courses",
     "load_inputs",
@@ -99,12 +106,22 @@ class Region:
         valid = geometry.notna() & ~geometry.is_empty if len(geometry) else geometry.notna()
         if not valid.any():
             return out
-        pts = gpd.GeoDataFrame(geometry=geometry[valid], crs=ANALYSIS_CRS)
-        joined = gpd.sjoin_nearest(pts, self.gemeinden[["gemeinde_ars", "mk_ars", "geometry"]], how="left")
-        joined = joined[~joined.index.duplicated(keep="first")]
-        out.loc[joined.index, "gemeinde_ars"] = joined["gemeinde_ars"].to_numpy()
-        out.loc[joined.index, "mk_ars"] = joined["mk_ars"].to_numpy()
+        pos = np.flatnonzero(valid.to_numpy())
+        src, dst = self._gemeinde_tree.query_nearest(geometry.to_numpy()[pos], all_matches=True)
+        # equally near Gemeinden (a border, overlapping generalised polygons): the first one found
+        order = np.argsort(src, kind="stable")
+        src, dst = src[order], dst[order]
+        first = np.r_[True, src[1:] != src[:-1]]
+        gem = self.gemeinden["gemeinde_ars"].to_numpy()[dst[first]]
+        mk = self.gemeinden["mk_ars"].to_numpy()[dst[first]]
+        rows = pos[src[first]]
+        out.iloc[rows, 0] = gem
+        out.iloc[rows, 1] = mk
         return out
+
+    @functools.cached_property
+    def _gemeinde_tree(self) -> shapely.STRtree:
+        return shapely.STRtree(self.gemeinden.geometry.to_numpy())
 
 
 @dataclass(frozen=True)
@@ -529,11 +546,251 @@ def load_candidates(config: Config, region: Region) -> gpd.GeoDataFrame:
     return out
 
 
-def load_inputs(config: Config) -> Inputs:
-    """Load and validate every input of the region described by ``config``."""
-    region = load_region(config)
-    residents = load_residents(config, region)
+def load_inputs(config: Config, *, cache: Cache | None = None) -> Inputs:
+    """Load and validate every input of the region described by ``config``.
+
+    Parameters
+    ----------
+    config
+        The region configuration.
+    cache
+        Optional disk cache. The boundaries, the residents and the candidate sites
+        are then kept as parsed tables, keyed by the *content* of their files, the
+        settings that read them and the source code of the loaders (see
+        :func:`cached_frames`); a changed file is read and checked again. The
+        course registry is always read.
+    """
+    region = _cached_region(config, cache)
+    residents = _cached_residents(config, region, cache)
     courses = load_courses(config.kurse, region, crs=config.einwohner_crs)
-    candidates = load_candidates(config, region)
+    candidates = _cached_candidates(config, region, cache)
     return Inputs(region=region, residents=residents, courses=courses, candidates=candidates)
+
+
+# --------------------------------------------------------------------------- cached tables
+
+_LOADER_CODE = ("coverage.load", "coverage._validate", "coverage.schema")
+_MIN_INT = (np.int8, np.int16, np.int32, np.int64)
+_SEP = "\x1f"  # joins the texts of a tuple cell (a text containing it is not cached: the round trip check fails)
+
+
+def _region_key(config: Config) -> tuple[object, ...]:
+    return (config.grenzen, config.ebene_landkreis, config.ebene_mitgliedskommunen, config.ebene_gemeinden)
+
+
+def _cached_region(config: Config, cache: Cache | None) -> Region:
+    if cache is None or not config.grenzen.is_file():
+        return load_region(config)
+
+    def compute() -> dict[str, pd.DataFrame]:
+        r = load_region(config)
+        return {"lk": r.landkreis, "mk": r.mitgliedskommunen, "gem": r.gemeinden}
+
+    frames = cached_frames(cache, "grenzen", _region_key(config), compute, code=_LOADER_CODE)
+    return Region(landkreis=frames["lk"], mitgliedskommunen=frames["mk"], gemeinden=frames["gem"])
+
+
+def _cached_residents(config: Config, region: Region, cache: Cache | None) -> gpd.GeoDataFrame:
+    if cache is None or not config.einwohner.is_file() or not config.grenzen.is_file():
+        return load_residents(config, region)
+    parts = (
+        config.einwohner,
+        config.einwohner_format,
+        config.einwohner_spalte,
+        config.einwohner_crs or "",
+        *_region_key(config),
+    )
+    frames = cached_frames(cache, "einwohner", parts, lambda: {"e": load_residents(config, region)}, code=_LOADER_CODE)
+    return frames["e"]
+
+
+def _cached_candidates(config: Config, region: Region, cache: Cache | None) -> gpd.GeoDataFrame:
+    files = [p for p in (config.standorte, config.grenzen) if p is not None]
+    if cache is None or not all(p.is_file() for p in files):
+        return load_candidates(config, region)
+    parts = (config.standorte or "", config.einwohner_crs or "", *_region_key(config))
+    frames = cached_frames(cache, "standorte", parts, lambda: {"s": load_candidates(config, region)}, code=_LOADER_CODE)
+    return frames["s"]
+
+
+def cached_frames(
+    cache: Cache,
+    kind: str,
+    parts: Sequence[object],
+    compute: Callable[[], Mapping[str, pd.DataFrame]],
+    *,
+    code: Sequence[str] = (),
+) -> dict[str, pd.DataFrame]:
+    """Tables from ``cache`` if present, else ``compute()`` them and store them.
+
+    The key is :func:`coverage.cache.fingerprint` over ``parts`` (file paths count
+    by their content), the source of the ``code`` modules and the versions of the
+    libraries that read and hold the tables (pandas, geopandas, …). Tables are stored
+    column by column as plain arrays (text columns as codes and distinct values,
+    geometries as WKB, no pickle). A table that would not come back identical
+    (index, columns, dtypes, values, geometry, CRS) is not stored.
+
+    Parameters
+    ----------
+    cache
+        The disk cache.
+    kind
+        Cache kind (folder name).
+    parts
+        Everything the tables depend on.
+    compute
+        Computes the tables (name → DataFrame or GeoDataFrame) on a miss.
+    code
+        Modules whose source code the tables depend on.
+
+    Returns
+    -------
+    dict of str to pandas.DataFrame
+        The tables by name.
+    """
+    from .cache import fingerprint
+
+    key = fingerprint(*parts, _library_versions(), code=code)
+    hit = cache.get(kind, key)
+    if isinstance(hit, dict):
+        try:
+            names = [str(n) for n in hit["tabellen"].tolist()]
+            frames = {name: _decode_frame(hit, f"{name}.") for name in names}
+        except Exception as exc:  # any failure of a cache entry means: compute again
+            logger.warning("Cache-Eintrag %s/%s unbrauchbar (%s); wird neu berechnet", kind, key, exc)
+        else:
+            logger.info("%s: aus dem Zwischenspeicher (Dateien und Einstellungen unverändert)", kind)
+            return frames
+    frames = dict(compute())
+    arrays: dict[str, np.ndarray] = {"tabellen": np.array(list(frames), dtype=str)}
+    for name, df in frames.items():
+        enc = _encode_frame(df, f"{name}.")
+        if enc is None:
+            logger.debug("Tabelle %s lässt sich nicht verlustfrei zwischenspeichern", name)
+            return frames
+        arrays.update(enc)
+    cache.put(kind, key, arrays)
+    return frames
+
+
+@functools.cache
+def _library_versions() -> str:
+    """Versions of the libraries whose behaviour shapes a loaded table (part of every cache key)."""
+    from importlib import metadata
+
+    out = []
+    for pkg in ("numpy", "pandas", "pyarrow", "geopandas", "shapely", "pyogrio", "pyproj"):
+        try:
+            out.append(f"{pkg}={metadata.version(pkg)}")
+        except metadata.PackageNotFoundError:
+            out.append(f"{pkg}=-")
+    return "|".join(out)
+
+
+def _small_codes(codes: np.ndarray, n: int) -> np.ndarray:
+    for t in _MIN_INT:
+        if n < np.iinfo(t).max:
+            return codes.astype(t)
+    return codes  # pragma: no cover
+
+
+def _encode_frame(df: pd.DataFrame, prefix: str) -> dict[str, np.ndarray] | None:
+    """Column arrays of ``df`` (see :func:`cached_frames`), or None if it would not come back identical."""
+    idx = df.index
+    if not isinstance(idx, pd.RangeIndex) or idx.start != 0 or idx.step != 1:
+        return None
+    geo_name = df.geometry.name if isinstance(df, gpd.GeoDataFrame) and df._geometry_column_name in df else None
+    out: dict[str, np.ndarray] = {}
+    kinds: list[str] = []
+    for i, col in enumerate(df.columns):
+        if not isinstance(col, str):
+            return None
+        s = df[col]
+        if col == geo_name:
+            wkb = shapely.to_wkb(s.to_numpy())
+            out[f"{prefix}{i}"] = np.frombuffer(b"".join(b for b in wkb if b is not None), dtype=np.uint8)
+            out[f"{prefix}{i}n"] = np.array([-1 if b is None else len(b) for b in wkb], dtype=np.int64)
+            kinds.append("geometrie")
+        elif isinstance(s.dtype, np.dtype) and s.dtype.kind in "biuf":
+            out[f"{prefix}{i}"] = s.to_numpy()
+            kinds.append("zahl")
+        elif pd.api.types.is_string_dtype(s.dtype) and s.dtype != object:
+            codes, uniques = pd.factorize(s, use_na_sentinel=True)
+            out[f"{prefix}{i}"] = _small_codes(codes, len(uniques))
+            out[f"{prefix}{i}w"] = np.array(list(uniques), dtype=str)
+            kinds.append("text")
+        elif s.dtype == object and all(type(v) is tuple and all(type(x) is str for x in v) for v in s):
+            codes, uniques = pd.factorize(np.array([_SEP.join(v) for v in s], dtype=object))
+            out[f"{prefix}{i}"] = _small_codes(codes, len(uniques))
+            out[f"{prefix}{i}w"] = np.array(list(uniques), dtype=str)
+            kinds.append("tupel")
+        else:
+            return None
+    out[f"{prefix}spalten"] = np.array([str(c) for c in df.columns], dtype=str)
+    out[f"{prefix}arten"] = np.array(kinds, dtype=str)
+    out[f"{prefix}typen"] = np.array([str(df[c].dtype) for c in df.columns], dtype=str)
+    out[f"{prefix}laenge"] = np.array([len(df)], dtype=np.int64)
+    if geo_name is not None:
+        out[f"{prefix}geo"] = np.array([geo_name, df.crs.to_json() if df.crs is not None else ""], dtype=str)
+    try:
+        back = _decode_frame(out, prefix)
+    except Exception:  # whatever does not come back is simply not cached
+        return None
+    return out if _same_frame(df, back) else None
+
+
+def _decode_frame(arrays: Mapping[str, np.ndarray], prefix: str) -> pd.DataFrame:
+    """The table stored by :func:`_encode_frame`."""
+    names = arrays[f"{prefix}spalten"].tolist()
+    kinds = arrays[f"{prefix}arten"].tolist()
+    types = arrays[f"{prefix}typen"].tolist()
+    n = int(arrays[f"{prefix}laenge"][0])
+    data: dict[str, object] = {}
+    for i, (name, kind, typ) in enumerate(zip(names, kinds, types, strict=True)):
+        values = arrays[f"{prefix}{i}"]
+        if kind == "zahl":
+            data[name] = np.array(values, dtype=np.dtype(typ))
+        elif kind == "text":
+            uniques = pd.array(arrays[f"{prefix}{i}w"].tolist(), dtype=pd.api.types.pandas_dtype(typ))
+            data[name] = uniques.take(values.astype(np.intp), allow_fill=True)
+        elif kind == "tupel":
+            tuples = np.empty(len(arrays[f"{prefix}{i}w"]), dtype=object)
+            for j, text in enumerate(arrays[f"{prefix}{i}w"].tolist()):
+                tuples[j] = tuple(text.split(_SEP)) if text else ()
+            data[name] = tuples[values.astype(np.intp)]
+        elif kind == "geometrie":
+            lengths = arrays[f"{prefix}{i}n"]
+            ends = np.cumsum(np.maximum(lengths, 0))
+            raw = values.tobytes()
+            blobs = [None if ln < 0 else raw[e - ln : e] for ln, e in zip(lengths.tolist(), ends.tolist(), strict=True)]
+            data[name] = shapely.from_wkb(np.array(blobs, dtype=object))
+        else:
+            raise ValueError(f"unbekannte Spaltenart {kind!r}")
+        if len(data[name]) != n:  # type: ignore[arg-type]
+            raise ValueError(f"Spalte {name!r} hat die falsche Länge")
+    if f"{prefix}geo" in arrays:
+        geo_name, crs = arrays[f"{prefix}geo"].tolist()
+        return gpd.GeoDataFrame(data, geometry=geo_name, crs=crs or None)
+    return pd.DataFrame(data, index=pd.RangeIndex(n))
+
+
+def _same_frame(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    """True when ``b`` equals ``a`` exactly: type, index, columns, dtypes, values, geometry and CRS."""
+    if type(a) is not type(b) or list(a.columns) != list(b.columns) or not a.index.equals(b.index):
+        return False
+    if isinstance(a, gpd.GeoDataFrame):
+        if a.geometry.name != b.geometry.name or a.crs != b.crs:
+            return False
+        if (a.crs is not None) and a.crs.to_string() != b.crs.to_string():
+            return False
+    for col in a.columns:
+        x, y = a[col], b[col]
+        if x.dtype != y.dtype:
+            return False
+        if isinstance(x.dtype, gpd.array.GeometryDtype):
+            if not np.array_equal(shapely.to_wkb(x.to_numpy()), shapely.to_wkb(y.to_numpy())):
+                return False
+        elif not x.equals(y):
+            return False
+    return True
 

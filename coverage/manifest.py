@@ -5,7 +5,8 @@ sortable, no daylight-saving ambiguity) with
 
 * ``manifest.json``: input files with SHA-256, parameters, versions of Kursatlas,
   Python and the main packages, start/end time, duration per stage, output files
-  with SHA-256;
+  with SHA-256 (and, for maps, the content key ``schluessel``, so that the next run
+  can keep a map whose content did not change);
 * ``luecken.csv`` and ``kurse.csv``: the gap table and the normalised course list of
   the run, so the next run can report what changed (:mod:`coverage.changes`).
 
@@ -19,6 +20,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import os
 import platform
 import sys
 from collections.abc import Iterable, Mapping
@@ -111,6 +113,14 @@ def _file_entry(path: Path, base: Path | None = None) -> dict[str, Any]:
     }
 
 
+def _output_entry(path: Path, base: Path, keys: Mapping[str, str]) -> dict[str, Any]:
+    entry = _file_entry(path, base)
+    key = keys.get(os.path.abspath(path))
+    if key is not None:
+        entry["schluessel"] = key
+    return entry
+
+
 def hash_inputs(input_files: Mapping[str, str | Path]) -> dict[str, dict[str, Any]]:
     """Role → ``{"pfad", "sha256", "bytes"}`` of each input, taken now.
 
@@ -130,6 +140,7 @@ def write_manifest(
     finished: dt.datetime,
     stage_seconds: Mapping[str, float],
     output_files: Iterable[str | Path] = (),
+    output_keys: Mapping[str | Path, str] | None = None,
     gap_table: pd.DataFrame | None = None,
     courses: pd.DataFrame | None = None,
     extra: Mapping[str, Any] | None = None,
@@ -150,7 +161,10 @@ def write_manifest(
     stage_seconds
         Duration per stage in seconds (``RunResult.timings``).
     output_files
-        Files the run wrote (after promotion); each is hashed.
+        Files the run wrote (after promotion) or kept unchanged; each is hashed.
+    output_keys
+        Output file → content key (e.g. :attr:`coverage.maps.MapJob.key`), recorded
+        as ``schluessel``; the next run keeps a file whose key and SHA-256 still match.
     gap_table
         The gap table of this run; copied as ``luecken.csv``.
     courses
@@ -168,6 +182,7 @@ def write_manifest(
     from .changes import course_records
 
     results_dir = Path(results_dir)
+    keys = {os.path.abspath(k): str(v) for k, v in (output_keys or {}).items()}
     runs = results_dir / RUNS_FOLDER
     name = run_folder_name(started)
     folder = runs / name
@@ -199,7 +214,7 @@ def write_manifest(
             role: dict(p) if isinstance(p, Mapping) else _file_entry(Path(p)) for role, p in input_files.items()
         },
         "parameter": _jsonable(parameters),
-        "ausgaben": [_file_entry(Path(p), results_dir) for p in output_files if Path(p).exists()],
+        "ausgaben": [_output_entry(Path(p), results_dir, keys) for p in output_files if Path(p).exists()],
         "kopien": [_file_entry(p, folder) for p in copies],
         **({"weitere": _jsonable(extra)} if extra else {}),
     }

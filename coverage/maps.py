@@ -5,7 +5,9 @@
 * ``uebersicht.html`` – the whole county: served share per Mitgliedskommune with one
   layer per level (radio buttons), existing courses, proposals, residents of the
   target group on a coarse grid, the areas from which each course can be reached by
-  bus and train, legend, scale bar, full-screen button and place search;
+  bus and train, the changes since the previous run (layer "Änderungen seit dem
+  letzten Lauf", only when there was one), legend, scale bar, full-screen button and
+  place search;
 * ``mk_<ARS>.html`` – the same for one Mitgliedskommune (zoomed, only its data);
 * ``vorschlaege.html`` – the proposed county-funded courses with their reasons.
 
@@ -15,15 +17,28 @@ to grid squares (default ``parameter.raster_m`` = 1 km) and suppresses small cou
 squares, never individual origins.
 
 Security: every text from an input file is escaped with :func:`coverage._html.esc`
-before it reaches HTML, GeoJSON properties or folium's JavaScript template literals.
+before it reaches HTML, GeoJSON properties or folium's JavaScript template literals,
+and rendered text is never evaluated as a template again (see :class:`_Literal`).
+
+Speed: the geometries and texts shared by the 15 maps are prepared once; each map
+has a content key (:class:`MapJob`), so the pipeline rewrites only maps whose
+content changed. The same content always gives the same bytes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import functools
+import hashlib
+import itertools
+import json
 import logging
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import re
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -34,6 +49,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+import xyzservices
 from branca.element import MacroElement
 from folium import plugins
 from folium.template import Template
@@ -46,15 +62,20 @@ from .schema import COURSE_TYPE_LABELS, COURSE_TYPES, LEVELS, WEEKDAYS
 from .traveltime import CourseTravelTimes
 
 __all__ = [
+    "CHANGE_LAYER_NAME",
     "COURSE_TYPE_COLORS",
     "MAX_MAP_BYTES",
     "QUOTE_BINS",
     "MapData",
+    "MapJob",
     "aggregate_residents",
     "course_reach",
+    "map_jobs",
     "municipality_map",
     "overview_map",
     "proposals_map",
+    "render_html",
+    "write_map",
     "write_maps",
 ]
 
@@ -136,6 +157,13 @@ class MapData:
         for all courses; default: the threshold of the group ``allgemein``.
     landkreis
         County outline (optional, drawn as a thin line).
+    grid
+        The residents already aggregated with :func:`aggregate_residents` (same
+        ``residents``, ``cell_m``, ``min_count`` and the Mitgliedskommunen as
+        ``areas``), to avoid computing it twice; computed here when None.
+    changes
+        A :class:`coverage.changes.ChangeReport`; when it compares with a previous
+        run, the overview gets the layer "Änderungen seit dem letzten Lauf".
     """
 
     mitgliedskommunen: gpd.GeoDataFrame
@@ -146,6 +174,8 @@ class MapData:
     travel_times: CourseTravelTimes | None = None
     reach_minutes: Mapping[str, float] | float | None = None
     landkreis: gpd.GeoDataFrame | None = None
+    grid: gpd.GeoDataFrame | None = None
+    changes: Any = None
 
 
 # --------------------------------------------------------------------------- privacy
@@ -214,44 +244,60 @@ def aggregate_residents(
     w = pd.to_numeric(pts["einwohner"], errors="coerce").fillna(0.0).to_numpy(float)
     df = pd.DataFrame({"ix": ix, "iy": iy, "w": w}).groupby(["ix", "iy"], as_index=False)["w"].sum()
     df = df[df["w"] > 0].reset_index(drop=True)
-    boxes = shapely.box(df["ix"] * cell_m, df["iy"] * cell_m, (df["ix"] + 1) * cell_m, (df["iy"] + 1) * cell_m)
-    cells = gpd.GeoDataFrame(df, geometry=boxes, crs=ANALYSIS_CRS)
+    cix, ciy, cw = df["ix"].to_numpy(), df["iy"].to_numpy(), df["w"].to_numpy(float)
+    n = len(df)
+    boxes = shapely.box(cix * cell_m, ciy * cell_m, (cix + 1) * cell_m, (ciy + 1) * cell_m)
     size = f"{cell_m / 1000:g}km" if cell_m >= 1000 else f"{cell_m:g}m"
-    cells["zelle_id"] = [
-        f"{size}N{int(a * cell_m)}E{int(b * cell_m)}" for a, b in zip(cells["iy"], cells["ix"], strict=True)
-    ]
-    if areas is not None and len(areas):
-        centres = gpd.GeoDataFrame(geometry=cells.geometry.centroid, crs=ANALYSIS_CRS)
-        joined = gpd.sjoin(
-            centres, areas.to_crs(ANALYSIS_CRS)[[area_column, "geometry"]], how="left", predicate="within"
-        )
-        joined = joined[~joined.index.duplicated(keep="first")]
-        cells["gruppe"] = joined[area_column].reindex(cells.index).fillna("").astype(str).to_numpy()
-    else:
-        cells["gruppe"] = ""
-    rounded = np.round(cells["w"].to_numpy())
-    primary = (cells["w"] > 0) & (cells["w"] < min_count)
-    cells["grund"] = np.where(primary, "primär", "")
-    cells["gruppe_geschuetzt"] = False
-    for _, idx in cells.groupby("gruppe").groups.items():
-        sub = cells.loc[idx]
-        n_sup = int((sub["grund"] != "").sum())
-        if n_sup != 1:
+    zelle_id = [f"{size}N{int(a * cell_m)}E{int(b * cell_m)}" for a, b in zip(ciy.tolist(), cix.tolist(), strict=True)]
+    gruppe = pd.Series([""] * n, dtype=object)
+    if areas is not None and len(areas) and n:
+        a = areas.to_crs(ANALYSIS_CRS)
+        # the area containing each square's centre (the first one if areas overlap)
+        src, dst = shapely.STRtree(a.geometry.values).query(shapely.centroid(boxes), predicate="within")
+        order = np.lexsort((dst, src))
+        src, dst = src[order], dst[order]
+        first = np.r_[True, src[1:] != src[:-1]] if len(src) else np.zeros(0, bool)
+        ids = a[area_column].reset_index(drop=True)
+        gruppe = pd.Series(ids.iloc[dst[first]].to_numpy(), index=src[first]).reindex(range(n))
+    gruppe = gruppe.fillna("").astype(str).to_numpy()
+    primary = (cw > 0) & (cw < min_count)
+    grund = np.where(primary, "primär", "").astype(object)
+    protected = np.zeros(n, dtype=bool)
+    codes, _ = pd.factorize(gruppe, sort=True)
+    for g in range(int(codes.max()) + 1 if n else 0):
+        idx = np.flatnonzero(codes == g)
+        sup = primary[idx]
+        if int(sup.sum()) != 1:
             continue
-        others = sub[sub["grund"] == ""]
+        others = idx[~sup]
         if len(others):
-            cells.loc[others["w"].idxmin(), "grund"] = "sekundär"
+            grund[others[np.argmin(cw[others])]] = "sekundär"
         else:
-            cells.loc[idx, "gruppe_geschuetzt"] = True
-    cells["unterdrueckt"] = cells["grund"] != ""
-    cells["einwohner"] = np.where(cells["unterdrueckt"], np.nan, rounded)
-    cells["anzeige"] = [
-        f"< {min_count}" if s else fmt_int(v) for s, v in zip(cells["unterdrueckt"], cells["einwohner"], strict=True)
-    ]
-    n1 = int((cells["grund"] == "primär").sum())
-    n2 = int((cells["grund"] == "sekundär").sum())
+            protected[idx] = True
+    suppressed = grund != ""
+    einwohner = np.where(suppressed, np.nan, np.round(cw))
+    cells = gpd.GeoDataFrame(
+        {
+            "zelle_id": zelle_id,
+            "ix": cix,
+            "iy": ciy,
+            "einwohner": einwohner,
+            "unterdrueckt": suppressed,
+            "grund": grund.astype(str),
+            "anzeige": [
+                f"< {min_count}" if s else fmt_int(v)
+                for s, v in zip(suppressed.tolist(), einwohner.tolist(), strict=True)
+            ],
+            "gruppe": gruppe,
+            "gruppe_geschuetzt": protected,
+        },
+        geometry=boxes,
+        crs=ANALYSIS_CRS,
+    )
+    n1 = int((grund == "primär").sum())
+    n2 = int((grund == "sekundär").sum())
     logger.info("Einwohnerraster %s: %d Zellen, %d primär und %d sekundär geschützt", size, len(cells), n1, n2)
-    return cells[[*cols, "geometry"]].reset_index(drop=True)
+    return cells[[*cols, "geometry"]]
 
 
 def round_total(value: float, *, base: int = 10) -> int:
@@ -325,16 +371,22 @@ def course_reach(
     iy = np.floor(y / cell_m).astype(np.int64)
     course_ids = [str(c) for c in travel_times.course_ids]
     limits = _thresholds(course_ids, minutes, 60.0)
+    # one integer per grid square (x major, as a row-wise sort of (ix, iy) would order them)
+    x0, y0 = (int(ix.min()), int(iy.min())) if len(ix) else (0, 0)
+    span = int(iy.max()) - y0 + 1 if len(iy) else 1
+    square = (ix - x0) * span + (iy - y0)
     rows = []
     for j, cid in enumerate(course_ids):
         ok = hin[:, j] <= limits[j]
         total = float(w[ok].sum())
-        keys = np.unique(np.stack([ix[ok], iy[ok]], axis=1), axis=0) if ok.any() else np.empty((0, 2), np.int64)
+        uniq = np.unique(square[ok])
+        keys = np.column_stack([uniq // span + x0, uniq % span + y0]).astype(np.int64)
         if len(keys):
             boxes = shapely.box(
                 keys[:, 0] * cell_m, keys[:, 1] * cell_m, (keys[:, 0] + 1) * cell_m, (keys[:, 1] + 1) * cell_m
             )
-            area = shapely.union_all(boxes, grid_size=1.0)
+            # the squares form a polygonal coverage (no overlaps): its union is much faster than union_all
+            area = shapely.normalize(shapely.coverage_union_all(boxes))
         else:
             area = shapely.Polygon()
         shown = round_total(total) if total >= min_count else None
@@ -346,6 +398,55 @@ def course_reach(
 
 
 # --------------------------------------------------------------------------- preparation
+#
+# Everything that is shared by the maps of one run (WGS84 geometries, escaped
+# properties, popups) is computed once in ``_prepare``. ``_spec`` then selects the
+# parts of one map into a ``_MapSpec`` of plain values, and ``_build`` turns a spec
+# into folium elements using nothing but the spec and the constants of this module.
+# The content key of a map file is a hash of its spec (see ``MapJob``).
+
+
+@dataclass(frozen=True)
+class _Marker:
+    """One marker: position (lat, lon), DivIcon HTML, popup HTML and tooltip text (all escaped)."""
+
+    latlon: tuple[float, float]
+    icon: str
+    icon_size: tuple[int, int]
+    icon_anchor: tuple[int, int]
+    popup: str
+    popup_width: int
+    tooltip: str
+
+
+@dataclass(frozen=True)
+class _ChangeSpec:
+    """The layer "Änderungen seit dem letzten Lauf" (overview map only)."""
+
+    previous: str
+    areas: dict[str, Any]
+    markers: tuple[_Marker, ...]
+    n_courses: int
+    n_unplaced: int
+
+
+@dataclass(frozen=True)
+class _MapSpec:
+    """Exactly what one map shows, as plain values; ``_build`` reads nothing else."""
+
+    title: str
+    bounds: tuple[float, float, float, float]
+    attributions: tuple[str, ...]
+    modelled: bool
+    quote_layers: tuple[tuple[str, dict[str, Any]], ...]
+    boundaries: dict[str, Any]
+    landkreis: dict[str, Any] | None
+    grid: tuple[str, dict[str, Any]] | None
+    reach: dict[str, Any] | None
+    courses: tuple[_Marker, ...] | None
+    proposals: tuple[_Marker, ...] | None
+    changes: _ChangeSpec | None
+    legend: str
 
 
 @dataclass
@@ -353,7 +454,7 @@ class _Prepared:
     config: Config
     mk: gpd.GeoDataFrame
     landkreis: gpd.GeoDataFrame | None
-    gaps: dict[str, pd.DataFrame]
+    gaps: dict[str, dict[str, dict[str, Any]]]
     courses: gpd.GeoDataFrame | None
     online: pd.DataFrame | None
     cells: gpd.GeoDataFrame | None
@@ -361,6 +462,29 @@ class _Prepared:
     proposals: gpd.GeoDataFrame | None
     cell_m: float
     min_count: int
+    # shared, computed once: WGS84 geometries (GeoJSON dicts) and escaped properties
+    mk_geo: list[dict[str, Any] | None] = field(default_factory=list)
+    mk_bounds: list[tuple[float, float, float, float]] = field(default_factory=list)
+    quote_props: dict[str, list[dict[str, object]]] = field(default_factory=dict)
+    boundary_names: list[object] = field(default_factory=list)
+    landkreis_fc: dict[str, Any] | None = None
+    cell_geo: list[dict[str, Any] | None] = field(default_factory=list)
+    cell_props: list[dict[str, object]] = field(default_factory=list)
+    reach_geo: list[dict[str, Any] | None] = field(default_factory=list)
+    reach_props: list[dict[str, object]] = field(default_factory=list)
+    course_markers: list[_Marker] = field(default_factory=list)
+    proposal_markers: list[_Marker | None] = field(default_factory=list)
+    changes: _ChangeSpec | None = None
+    # plain arrays for selecting the rows of one map quickly
+    mk_ars: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
+    mk_shapes: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
+    course_ids: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
+    course_shapes: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
+    cell_groups: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
+    reach_ids: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
+    proposal_shapes: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
+    # id of each shared GeoJSON geometry → SHA-256 of its JSON (the map keys hash each geometry once)
+    geo_digest: dict[int, str] = field(default_factory=dict)
 
 
 def _as_gdf(df: pd.DataFrame | gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
@@ -377,33 +501,34 @@ def _as_gdf(df: pd.DataFrame | gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | No
     return g.to_crs(ANALYSIS_CRS)
 
 
-def _gap_layers(gaps: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
-    """Return the gap table per level plus an ``alle Niveaus`` aggregate, indexed by ARS."""
+def _gap_layers(gaps: pd.DataFrame | None) -> dict[str, dict[str, dict[str, Any]]]:
+    """The gap table per level plus an ``alle Niveaus`` aggregate: level → ARS → row."""
     if gaps is None or len(gaps) == 0:
         return {}
     g = gaps.copy()
     g["ARS"] = g["ARS"].astype(str)
     for c in ("Bedarf", "versorgt", "unversorgt"):
         g[c] = pd.to_numeric(g[c], errors="coerce")
-    out: dict[str, pd.DataFrame] = {}
     agg = g.groupby("ARS").agg(Bedarf=("Bedarf", "sum"), versorgt=("versorgt", "sum"), unversorgt=("unversorgt", "sum"))
     agg["Versorgungsquote"] = np.where(
         agg["Bedarf"] > 0, agg["versorgt"] / agg["Bedarf"].where(agg["Bedarf"] > 0), np.nan
     )
-    gap_levels = (
-        g[g["Versorgungslücke"].astype(str) == "ja"]
-        .assign(_o=lambda d: d["Niveau"].map({lv: i for i, lv in enumerate(LEVELS)}))
-        .sort_values("_o")
-        .groupby("ARS")["Niveau"]
-        .agg(lambda s: ", ".join(map(str, s)))
-    )
-    agg["Versorgungslücke"] = np.where(agg.index.isin(gap_levels.index), "ja", "nein")
-    agg["Begründung"] = ["Lücke bei: " + gap_levels[a] if a in gap_levels.index else "" for a in agg.index]
-    out["alle Niveaus"] = agg
+    records = g.to_dict("records")
+    order = {lv: i for i, lv in enumerate(LEVELS)}
+    gap_levels: dict[str, list[tuple[int, str]]] = {}
+    for r in records:
+        if str(r["Versorgungslücke"]) == "ja":
+            gap_levels.setdefault(r["ARS"], []).append((order.get(str(r["Niveau"]), len(LEVELS)), str(r["Niveau"])))
+    joined = {a: ", ".join(lv for _, lv in sorted(v, key=lambda t: t[0])) for a, v in gap_levels.items()}
+    agg["Versorgungslücke"] = np.where(agg.index.isin(list(joined)), "ja", "nein")
+    agg["Begründung"] = ["Lücke bei: " + joined[a] if a in joined else "" for a in agg.index]
+    out: dict[str, dict[str, dict[str, Any]]] = {"alle Niveaus": agg.to_dict("index")}
+    per_level: dict[str, dict[str, dict[str, Any]]] = {}
+    for r in records:
+        per_level.setdefault(str(r["Niveau"]), {}).setdefault(r["ARS"], r)
     for level in LEVELS:
-        sub = g[g["Niveau"].astype(str) == level]
-        if len(sub):
-            out[level] = sub.drop_duplicates("ARS").set_index("ARS")
+        if level in per_level:
+            out[level] = per_level[level]
     return out
 
 
@@ -427,7 +552,10 @@ def _prepare(
         courses = _as_gdf(c.loc[has_geom])
     cells = reach = None
     if data.residents is not None and len(data.residents):
-        cells = aggregate_residents(data.residents, cell_m=cell, min_count=mincount, areas=mk)
+        if data.grid is not None:
+            cells = data.grid.to_crs(ANALYSIS_CRS) if data.grid.crs is not None else data.grid
+        else:
+            cells = aggregate_residents(data.residents, cell_m=cell, min_count=mincount, areas=mk)
         if data.travel_times is not None:
             default = (
                 config.parameter.gruppen["allgemein"].max_minuten if "allgemein" in config.parameter.gruppen else 60.0
@@ -435,7 +563,7 @@ def _prepare(
             minutes = data.reach_minutes if data.reach_minutes is not None else default
             reach = course_reach(data.travel_times, data.residents, minutes=minutes, cell_m=cell, min_count=mincount)
     landkreis = data.landkreis.to_crs(ANALYSIS_CRS) if data.landkreis is not None else None
-    return _Prepared(
+    prep = _Prepared(
         config=config,
         mk=mk,
         landkreis=landkreis,
@@ -448,6 +576,55 @@ def _prepare(
         cell_m=cell,
         min_count=mincount,
     )
+    _share(prep)
+    if data.changes is not None and getattr(data.changes, "has_previous", False):
+        prep.changes = _change_spec(prep, data.changes)
+    return prep
+
+
+def _share(prep: _Prepared) -> None:
+    """Compute the GeoJSON geometries, properties and markers that several maps use."""
+    mk = prep.mk
+    prep.mk_ars = np.asarray(mk["mk_ars"].astype(str), dtype=object)
+    prep.mk_shapes = mk.geometry.to_numpy()
+    prep.mk_geo = _geo_dicts(mk.geometry, simplify_m=SIMPLIFY_M)
+    prep.mk_bounds = [
+        tuple(round(float(v), COORD_DECIMALS) for v in b)  # type: ignore[misc]
+        for b in shapely.bounds(mk.geometry.to_crs("EPSG:4326").values)
+    ]
+    prep.quote_props = _quote_props(prep)
+    prep.boundary_names = list(mk["mk_name"])
+    if prep.landkreis is not None and len(prep.landkreis):
+        lk = _geo_dicts(prep.landkreis.geometry, simplify_m=SIMPLIFY_M)
+        prep.landkreis_fc = _fc(lk, [{} for _ in lk], prefix="lk")
+    if prep.cells is not None and len(prep.cells):
+        cells = prep.cells
+        prep.cell_groups = np.asarray(cells["gruppe"].astype(str), dtype=object)
+        prep.cell_geo = _geo_dicts(cells.geometry, simplify_m=None)
+        prep.cell_props = [
+            esc_props({"a": a, "_c": _grid_color(n), "_s": bool(s)})
+            for a, n, s in zip(cells["anzeige"], cells["einwohner"], cells["unterdrueckt"], strict=True)
+        ]
+    if prep.courses is not None and len(prep.courses):
+        prep.course_ids = np.asarray(prep.courses["kurs_id"], dtype=object)
+        prep.course_shapes = prep.courses.geometry.to_numpy()
+        names = dict(zip(prep.courses["kurs_id"], prep.courses["kursname"], strict=True))
+        if prep.reach is not None and len(prep.reach):
+            prep.reach_ids = np.asarray(prep.reach["kurs_id"], dtype=object)
+            prep.reach_geo = _geo_dicts(prep.reach.geometry, simplify_m=SIMPLIFY_M)
+            prep.reach_props = [
+                esc_props({"k": names.get(k, k), "min": f"{mn:g} Min.", "n": a})
+                for k, mn, a in zip(prep.reach["kurs_id"], prep.reach["minuten"], prep.reach["anzeige"], strict=True)
+            ]
+        prep.course_markers = _course_markers(prep, prep.courses)
+    if prep.proposals is not None and len(prep.proposals):
+        prep.proposal_shapes = prep.proposals.geometry.to_numpy()
+        prep.proposal_markers = _proposal_markers(prep.proposals)
+    lk_geo = [f["geometry"] for f in prep.landkreis_fc["features"]] if prep.landkreis_fc else []
+    for geo in (*prep.mk_geo, *lk_geo, *prep.cell_geo, *prep.reach_geo):
+        if geo is not None and id(geo) not in prep.geo_digest:
+            text = json.dumps(geo, separators=(",", ":"))
+            prep.geo_digest[id(geo)] = hashlib.sha256(text.encode()).hexdigest()
 
 
 # --------------------------------------------------------------------------- GeoJSON
@@ -461,32 +638,50 @@ def _geoms_wgs84(geoms: gpd.GeoSeries, *, simplify_m: float | None) -> np.ndarra
     return shapely.transform(g.values, lambda c: np.round(c, COORD_DECIMALS))
 
 
-def _feature_collection(
-    geoms: gpd.GeoSeries,
-    props: Sequence[Mapping[str, object]],
-    *,
-    simplify_m: float | None = SIMPLIFY_M,
-    prefix: str = "f",
+def _rings(poly: shapely.Polygon) -> list[list[list[float]]]:
+    rings = [poly.exterior, *poly.interiors]
+    return [shapely.get_coordinates(r).tolist() for r in rings]
+
+
+def _geo_dict(geom: shapely.Geometry) -> dict[str, Any]:
+    """GeoJSON geometry (as ``shapely.geometry.mapping``, lists instead of tuples; faster for polygons)."""
+    kind = geom.geom_type
+    if kind == "Polygon":
+        return {"type": "Polygon", "coordinates": _rings(geom)}
+    if kind == "MultiPolygon":
+        return {"type": "MultiPolygon", "coordinates": [_rings(p) for p in geom.geoms]}
+    return shapely.geometry.mapping(geom)
+
+
+def _geo_dicts(geoms: gpd.GeoSeries, *, simplify_m: float | None) -> list[dict[str, Any] | None]:
+    """GeoJSON geometry of each row (simplified, WGS84, rounded); None for a missing or empty one."""
+    return [
+        None if geom is None or geom.is_empty else _geo_dict(geom)
+        for geom in _geoms_wgs84(geoms, simplify_m=simplify_m)
+    ]
+
+
+def _fc(
+    geoms: Sequence[dict[str, Any] | None], props: Sequence[Mapping[str, object]], *, prefix: str
 ) -> dict[str, Any]:
-    """Build a GeoJSON FeatureCollection with escaped properties and rounded coordinates."""
-    feats = []
-    for i, (geom, p) in enumerate(zip(_geoms_wgs84(geoms, simplify_m=simplify_m), props, strict=True)):
-        if geom is None or geom.is_empty:
-            continue
-        feats.append(
-            {
-                "type": "Feature",
-                "id": f"{prefix}{i}",
-                "properties": esc_props(p),
-                "geometry": shapely.geometry.mapping(geom),
-            }
-        )
+    """FeatureCollection of prepared geometries and (already escaped) properties; ids count all rows."""
+    feats = [
+        {"type": "Feature", "id": f"{prefix}{i}", "properties": dict(p), "geometry": g}
+        for i, (g, p) in enumerate(zip(geoms, props, strict=True))
+        if g is not None
+    ]
     return {"type": "FeatureCollection", "features": feats}
 
 
-def _latlon(point: shapely.Point) -> tuple[float, float]:
-    p = gpd.GeoSeries([point], crs=ANALYSIS_CRS).to_crs("EPSG:4326").iloc[0]
-    return round(p.y, COORD_DECIMALS), round(p.x, COORD_DECIMALS)
+def _latlons(points: gpd.GeoSeries) -> list[tuple[float, float]]:
+    """(lat, lon) of points in WGS84, rounded to :data:`COORD_DECIMALS`."""
+    if len(points) == 0:
+        return []
+    p = points.to_crs("EPSG:4326").values
+    return [
+        (round(y, COORD_DECIMALS), round(x, COORD_DECIMALS))
+        for x, y in zip(shapely.get_x(p).tolist(), shapely.get_y(p).tolist(), strict=True)
+    ]
 
 
 def _quote_color(q: float) -> str:
@@ -507,136 +702,39 @@ def _grid_color(n: float) -> str:
     return _GRID_CLASSES[-1][1]
 
 
-# --------------------------------------------------------------------------- layers
+# --------------------------------------------------------------------------- layer content
 
 
-def _add_quote_layers(m: folium.Map, prep: _Prepared, mk: gpd.GeoDataFrame) -> int:
-    """Add one base layer (radio button) per level with the served share; return the count."""
+def _quote_props(prep: _Prepared) -> dict[str, list[dict[str, object]]]:
+    """Escaped properties of the served-share layers: level → one entry per Mitgliedskommune row."""
     mc = prep.min_count
-    layers = prep.gaps or {"": pd.DataFrame()}
-    first = True
-    for level, table in layers.items():
+    layers = prep.gaps or {"": {}}
+    out: dict[str, list[dict[str, object]]] = {}
+    arts = prep.mk["mk_art"] if "mk_art" in prep.mk.columns else pd.Series([""] * len(prep.mk))
+    for level, records in layers.items():
         props = []
-        for _, row in mk.iterrows():
-            r = table.loc[row["mk_ars"]] if len(table) and row["mk_ars"] in table.index else None
+        for ars, name, art in zip(prep.mk["mk_ars"], prep.mk["mk_name"], arts, strict=True):
+            r = records.get(ars)
             q = float(r["Versorgungsquote"]) if r is not None and pd.notna(r["Versorgungsquote"]) else float("nan")
             props.append(
-                {
-                    "Mitgliedskommune": row["mk_name"],
-                    "art": row.get("mk_art", ""),
-                    "niv": level or "–",
-                    "b": fmt_count(r["Bedarf"], min_count=mc) if r is not None else "–",
-                    "v": fmt_count(r["versorgt"], min_count=mc) if r is not None else "–",
-                    "u": fmt_count(r["unversorgt"], min_count=mc) if r is not None else "–",
-                    "q": fmt_percent(q),
-                    "l": str(r["Versorgungslücke"]) if r is not None else "–",
-                    "g": str(r["Begründung"]) if r is not None and pd.notna(r["Begründung"]) else "",
-                    "_c": _quote_color(q),
-                    "_gap": bool(r is not None and str(r["Versorgungslücke"]) == "ja"),
-                }
+                esc_props(
+                    {
+                        "Mitgliedskommune": name,
+                        "art": art,
+                        "niv": level or "–",
+                        "b": fmt_count(r["Bedarf"], min_count=mc) if r is not None else "–",
+                        "v": fmt_count(r["versorgt"], min_count=mc) if r is not None else "–",
+                        "u": fmt_count(r["unversorgt"], min_count=mc) if r is not None else "–",
+                        "q": fmt_percent(q),
+                        "l": str(r["Versorgungslücke"]) if r is not None else "–",
+                        "g": str(r["Begründung"]) if r is not None and pd.notna(r["Begründung"]) else "",
+                        "_c": _quote_color(q),
+                        "_gap": bool(r is not None and str(r["Versorgungslücke"]) == "ja"),
+                    }
+                )
             )
-        fc = _feature_collection(mk.geometry, props, prefix="q")
-        name = f"Versorgungsquote {level}" if level else "Mitgliedskommunen"
-        fg = folium.FeatureGroup(name=esc(name), overlay=False, show=first)
-        first = False
-
-        def style(feature: dict[str, Any]) -> dict[str, Any]:
-            p = feature["properties"]
-            gap = p["_gap"]
-            return {
-                "fillColor": p["_c"],
-                "fillOpacity": 0.55,
-                "color": "#b30000" if gap else "#555555",
-                "weight": 3 if gap else 1,
-                "dashArray": "6 4" if gap else None,
-            }
-
-        folium.GeoJson(
-            fc,
-            name=esc(name),
-            style_function=style,
-            highlight_function=lambda f: {"weight": 4, "fillOpacity": 0.75},
-            tooltip=folium.GeoJsonTooltip(
-                fields=["Mitgliedskommune", "niv", "b", "v", "u", "q", "l", "g"],
-                aliases=[
-                    "Mitgliedskommune",
-                    "Niveau",
-                    "Bedarf (Personen)",
-                    "versorgt",
-                    "unversorgt",
-                    "Versorgungsquote",
-                    "Versorgungslücke",
-                    "Begründung",
-                ],
-                sticky=True,
-                class_name="ka-tip",
-            ),
-        ).add_to(fg)
-        fg.add_to(m)
-    return len(layers)
-
-
-def _add_boundaries(m: folium.Map, prep: _Prepared, mk: gpd.GeoDataFrame) -> folium.GeoJson:
-    style = {"color": "#222222", "weight": 1.5, "fill": False}
-    props = [{"Mitgliedskommune": n, "style": style} for n in mk["mk_name"]]
-    fc = _feature_collection(mk.geometry, props, prefix="b")
-    # keep "style" as an object: leaflet-search restores it after a search
-    for f in fc["features"]:
-        f["properties"]["style"] = style
-    fg = folium.FeatureGroup(name="Grenzen der Mitgliedskommunen", show=True)
-    gj = folium.GeoJson(fc, name="Grenzen der Mitgliedskommunen", style_function=lambda f: style, interactive=False)
-    gj.add_to(fg)
-    if prep.landkreis is not None and len(prep.landkreis):
-        lk = _feature_collection(prep.landkreis.geometry, [{} for _ in range(len(prep.landkreis))], prefix="lk")
-        folium.GeoJson(
-            lk, style_function=lambda f: {"color": "#000000", "weight": 3, "fill": False}, interactive=False
-        ).add_to(fg)
-    fg.add_to(m)
-    return gj
-
-
-def _add_grid(m: folium.Map, prep: _Prepared, cells: gpd.GeoDataFrame) -> None:
-    size = f"{prep.cell_m / 1000:g} km" if prep.cell_m >= 1000 else f"{prep.cell_m:g} m"
-    props = [
-        {"a": a, "_c": _grid_color(n), "_s": bool(s)}
-        for a, n, s in zip(cells["anzeige"], cells["einwohner"], cells["unterdrueckt"], strict=True)
-    ]
-    fc = _feature_collection(cells.geometry, props, simplify_m=None, prefix="z")
-    fg = folium.FeatureGroup(name=esc(f"Zielgruppe (Raster {size})"), show=False)
-    folium.GeoJson(
-        fc,
-        style_function=lambda f: {
-            "fillColor": f["properties"]["_c"],
-            "fillOpacity": 0.6,
-            "color": "#999999" if f["properties"]["_s"] else "#ffffff",
-            "weight": 0.5,
-            "dashArray": "2 2" if f["properties"]["_s"] else None,
-        },
-        tooltip=folium.GeoJsonTooltip(fields=["a"], aliases=["Personen der Zielgruppe"], class_name="ka-tip"),
-    ).add_to(fg)
-    fg.add_to(m)
-
-
-def _add_reach(m: folium.Map, prep: _Prepared, reach: gpd.GeoDataFrame, courses: gpd.GeoDataFrame) -> None:
-    names = dict(zip(courses["kurs_id"], courses["kursname"], strict=True))
-    reach = reach[reach["kurs_id"].isin(names)]
-    props = [
-        {"k": names.get(k, k), "min": f"{mn:g} Min.", "n": a}
-        for k, mn, a in zip(reach["kurs_id"], reach["minuten"], reach["anzeige"], strict=True)
-    ]
-    fc = _feature_collection(reach.geometry, props, prefix="r")
-    fg = folium.FeatureGroup(name="Erreichbar mit Bus und Bahn (je Kurs)", show=False)
-    folium.GeoJson(
-        fc,
-        style_function=lambda f: {"color": REACH_COLOR, "weight": 1, "fillColor": REACH_COLOR, "fillOpacity": 0.06},
-        highlight_function=lambda f: {"weight": 3, "fillOpacity": 0.25},
-        tooltip=folium.GeoJsonTooltip(
-            fields=["k", "min", "n"],
-            aliases=["Kurs", "höchstens", "Personen der Zielgruppe (gerundet)"],
-            class_name="ka-tip",
-        ),
-    ).add_to(fg)
-    fg.add_to(m)
+        out[level] = props
+    return out
 
 
 def _levels_label(levels: object) -> str:
@@ -677,28 +775,27 @@ def _course_popup(row: pd.Series, reach_text: str | None) -> str:
     return info_table(str(row.get("kursname")), rows)
 
 
-def _add_courses(m: folium.Map, prep: _Prepared, courses: gpd.GeoDataFrame) -> None:
+def _course_markers(prep: _Prepared, courses: gpd.GeoDataFrame) -> list[_Marker]:
     reach_text: dict[str, str] = {}
     if prep.reach is not None:
         for k, a, mn in zip(prep.reach["kurs_id"], prep.reach["anzeige"], prep.reach["minuten"], strict=True):
             reach_text[k] = f"{a} Personen der Zielgruppe (≤ {mn:g} Min.)"
-    fg = folium.FeatureGroup(name="Bestehende Kurse", show=True)
-    for _, row in courses.iterrows():
+    out = []
+    for (_, row), latlon in zip(courses.iterrows(), _latlons(courses.geometry), strict=True):
         color = COURSE_TYPE_COLORS.get(str(row["kursart"]), "#333333")
         label = esc(_levels_label(row["niveaus"]))
-        icon = folium.DivIcon(
-            html=f'<div class="ka-kurs" style="background:{color}">{label}</div>',
-            icon_size=(44, 18),
-            icon_anchor=(22, 9),
-            class_name="ka-icon",
+        out.append(
+            _Marker(
+                latlon=latlon,
+                icon=f'<div class="ka-kurs" style="background:{color}">{label}</div>',
+                icon_size=(44, 18),
+                icon_anchor=(22, 9),
+                popup=_course_popup(row, reach_text.get(row["kurs_id"])),
+                popup_width=360,
+                tooltip=esc(row["kursname"]),
+            )
         )
-        folium.Marker(
-            _latlon(row.geometry),
-            icon=icon,
-            popup=folium.Popup(_course_popup(row, reach_text.get(row["kurs_id"])), max_width=360),
-            tooltip=folium.Tooltip(esc(row["kursname"])),
-        ).add_to(fg)
-    fg.add_to(m)
+    return out
 
 
 def _proposal_popup(row: pd.Series) -> str:
@@ -721,24 +818,179 @@ def _proposal_popup(row: pd.Series) -> str:
     return info_table(f"Vorschlag {row.get('Rang')}: {row.get('Standort')}", rows)
 
 
-def _add_proposals(m: folium.Map, proposals: gpd.GeoDataFrame, *, show: bool = True) -> None:
-    fg = folium.FeatureGroup(name="Vorschläge (landkreisgefördert)", show=show)
-    for _, row in proposals.iterrows():
-        if row.geometry is None or row.geometry.is_empty:
+def _proposal_markers(proposals: gpd.GeoDataFrame) -> list[_Marker | None]:
+    """One marker per proposal row (None where the site has no geometry)."""
+    has_geom = (proposals.geometry.notna() & ~proposals.geometry.is_empty).to_numpy()
+    latlons = iter(_latlons(proposals.geometry[has_geom]))
+    out: list[_Marker | None] = []
+    for ok, (_, row) in zip(has_geom, proposals.iterrows(), strict=True):
+        if not ok:
+            out.append(None)
             continue
-        icon = folium.DivIcon(
-            html=f'<div class="ka-vorschlag">&#9733; {esc(row.get("Rang"))}</div>',
-            icon_size=(40, 20),
-            icon_anchor=(20, 10),
-            class_name="ka-icon",
+        out.append(
+            _Marker(
+                latlon=next(latlons),
+                icon=f'<div class="ka-vorschlag">&#9733; {esc(row.get("Rang"))}</div>',
+                icon_size=(40, 20),
+                icon_anchor=(20, 10),
+                popup=_proposal_popup(row),
+                popup_width=380,
+                tooltip=esc(f"Vorschlag {row.get('Rang')}: {row.get('Standort')} ({row.get('Niveau')})"),
+            )
         )
-        folium.Marker(
-            _latlon(row.geometry),
-            icon=icon,
-            popup=folium.Popup(_proposal_popup(row), max_width=380),
-            tooltip=folium.Tooltip(esc(f"Vorschlag {row.get('Rang')}: {row.get('Standort')} ({row.get('Niveau')})")),
-        ).add_to(fg)
-    fg.add_to(m)
+    return out
+
+
+# --------------------------------------------------------------------------- change layer
+
+_CHANGE_CLASSES: tuple[tuple[str, str, str], ...] = (
+    ("geoeffnet", "#d7191c", "Lücke neu geöffnet"),
+    ("geschlossen", "#1a9641", "Lücke geschlossen"),
+    ("gestiegen", "#a6d96a", "Versorgungsquote gestiegen"),
+    ("gesunken", "#fdae61", "Versorgungsquote gesunken"),
+    ("gemischt", "#9e9ac8", "je Niveau gestiegen und gesunken"),
+)
+"""Key, colour and legend text of a Mitgliedskommune in the change layer, by priority."""
+_CHANGE_MARKERS: dict[str, tuple[str, str, str]] = {
+    "neu": ("ka-neu", "+", "Neu"),
+    "entfernt": ("ka-entfernt", "&minus;", "Entfernt"),
+    "geändert": ("ka-geaendert", "&#8776;", "Geändert"),
+}
+"""Kind of course change → CSS class, symbol (HTML entity) and German label."""
+_CHANGE_EPS = 1e-9
+CHANGE_LAYER_NAME = "Änderungen seit dem letzten Lauf"
+
+
+def _num(v: object) -> float:
+    """``v`` as a float, NaN when it is not a number."""
+    try:
+        x = float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return float("nan")
+    return x
+
+
+def _change_line(r: Mapping[str, object], min_count: int) -> str:
+    """``A1: 13 % → 65 % (versorgt < 5 → 5), Lücke geschlossen`` (not yet escaped)."""
+    qb, qa = _num(r["Versorgungsquote vorher"]), _num(r["Versorgungsquote nachher"])
+    vb, va = _num(r["versorgt vorher"]), _num(r["versorgt nachher"])
+    text = f"{r['Niveau']}: {fmt_percent(qb)} → {fmt_percent(qa)}"
+    text += f" (versorgt {fmt_count(vb, min_count=min_count)} → {fmt_count(va, min_count=min_count)})"
+    status = str(r["Status"])
+    if status == "neu geöffnet":
+        text += ", Lücke neu geöffnet"
+    elif status == "geschlossen":
+        text += ", Lücke geschlossen"
+    return text
+
+
+def _change_class(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Key of :data:`_CHANGE_CLASSES` for the changed rows of one Mitgliedskommune."""
+    status = {str(r["Status"]) for r in rows}
+    if "neu geöffnet" in status:
+        return "geoeffnet"
+    if "geschlossen" in status:
+        return "geschlossen"
+    deltas = [_num(r["Änderung"]) for r in rows]
+    up = any(d > _CHANGE_EPS for d in deltas)
+    down = any(d < -_CHANGE_EPS for d in deltas)
+    if up and down:
+        return "gemischt"
+    return "gestiegen" if up else "gesunken"
+
+
+def _is_changed(r: Mapping[str, Any]) -> bool:
+    """Served share changed, gap flag opened or closed, or the row exists on one side only."""
+    qb, qa = _num(r["Versorgungsquote vorher"]), _num(r["Versorgungsquote nachher"])
+    if math.isnan(qb) != math.isnan(qa):
+        return True
+    if str(r["Status"]) in ("neu geöffnet", "geschlossen"):
+        return True
+    return not math.isnan(qb) and abs(qa - qb) > _CHANGE_EPS
+
+
+def _run_label(name: str) -> str:
+    """``Lauf vom 01.03.2027, 09:15 Uhr`` (local time) for a run folder ``2027-03-01T08-15-30Z``."""
+    import datetime as dt
+
+    try:
+        stamp = dt.datetime.strptime(name[:20], "%Y-%m-%dT%H-%M-%SZ").replace(tzinfo=dt.UTC)
+    except ValueError:
+        return f"Lauf {name}"
+    return f"Lauf vom {stamp.astimezone():%d.%m.%Y, %H:%M} Uhr"
+
+
+def _change_spec(prep: _Prepared, report: Any) -> _ChangeSpec:
+    """Areas and markers of the change layer from a :class:`coverage.changes.ChangeReport`."""
+    mc = prep.min_count
+    by_ars: dict[str, list[dict[str, Any]]] = {}
+    for r in report.table.to_dict("records"):
+        if _is_changed(r):
+            by_ars.setdefault(str(r["ARS"]), []).append(r)
+    classes = {key: (color, text) for key, color, text in _CHANGE_CLASSES}
+    geoms: list[dict[str, Any] | None] = []
+    props: list[dict[str, object]] = []
+    pos = {ars: i for i, ars in enumerate(prep.mk_ars.tolist())}
+    order = {lv: i for i, lv in enumerate(LEVELS)}
+    for ars in sorted(by_ars):
+        i = pos.get(ars)
+        if i is None:
+            continue
+        rows = sorted(by_ars[ars], key=lambda r: order.get(r["Niveau"], len(LEVELS)))
+        color, text = classes[_change_class(rows)]
+        lines = "<br>".join(esc(_change_line(r, mc)) for r in rows)
+        geoms.append(prep.mk_geo[i])
+        props.append(
+            {
+                "Mitgliedskommune": esc(prep.boundary_names[i]),
+                "art": esc(text),
+                "d": lines,  # built from escaped lines; <br> is the only markup
+                "_c": color,
+            }
+        )
+    markers: list[_Marker] = []
+    courses = report.courses
+    locations = getattr(report, "locations", None)
+    where: dict[str, tuple[float, float]] = {}
+    if locations is not None and len(locations):
+        for kid, lat, lon in zip(locations["Kurs-ID"], locations["lat"], locations["lon"], strict=True):
+            if math.isfinite(_num(lat)) and math.isfinite(_num(lon)):
+                where[str(kid)] = (round(_num(lat), COORD_DECIMALS), round(_num(lon), COORD_DECIMALS))
+    unplaced = 0
+    for r in courses.to_dict("records"):
+        kind = str(r["Änderung"])
+        css, symbol, label = _CHANGE_MARKERS.get(kind, ("ka-geaendert", "?", kind))
+        latlon = where.get(str(r["Kurs-ID"]))
+        if latlon is None:
+            unplaced += 1
+            continue
+        place = ", ".join(str(x) for x in (r["Niveaus"], r["Kursort"]) if x)
+        rows_: list[tuple[str, object]] = [
+            ("Änderung", label),
+            ("Niveaus", r["Niveaus"]),
+            ("Kursort", r["Kursort"]),
+        ]
+        details = r.get("Details")
+        if isinstance(details, str) and details:
+            rows_.append(("Details", details))
+        markers.append(
+            _Marker(
+                latlon=latlon,
+                icon=f'<div class="ka-aenderung {css}">{symbol} {esc(r["Kurs-ID"])}</div>',
+                icon_size=(64, 18),
+                icon_anchor=(32, 29),  # above the course marker at the same place
+                popup=info_table(f"{label}: Kurs {r['Kurs-ID']}", rows_),
+                popup_width=360,
+                tooltip=esc(f"{label}: Kurs {r['Kurs-ID']}" + (f" ({place})" if place else "")),
+            )
+        )
+    return _ChangeSpec(
+        previous=_run_label(str(getattr(report.previous, "name", report.previous))),
+        areas=_fc(geoms, props, prefix="d"),
+        markers=tuple(markers),
+        n_courses=len(courses),
+        n_unplaced=unplaced,
+    )
 
 
 # --------------------------------------------------------------------------- boxes
@@ -777,6 +1029,17 @@ _CSS = (
 """
 )
 
+_CHANGE_CSS = """
+<style>
+.ka-aenderung { color: #fff; font: bold 11px/18px sans-serif; text-align: center; border-radius: 3px;
+  border: 1px solid #fff; box-shadow: 0 0 2px #000; white-space: nowrap; }
+.ka-neu { background: #1a7a1a; }
+.ka-entfernt { background: #b30000; text-decoration: line-through; }
+.ka-geaendert { background: #6a51a3; }
+.ka-legend .ka-aenderung { display: inline-block; padding: 0 4px; line-height: 14px; font-size: 10px; }
+</style>
+"""
+
 
 class _Box(MacroElement):
     """A fixed HTML box on the map (legend, title, footer); ``html`` must be escaped already."""
@@ -795,7 +1058,9 @@ class _Box(MacroElement):
         self.css = css
 
 
-def _legend_html(prep: _Prepared, *, courses: bool, proposals: bool, grid: bool, reach: bool) -> str:
+def _legend_html(
+    prep: _Prepared, *, courses: bool, proposals: bool, grid: bool, reach: bool, changes: _ChangeSpec | None = None
+) -> str:
     ziel = fmt_percent(prep.config.parameter.ziel_quote)
     parts = ['<details open class="ka-box ka-fixed ka-legend" id="ka-legende"><summary>Legende</summary>']
     if prep.gaps:
@@ -836,13 +1101,38 @@ def _legend_html(prep: _Prepared, *, courses: bool, proposals: bool, grid: bool,
             f'<h5>Erreichbarkeit</h5><div><i style="background:{REACH_COLOR};opacity:.4"></i>'
             "von hier mit Bus und Bahn pünktlich zum Kursbeginn</div>"
         )
+    if changes is not None:
+        parts.append(_change_legend_html(changes))
     parts.append("</details>")
     return "".join(parts)
 
 
-def _footer_html(config: Config) -> str:
+def _change_legend_html(changes: _ChangeSpec) -> str:
+    parts = [
+        f'<h5 id="ka-legende-aenderungen">{esc(CHANGE_LAYER_NAME)}</h5>'
+        f"<div>Vergleich mit dem {esc(changes.previous)}; Ebene oben rechts einschalten</div>"
+    ]
+    if not changes.areas["features"] and not changes.n_courses:
+        parts.append("<div>keine Änderungen bei Kursen und Versorgung</div>")
+        return "".join(parts)
+    used = {f["properties"]["_c"] for f in changes.areas["features"]}
+    for _, color, text in _CHANGE_CLASSES:
+        if color in used:
+            parts.append(f'<div><i style="background:{color};opacity:.7"></i>{esc(text)}</div>')
+    if changes.n_courses:
+        parts.append(
+            '<div><span class="ka-aenderung ka-neu">+</span> neuer Kurs, '
+            '<span class="ka-aenderung ka-entfernt">&minus;</span> entfernt, '
+            '<span class="ka-aenderung ka-geaendert">&#8776;</span> geändert</div>'
+        )
+    if changes.n_unplaced:
+        parts.append(f"<div>{changes.n_unplaced} geänderte(r) Kurs(e) ohne Kursort (online), nicht in der Karte</div>")
+    return "".join(parts)
+
+
+def _footer_html(attributions: Sequence[str]) -> str:
     lines = ["Kartengrundlage: &copy; OpenStreetMap-Mitwirkende (ODbL)"]
-    lines += [esc(a) for a in config.attributions]
+    lines += [esc(a) for a in attributions]
     return (
         '<div class="ka-box ka-fixed ka-footer" id="ka-quellen"><b>Quellen:</b> ' + " &middot; ".join(lines) + "</div>"
     )
@@ -856,21 +1146,9 @@ def _model_notice_html() -> str:
     )
 
 
-def _base_map(prep: _Prepared, title: str, bounds: tuple[float, float, float, float]) -> folium.Map:
-    fig = branca.element.Figure(title=esc(title))
-    m = folium.Map(location=None, tiles=None, control_scale=True, prefer_canvas=False, zoom_control=True)
-    m.add_to(fig)
-    attribution = " | ".join([_OSM_ATTR, *(esc(a) for a in prep.config.attributions)])
-    folium.TileLayer(tiles=_OSM_URL, attr=attribution, name="OpenStreetMap", control=False, max_zoom=19).add_to(m)
-    minx, miny, maxx, maxy = bounds
-    m.fit_bounds([[miny, minx], [maxy, maxx]])
-    plugins.Fullscreen(title="Vollbild", title_cancel="Vollbild beenden", position="topleft").add_to(m)
-    top = f'<div class="ka-box ka-title" id="ka-titel">{esc(title)}</div>'
-    if prep.config.has_modelled_data:
-        top += _model_notice_html()
-    _Box(f'<div class="ka-fixed ka-top">{top}</div>', css=_CSS).add_to(m)
-    _Box(_footer_html(prep.config)).add_to(m)
-    return m
+def _osm_tiles() -> xyzservices.TileProvider:
+    # a TileProvider (instead of the URL) spares folium a search through all xyzservices providers
+    return xyzservices.TileProvider(name="OpenStreetMap", url=_OSM_URL, attribution="OpenStreetMap")
 
 
 class _SearchOptions(MacroElement):
@@ -895,59 +1173,357 @@ class _SearchOptions(MacroElement):
         self.layer = layer
 
 
-def _finish(m: folium.Map, search_layer: folium.GeoJson | None) -> folium.Map:
-    if search_layer is not None and search_layer.data.get("features"):
+def _wgs_bounds(gdf: gpd.GeoDataFrame) -> tuple[float, float, float, float]:
+    minx, miny, maxx, maxy = gdf.to_crs("EPSG:4326").total_bounds
+    return tuple(round(float(v), COORD_DECIMALS) for v in (minx, miny, maxx, maxy))  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------- spec → map
+
+
+def _spec(prep: _Prepared, *, title: str, focus: str | None, layers: set[str]) -> _MapSpec:
+    """Select what one map shows (``focus``: one Mitgliedskommune or None for the whole county)."""
+    rows = np.arange(len(prep.mk_ars)) if focus is None else np.flatnonzero(prep.mk_ars == focus)
+    if len(rows) == 0:
+        raise ValueError(f"Mitgliedskommune mit ARS {focus!r} nicht gefunden.")
+    if focus is None:
+        bounds = _wgs_bounds(prep.mk)
+    else:
+        b = np.array([prep.mk_bounds[i] for i in rows])
+        bounds = (float(b[:, 0].min()), float(b[:, 1].min()), float(b[:, 2].max()), float(b[:, 3].max()))
+    area = shapely.union_all(prep.mk_shapes[rows]) if focus is not None else None
+    mk_geo = [prep.mk_geo[i] for i in rows]
+    quote_layers = tuple(
+        (
+            f"Versorgungsquote {level}" if level else "Mitgliedskommunen",
+            _fc(mk_geo, [props[i] for i in rows], prefix="q"),
+        )
+        for level, props in prep.quote_props.items()
+    )
+    boundaries = _fc(mk_geo, [esc_props({"Mitgliedskommune": prep.boundary_names[i]}) for i in rows], prefix="b")
+    for f in boundaries["features"]:
+        # keep "style" as an object: leaflet-search restores it after a search
+        f["properties"]["style"] = dict(_BOUNDARY_STYLE)
+    courses_idx = None
+    if prep.courses is not None:
+        courses_idx = np.arange(len(prep.course_ids))
+        if area is not None:
+            # courses within 5 km of the Mitgliedskommune (buffer as GeoSeries.buffer: 16 segments)
+            near = shapely.buffer(area, 5000, quad_segs=16)
+            courses_idx = np.flatnonzero(shapely.within(prep.course_shapes, near))
+    grid = reach = courses = proposals = None
+    if "grid" in layers and prep.cells is not None and len(prep.cells):
+        cell_rows = np.arange(len(prep.cell_groups)) if focus is None else np.flatnonzero(prep.cell_groups == focus)
+        if len(cell_rows):
+            size = f"{prep.cell_m / 1000:g} km" if prep.cell_m >= 1000 else f"{prep.cell_m:g} m"
+            grid = (
+                f"Zielgruppe (Raster {size})",
+                _fc([prep.cell_geo[i] for i in cell_rows], [prep.cell_props[i] for i in cell_rows], prefix="z"),
+            )
+    if "reach" in layers and prep.reach is not None and courses_idx is not None and len(courses_idx):
+        shown = set(prep.course_ids[courses_idx].tolist())
+        reach_rows = [i for i, k in enumerate(prep.reach_ids.tolist()) if k in shown]
+        reach = _fc([prep.reach_geo[i] for i in reach_rows], [prep.reach_props[i] for i in reach_rows], prefix="r")
+    if "courses" in layers and courses_idx is not None and len(courses_idx):
+        courses = tuple(prep.course_markers[i] for i in courses_idx)
+    if "proposals" in layers and prep.proposals is not None and len(prep.proposals):
+        prop_idx = np.arange(len(prep.proposal_shapes))
+        if area is not None:
+            prop_idx = np.flatnonzero(shapely.within(prep.proposal_shapes, area))
+        if len(prop_idx):
+            proposals = tuple(m for m in (prep.proposal_markers[i] for i in prop_idx) if m is not None)
+    changes = prep.changes if "changes" in layers else None
+    legend = _legend_html(
+        prep,
+        courses=courses is not None,
+        proposals=proposals is not None,
+        grid=grid is not None,
+        reach=reach is not None,
+        changes=changes,
+    )
+    return _MapSpec(
+        title=title,
+        bounds=bounds,
+        attributions=tuple(str(a) for a in prep.config.attributions),
+        modelled=bool(prep.config.has_modelled_data),
+        quote_layers=quote_layers,
+        boundaries=boundaries,
+        landkreis=prep.landkreis_fc,
+        grid=grid,
+        reach=reach,
+        courses=courses,
+        proposals=proposals,
+        changes=changes,
+        legend=legend,
+    )
+
+
+_BOUNDARY_STYLE: Mapping[str, object] = {"color": "#222222", "weight": 1.5, "fill": False}
+_TOOLTIP_ALIASES = (
+    ("Mitgliedskommune", "Mitgliedskommune"),
+    ("niv", "Niveau"),
+    ("b", "Bedarf (Personen)"),
+    ("v", "versorgt"),
+    ("u", "unversorgt"),
+    ("q", "Versorgungsquote"),
+    ("l", "Versorgungslücke"),
+    ("g", "Begründung"),
+)
+
+
+def _quote_style(feature: dict[str, Any]) -> dict[str, Any]:
+    p = feature["properties"]
+    gap = p["_gap"]
+    return {
+        "fillColor": p["_c"],
+        "fillOpacity": 0.55,
+        "color": "#b30000" if gap else "#555555",
+        "weight": 3 if gap else 1,
+        "dashArray": "6 4" if gap else None,
+    }
+
+
+def _grid_style(feature: dict[str, Any]) -> dict[str, Any]:
+    p = feature["properties"]
+    return {
+        "fillColor": p["_c"],
+        "fillOpacity": 0.6,
+        "color": "#999999" if p["_s"] else "#ffffff",
+        "weight": 0.5,
+        "dashArray": "2 2" if p["_s"] else None,
+    }
+
+
+def _change_style(feature: dict[str, Any]) -> dict[str, Any]:
+    c = feature["properties"]["_c"]
+    return {"fillColor": c, "fillOpacity": 0.5, "color": c, "weight": 3}
+
+
+def _add_markers(fg: folium.FeatureGroup, markers: Sequence[_Marker]) -> None:
+    for mk in markers:
+        icon = folium.DivIcon(html=mk.icon, icon_size=mk.icon_size, icon_anchor=mk.icon_anchor, class_name="ka-icon")
+        folium.Marker(
+            mk.latlon,
+            icon=icon,
+            popup=folium.Popup(mk.popup, max_width=mk.popup_width),
+            tooltip=folium.Tooltip(mk.tooltip),
+        ).add_to(fg)
+
+
+def _build(spec: _MapSpec) -> folium.Map:
+    """The folium map of ``spec``."""
+    fig = branca.element.Figure(title=esc(spec.title))
+    m = folium.Map(location=None, tiles=None, control_scale=True, prefer_canvas=False, zoom_control=True)
+    m.add_to(fig)
+    attribution = " | ".join([_OSM_ATTR, *(esc(a) for a in spec.attributions)])
+    folium.TileLayer(tiles=_osm_tiles(), attr=attribution, name="OpenStreetMap", control=False, max_zoom=19).add_to(m)
+    minx, miny, maxx, maxy = spec.bounds
+    m.fit_bounds([[miny, minx], [maxy, maxx]])
+    plugins.Fullscreen(title="Vollbild", title_cancel="Vollbild beenden", position="topleft").add_to(m)
+    top = f'<div class="ka-box ka-title" id="ka-titel">{esc(spec.title)}</div>'
+    if spec.modelled:
+        top += _model_notice_html()
+    css = _CSS + (_CHANGE_CSS if spec.changes is not None else "")
+    _Box(f'<div class="ka-fixed ka-top">{top}</div>', css=css).add_to(m)
+    _Box(_footer_html(spec.attributions)).add_to(m)
+    # served share: one base layer (radio button) per level
+    for n, (name, fc) in enumerate(spec.quote_layers):
+        fg = folium.FeatureGroup(name=esc(name), overlay=False, show=n == 0)
+        folium.GeoJson(
+            fc,
+            name=esc(name),
+            style_function=_quote_style,
+            highlight_function=lambda f: {"weight": 4, "fillOpacity": 0.75},
+            tooltip=folium.GeoJsonTooltip(
+                fields=[k for k, _ in _TOOLTIP_ALIASES],
+                aliases=[a for _, a in _TOOLTIP_ALIASES],
+                sticky=True,
+                class_name="ka-tip",
+            ),
+        ).add_to(fg)
+        fg.add_to(m)
+    # boundaries and county outline
+    fg = folium.FeatureGroup(name="Grenzen der Mitgliedskommunen", show=True)
+    search = folium.GeoJson(
+        spec.boundaries,
+        name="Grenzen der Mitgliedskommunen",
+        style_function=lambda f: dict(_BOUNDARY_STYLE),
+        interactive=False,
+    )
+    search.add_to(fg)
+    if spec.landkreis is not None:
+        folium.GeoJson(
+            spec.landkreis,
+            style_function=lambda f: {"color": "#000000", "weight": 3, "fill": False},
+            interactive=False,
+        ).add_to(fg)
+    fg.add_to(m)
+    if spec.grid is not None:
+        name, fc = spec.grid
+        fg = folium.FeatureGroup(name=esc(name), show=False)
+        folium.GeoJson(
+            fc,
+            style_function=_grid_style,
+            tooltip=folium.GeoJsonTooltip(fields=["a"], aliases=["Personen der Zielgruppe"], class_name="ka-tip"),
+        ).add_to(fg)
+        fg.add_to(m)
+    if spec.reach is not None:
+        fg = folium.FeatureGroup(name="Erreichbar mit Bus und Bahn (je Kurs)", show=False)
+        folium.GeoJson(
+            spec.reach,
+            style_function=lambda f: {"color": REACH_COLOR, "weight": 1, "fillColor": REACH_COLOR, "fillOpacity": 0.06},
+            highlight_function=lambda f: {"weight": 3, "fillOpacity": 0.25},
+            tooltip=folium.GeoJsonTooltip(
+                fields=["k", "min", "n"],
+                aliases=["Kurs", "höchstens", "Personen der Zielgruppe (gerundet)"],
+                class_name="ka-tip",
+            ),
+        ).add_to(fg)
+        fg.add_to(m)
+    if spec.courses is not None:
+        fg = folium.FeatureGroup(name="Bestehende Kurse", show=True)
+        _add_markers(fg, spec.courses)
+        fg.add_to(m)
+    if spec.proposals is not None:
+        fg = folium.FeatureGroup(name="Vorschläge (landkreisgefördert)", show=True)
+        _add_markers(fg, spec.proposals)
+        fg.add_to(m)
+    if spec.changes is not None:
+        _add_changes(m, spec.changes)
+    _Box(spec.legend).add_to(m)
+    if search.data.get("features"):
         plugins.Search(
-            layer=search_layer,
+            layer=search,
             search_label="Mitgliedskommune",
             geom_type="Polygon",
             placeholder="Mitgliedskommune suchen …",
             collapsed=True,
             position="topleft",
         ).add_to(m)
-        _SearchOptions(search_layer).add_to(m)
+        _SearchOptions(search).add_to(m)
     folium.LayerControl(collapsed=False, position="topright").add_to(m)
     return m
 
 
-def _wgs_bounds(gdf: gpd.GeoDataFrame) -> tuple[float, float, float, float]:
-    minx, miny, maxx, maxy = gdf.to_crs("EPSG:4326").total_bounds
-    return tuple(round(float(v), COORD_DECIMALS) for v in (minx, miny, maxx, maxy))  # type: ignore[return-value]
+def _add_changes(m: folium.Map, changes: _ChangeSpec) -> None:
+    """The toggleable layer "Änderungen seit dem letzten Lauf" (hidden at first)."""
+    fg = folium.FeatureGroup(name=esc(CHANGE_LAYER_NAME), show=False)
+    if changes.areas["features"]:
+        fields, aliases = ["Mitgliedskommune", "art", "d"], ["Mitgliedskommune", "Änderung", "je Niveau"]
+        folium.GeoJson(
+            changes.areas,
+            style_function=_change_style,
+            highlight_function=lambda f: {"weight": 5, "fillOpacity": 0.7},
+            tooltip=folium.GeoJsonTooltip(fields=fields, aliases=aliases, sticky=True, class_name="ka-tip"),
+            popup=folium.GeoJsonPopup(fields=fields, aliases=aliases, class_name="ka-tip"),
+        ).add_to(fg)
+    _add_markers(fg, changes.markers)
+    fg.add_to(m)
 
 
-def _map(prep: _Prepared, *, title: str, focus: str | None, layers: set[str]) -> folium.Map:
-    mk_all = prep.mk
-    mk = mk_all if focus is None else mk_all[mk_all["mk_ars"] == focus]
-    if len(mk) == 0:
-        raise ValueError(f"Mitgliedskommune mit ARS {focus!r} nicht gefunden.")
-    area = mk.geometry.union_all() if focus is not None else None
-    m = _base_map(prep, title, _wgs_bounds(mk))
-    _add_quote_layers(m, prep, mk)
-    search = _add_boundaries(m, prep, mk_all if focus is None else mk)
-    courses = prep.courses
-    if courses is not None and area is not None:
-        courses = courses[courses.geometry.within(area.buffer(5000))]
-    has_grid = has_reach = has_courses = has_props = False
-    if "grid" in layers and prep.cells is not None and len(prep.cells):
-        cells = prep.cells if focus is None else prep.cells[prep.cells["gruppe"] == focus]
-        if len(cells):
-            _add_grid(m, prep, cells)
-            has_grid = True
-    if "reach" in layers and prep.reach is not None and courses is not None and len(courses):
-        _add_reach(m, prep, prep.reach, courses)
-        has_reach = True
-    if "courses" in layers and courses is not None and len(courses):
-        _add_courses(m, prep, courses)
-        has_courses = True
-    proposals = prep.proposals
-    if proposals is not None and area is not None:
-        proposals = proposals[proposals.geometry.within(area)]
-    if "proposals" in layers and proposals is not None and len(proposals):
-        _add_proposals(m, proposals)
-        has_props = True
-    legend = _legend_html(prep, courses=has_courses, proposals=has_props, grid=has_grid, reach=has_reach)
-    _Box(legend).add_to(m)
-    return _finish(m, search)
+# --------------------------------------------------------------------------- rendering
+
+
+_NEWLINES = re.compile(r"\r\n|\r|\n")
+_RENDER_LOCK = threading.Lock()
+_TEMPLATE_MEMO: dict[str, Any] = {}
+
+
+class _Literal:
+    """Stands in for ``jinja2.Template`` for text that branca wraps in an element *after* rendering it.
+
+    branca's ``MacroElement.render`` puts every rendered macro (GeoJSON data,
+    popups, scripts) into ``Element(text)``, which compiles ``text`` as a Jinja
+    template and renders it again. That second pass costs most of the rendering
+    time and would evaluate ``{{ … }}`` in user-supplied text. This class keeps the
+    text as it is and only does what Jinja does to plain text: normalise line
+    breaks and drop one trailing line break.
+    """
+
+    def __init__(self, source: str, *args: object, **kwargs: object) -> None:
+        lines = _NEWLINES.split(source)
+        if lines and lines[-1] == "":
+            lines.pop()
+        self._text = "\n".join(lines)
+
+    def render(self, *args: object, **kwargs: object) -> str:
+        """Return the text."""
+        return self._text
+
+
+def _memo_template(source: str, *args: object, **kwargs: object) -> Any:
+    """folium's ``Template(source)``, compiled once per source text (folium builds some per call)."""
+    from folium.template import Template as FoliumTemplate
+
+    if args or kwargs:
+        return FoliumTemplate(source, *args, **kwargs)
+    t = _TEMPLATE_MEMO.get(source)
+    if t is None:
+        t = _TEMPLATE_MEMO[source] = FoliumTemplate(source)
+    return t
+
+
+@functools.lru_cache(maxsize=512)
+def _camelify(name: str) -> str:
+    """branca's ``_camelify`` (called for every ``get_name()``), computed once per element class name."""
+    from branca.utilities import _camelify as camelify
+
+    return camelify(name)
+
+
+@contextlib.contextmanager
+def _fast_templates() -> Iterator[None]:
+    """Render without re-compiling rendered text (see :class:`_Literal`); restores everything afterwards.
+
+    Also memoises branca's element-name conversion, which otherwise takes a third of
+    the rendering time. Both stand-ins give the same output as the originals.
+    """
+    import branca.element as be
+    import folium.features as ff
+
+    if not all(hasattr(mod, name) for mod, name in ((be, "Template"), (ff, "Template"), (be, "_camelify"))):
+        logger.debug("Andere branca/folium-Version: Karten werden ohne Beschleunigung geschrieben.")
+        yield
+        return
+    with _RENDER_LOCK:
+        saved = (be.Template, ff.Template, be._camelify)
+        be.Template, ff.Template, be._camelify = _Literal, _memo_template, _camelify
+        try:
+            yield
+        finally:
+            be.Template, ff.Template, be._camelify = saved
+
+
+def _stable_ids(root: branca.element.Element) -> None:
+    """Number all elements in tree order, so that the same map gives the same HTML (folium uses random ids)."""
+    counter = itertools.count(1)
+    seen: set[int] = set()
+
+    def walk(el: branca.element.Element) -> None:
+        if id(el) in seen:
+            return
+        seen.add(id(el))
+        el._id = f"{next(counter):032x}"
+        for key, value in list(vars(el).items()):
+            if key != "_parent" and isinstance(value, branca.element.Element):
+                walk(value)
+        items = list(el._children.items())
+        el._children.clear()
+        for key, child in items:
+            old = child.get_name()
+            walk(child)
+            el._children[child.get_name() if key == old else key] = child
+
+    walk(root)
+
+
+def render_html(m: folium.Map) -> str:
+    """Render a map to a complete HTML page (``lang="de"``, UTF-8, same map → same bytes)."""
+    root = m.get_root()
+    with _fast_templates():
+        _stable_ids(root)
+        text = root.render()
+    return text.replace("<html>", '<html lang="de">', 1)
 
 
 # --------------------------------------------------------------------------- public
@@ -979,12 +1555,12 @@ def overview_map(
         The map; save it with :func:`write_maps` (atomic, size-checked).
     """
     prep = _prepare(config, data, cell_m=cell_m, min_count=min_count)
-    return _overview(prep)
+    return _build(_overview_spec(prep))
 
 
-def _overview(prep: _Prepared) -> folium.Map:
+def _overview_spec(prep: _Prepared) -> _MapSpec:
     title = f"Kursatlas {prep.config.name}: Übersicht Deutschkurse"
-    return _map(prep, title=title, focus=None, layers={"grid", "reach", "courses", "proposals"})
+    return _spec(prep, title=title, focus=None, layers={"grid", "reach", "courses", "proposals", "changes"})
 
 
 def municipality_map(
@@ -1005,13 +1581,13 @@ def municipality_map(
         ``mk_ars`` of the Mitgliedskommune.
     """
     prep = _prepare(config, data, cell_m=cell_m, min_count=min_count)
-    return _municipality(prep, str(ars))
+    return _build(_municipality_spec(prep, str(ars)))
 
 
-def _municipality(prep: _Prepared, ars: str) -> folium.Map:
-    name = prep.mk.loc[prep.mk["mk_ars"] == ars, "mk_name"]
-    title = f"Kursatlas {prep.config.name}: {name.iloc[0] if len(name) else ars}"
-    return _map(prep, title=title, focus=ars, layers={"grid", "reach", "courses", "proposals"})
+def _municipality_spec(prep: _Prepared, ars: str) -> _MapSpec:
+    rows = np.flatnonzero(prep.mk_ars == ars)
+    title = f"Kursatlas {prep.config.name}: {prep.boundary_names[rows[0]] if len(rows) else ars}"
+    return _spec(prep, title=title, focus=ars, layers={"grid", "reach", "courses", "proposals"})
 
 
 def proposals_map(
@@ -1028,18 +1604,121 @@ def proposals_map(
         As for :func:`overview_map`.
     """
     prep = _prepare(config, data, cell_m=None, min_count=min_count)
-    return _proposals(prep)
+    return _build(_proposals_spec(prep))
 
 
-def _proposals(prep: _Prepared) -> folium.Map:
+def _proposals_spec(prep: _Prepared) -> _MapSpec:
     title = f"Kursatlas {prep.config.name}: Vorschläge für landkreisgeförderte Kurse"
-    return _map(prep, title=title, focus=None, layers={"courses", "proposals"})
+    return _spec(prep, title=title, focus=None, layers={"courses", "proposals"})
 
 
-def render_html(m: folium.Map) -> str:
-    """Render a map to a complete HTML page (``lang="de"``, UTF-8)."""
-    text = m.get_root().render()
-    return text.replace("<html>", '<html lang="de">', 1)
+@functools.cache
+def _render_salt() -> str:
+    """Hash of the code and package versions that turn a spec into HTML (part of every map key)."""
+    from importlib import metadata
+
+    from .cache import code_salt
+
+    versions = []
+    for pkg in ("folium", "branca", "jinja2", "xyzservices"):
+        try:
+            versions.append(f"{pkg}={metadata.version(pkg)}")
+        except metadata.PackageNotFoundError:
+            versions.append(f"{pkg}=?")
+    return code_salt(["coverage.maps", "coverage._html"]) + "|" + "|".join(versions)
+
+
+@dataclass(frozen=True)
+class MapJob:
+    """One map file: its name, the key of its content and how to render it.
+
+    Attributes
+    ----------
+    name
+        File name (``uebersicht.html``, ``mk_<ARS>.html``, ``vorschlaege.html``).
+    key
+        SHA-256 over everything the map shows (its spec: geometries, escaped texts,
+        numbers, legend, title, attributions) and the code and package versions that
+        render it. Equal keys give byte-identical files, so a caller may keep an
+        existing file whose recorded key equals this one instead of rendering again.
+    """
+
+    name: str
+    key: str
+    spec: _MapSpec = field(repr=False)
+
+    def render(self) -> str:
+        """The complete HTML page."""
+        return render_html(_build(self.spec))
+
+
+def _key_view(obj: object, digests: Mapping[int, str]) -> object:
+    """``obj`` as plain JSON values, with every shared geometry replaced by the digest of its JSON."""
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    if isinstance(obj, dict):
+        digest = digests.get(id(obj))
+        if digest is not None:
+            return {"geometrie-sha256": digest}
+        return {str(k): _key_view(v, digests) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_key_view(v, digests) for v in obj]
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _key_view(getattr(obj, f.name), digests) for f in dataclasses.fields(obj)}
+    raise TypeError(f"Kartenangaben: Typ {type(obj).__name__} ist nicht vorgesehen")
+
+
+def _job(name: str, spec: _MapSpec, digests: Mapping[int, str]) -> MapJob:
+    view = _key_view(spec, digests)
+    payload = json.dumps(view, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    digest = hashlib.sha256(_render_salt().encode())
+    digest.update(b"\0" + payload.encode("utf-8", "surrogatepass"))
+    return MapJob(name=name, key=digest.hexdigest(), spec=spec)
+
+
+def map_jobs(
+    config: Config,
+    data: MapData,
+    *,
+    cell_m: float | None = None,
+    min_count: int | None = None,
+    per_municipality: bool = True,
+) -> list[MapJob]:
+    """The map files of a region with their content keys, not yet rendered.
+
+    Parameters
+    ----------
+    config, data, cell_m, min_count, per_municipality
+        As for :func:`write_maps`.
+
+    Returns
+    -------
+    list of MapJob
+        Overview first, then one per Mitgliedskommune, then the proposals map (only
+        with proposals).
+    """
+    prep = _prepare(config, data, cell_m=cell_m, min_count=min_count)
+    digests = prep.geo_digest
+    jobs = [_job("uebersicht.html", _overview_spec(prep), digests)]
+    if per_municipality:
+        for ars in prep.mk["mk_ars"]:
+            safe = "".join(ch for ch in str(ars) if ch.isalnum())
+            jobs.append(_job(f"mk_{safe}.html", _municipality_spec(prep, str(ars)), digests))
+    if prep.proposals is not None and len(prep.proposals):
+        jobs.append(_job("vorschlaege.html", _proposals_spec(prep), digests))
+    return jobs
+
+
+def write_map(job: MapJob, directory: str | Path) -> Path:
+    """Render ``job`` and write it atomically into ``directory``; warn above :data:`MAX_MAP_BYTES`."""
+    text = job.render()
+    size = len(text.encode("utf-8"))
+    if size > MAX_MAP_BYTES:
+        logger.warning("Karte %s ist %.1f MB groß (Ziel höchstens %.0f MB).", job.name, size / 1e6, MAX_MAP_BYTES / 1e6)
+    path = Path(directory) / job.name
+    write_text(path, text)
+    logger.info("Karte %s geschrieben (%.2f MB)", path, size / 1e6)
+    return path
 
 
 def write_maps(
@@ -1054,7 +1733,8 @@ def write_maps(
     """Write ``uebersicht.html``, ``mk_<ARS>.html`` per Mitgliedskommune and ``vorschlaege.html``.
 
     Files are written atomically. A map larger than :data:`MAX_MAP_BYTES` is written
-    but logged as a warning.
+    but logged as a warning. To skip maps whose content did not change, use
+    :func:`map_jobs` and :func:`write_map` (as :func:`coverage.pipeline.run` does).
 
     Parameters
     ----------
@@ -1070,25 +1750,5 @@ def write_maps(
     list of pathlib.Path
         The written files, overview first.
     """
-    out = Path(directory)
-    prep = _prepare(config, data, cell_m=cell_m, min_count=min_count)
-    jobs: list[tuple[str, folium.Map]] = [("uebersicht.html", _overview(prep))]
-    if per_municipality:
-        for ars in prep.mk["mk_ars"]:
-            safe = "".join(ch for ch in str(ars) if ch.isalnum())
-            jobs.append((f"mk_{safe}.html", _municipality(prep, str(ars))))
-    if prep.proposals is not None and len(prep.proposals):
-        jobs.append(("vorschlaege.html", _proposals(prep)))
-    paths = []
-    for fname, m in jobs:
-        text = render_html(m)
-        size = len(text.encode("utf-8"))
-        if size > MAX_MAP_BYTES:
-            logger.warning(
-                "Karte %s ist %.1f MB groß (Ziel höchstens %.0f MB).", fname, size / 1e6, MAX_MAP_BYTES / 1e6
-            )
-        path = out / fname
-        write_text(path, text)
-        logger.info("Karte %s geschrieben (%.2f MB)", path, size / 1e6)
-        paths.append(path)
-    return paths
+    jobs = map_jobs(config, data, cell_m=cell_m, min_count=min_count, per_municipality=per_municipality)
+    return [write_map(job, directory) for job in jobs]

@@ -5,18 +5,25 @@ written into staging folders and only moved into place when the run has finished
 so a run with bad input or an interrupted run leaves earlier results intact. Each
 finished run records a manifest under ``<ergebnisse>/laeufe/<Zeitstempel>/`` and a
 change report against the previous run.
+
+Outputs are incremental where that is safe: a map whose content key
+(:class:`coverage.maps.MapJob`) equals the key recorded for that file in the
+previous run's manifest, and whose bytes still have the SHA-256 recorded there, is
+neither rendered nor rewritten. Any other output is written anew in every run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -27,7 +34,10 @@ from .config import Config, Parameters
 from .load import Inputs, load_inputs
 from .traveltime import CourseTravelTimes
 
-__all__ = ["STAGES", "Progress", "RunResult", "candidate_travel_times", "run"]
+if TYPE_CHECKING:
+    from .cache import Cache
+
+__all__ = ["STAGES", "STATIC_LAYERS", "Progress", "RunResult", "candidate_travel_times", "run", "write_layers"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +57,18 @@ Progress = Callable[[int, int, str], None]
 
 @dataclass
 class RunResult:
-    """What a run produced (in memory) and where it wrote it."""
+    """What a run produced (in memory) and where it wrote it.
+
+    Attributes
+    ----------
+    files
+        Every output of the run (written or kept), after promotion.
+    kept
+        The outputs of ``files`` that were left as they were because their content
+        key and bytes matched the previous run (see the module docstring).
+    timings
+        Seconds per stage.
+    """
 
     inputs: Inputs
     travel: CourseTravelTimes | None = None
@@ -57,6 +78,7 @@ class RunResult:
     changes: Any = None
     run_dir: Path | None = None
     files: list[Path] = field(default_factory=list)
+    kept: list[Path] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -75,21 +97,137 @@ def _promote(staging: Path, target: Path) -> list[Path]:
     return moved
 
 
-def write_layers(path: Path, layers: dict[str, gpd.GeoDataFrame]) -> None:
-    """Write several layers into one GeoPackage (tuples become text; the caller passes a staging path)."""
-    from ._io import safe_frame
+@contextlib.contextmanager
+def staging_gdal_options() -> Iterator[None]:
+    """GDAL settings for writing GeoPackages into a staging folder; the previous values are restored.
 
-    for i, (name, gdf) in enumerate(layers.items()):
-        geom = gdf.geometry
-        out = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
-        for col in out.columns:
-            if out[col].map(lambda v: isinstance(v, (tuple, list))).any():
-                out[col] = out[col].map(lambda v: ", ".join(map(str, v)) if isinstance(v, (tuple, list)) else v)
-            elif out[col].map(lambda v: isinstance(v, dt.date)).any():
-                out[col] = out[col].astype(str)
-        out = safe_frame(out)
-        g = gpd.GeoDataFrame(out, geometry=geom.values, crs=gdf.crs)
-        g.to_file(path, layer=name, driver="GPKG", mode="w" if i == 0 else "a")
+    SQLite's ``synchronous`` mode makes every layer of a GeoPackage wait for the
+    disk. The files written here are only moved into place after the whole run has
+    finished (and an interrupted run leaves the staging folder behind, never a
+    half-written result), so that wait protects nothing.
+    """
+    import pyogrio
+
+    wanted = {"OGR_SQLITE_SYNCHRONOUS": "OFF"}
+    saved = {k: pyogrio.get_gdal_config_option(k) for k in wanted}
+    pyogrio.set_gdal_config_options(wanted)
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options(saved)
+
+
+def _text_cells(values: pd.Series) -> pd.Series | None:
+    """Tuples/lists as ``"a, b"`` and dates as ISO text, or None when the column has neither."""
+    if values.dtype != object:
+        return None
+    kinds = {type(v) for v in values}
+    if any(issubclass(k, (tuple, list)) for k in kinds):
+        return values.map(lambda v: ", ".join(map(str, v)) if isinstance(v, (tuple, list)) else v)
+    if any(issubclass(k, dt.date) for k in kinds):
+        return values.astype(str)
+    return None
+
+
+def _spreadsheet_safe(values: pd.Series) -> pd.Series | None:
+    """``values`` with :func:`coverage._io.safe_cell` applied, or None when no cell needs it."""
+    from ._io import safe_cell
+
+    if not (values.dtype == object or pd.api.types.is_string_dtype(values.dtype)):
+        return None
+    if all(safe_cell(v) is v for v in pd.unique(values)):
+        return None
+    return values.map(safe_cell)
+
+
+def _layer_for_gpkg(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``gdf`` with tuples and dates as text and every text cell spreadsheet-safe (as :func:`_io.safe_frame`)."""
+    from ._io import safe_cell
+
+    geo = gdf.geometry.name
+    changed: dict[str, pd.Series] = {}
+    for col in gdf.columns:
+        if col == geo:
+            continue
+        values = gdf[col]
+        text = _text_cells(values)
+        values = text if text is not None else values
+        safe = _spreadsheet_safe(values)
+        values = safe if safe is not None else values
+        if values is not gdf[col]:
+            changed[col] = values
+    names = {c: safe_cell(str(c)) for c in gdf.columns if c != geo}
+    if not changed and all(str(c) == n for c, n in names.items()):
+        return gdf
+    out = gdf.copy()
+    for col, values in changed.items():
+        out[col] = values
+    return out.rename(columns=names)
+
+
+SPATIAL_INDEX_MIN_FEATURES = 5000
+"""Layers of the result GeoPackage get a spatial index from this many features on
+(building one costs more than it saves for the few hundred features of a county)."""
+
+
+STATIC_LAYERS: tuple[str, ...] = ("landkreis", "mitgliedskommunen", "gemeinden", "standorte", "zielgruppe_raster")
+"""Layers of ``kursatlas.gpkg`` that only change with the input files (see :func:`write_layers`)."""
+
+
+def _write_layer(path: Path, name: str, gdf: gpd.GeoDataFrame) -> None:
+    import pyogrio
+
+    index = "YES" if len(gdf) >= SPATIAL_INDEX_MIN_FEATURES else "NO"
+    # a new layer name adds a layer to an existing file
+    pyogrio.write_dataframe(gdf, path, layer=name, driver="GPKG", layer_options={"SPATIAL_INDEX": index})
+
+
+def write_layers(
+    path: Path,
+    layers: Mapping[str, gpd.GeoDataFrame],
+    *,
+    cache: Cache | None = None,
+    static: Sequence[str] = (),
+) -> None:
+    """Write several layers into one GeoPackage (tuples become text; the caller passes a staging path).
+
+    Parameters
+    ----------
+    path
+        The GeoPackage (replaced).
+    layers
+        Layer name → table.
+    cache
+        Optional disk cache for the layers named in ``static``: they are written
+        once into a template GeoPackage kept in the cache under the hash of their
+        content (and of this code and the GDAL version); a run with the same static
+        layers copies the template and adds only the other layers.
+    static
+        Names of layers that rarely change; written first.
+    """
+    import pyogrio
+
+    from .cache import fingerprint
+
+    path.unlink(missing_ok=True)
+    fixed = [n for n in layers if n in static]
+    rest = [n for n in layers if n not in static]
+    with staging_gdal_options():
+        if cache is not None and fixed:
+            parts = [x for n in fixed for x in (n, layers[n])]
+            gdal = f"pyogrio={pyogrio.__version__}|gdal={pyogrio.__gdal_version_string__}"
+            key = fingerprint(*parts, gdal, code=("coverage.pipeline", "coverage._io"))
+            template = cache.get("gpkg_vorlage", key)
+            if isinstance(template, np.ndarray) and template.dtype == np.uint8:
+                path.write_bytes(template.tobytes())
+            else:
+                for name in fixed:
+                    _write_layer(path, name, _layer_for_gpkg(layers[name]))
+                cache.put("gpkg_vorlage", key, np.frombuffer(path.read_bytes(), dtype=np.uint8))
+        else:
+            rest = list(layers)
+        for name in rest:
+            _write_layer(path, name, _layer_for_gpkg(layers[name]))
 
 
 def _planning_period(courses: pd.DataFrame) -> tuple[dt.date, dt.date]:
@@ -166,10 +304,10 @@ def run(config: Config, *, progress: Progress | None = None, proposals: bool = T
     stage(0)
     previous = manifest.latest_run(config.ergebnisse)
     input_hashes = manifest.hash_inputs(manifest.config_input_files(config))
-    inputs = load_inputs(config)
+    cache = Cache(config.cache / "berechnung", keep={"reisezeiten_kurs": 20000, "zugang": 5}, default_keep=10)
+    inputs = load_inputs(config, cache=cache)
     params = config.parameter
     result = RunResult(inputs=inputs, timings=timings)
-    cache = Cache(config.cache / "berechnung", keep={"reisezeiten_kurs": 20000, "zugang": 5}, default_keep=10)
 
     stage(1, "laden")
     nets = load_networks(config, inputs.region)
@@ -192,7 +330,7 @@ def run(config: Config, *, progress: Progress | None = None, proposals: bool = T
     )
 
     stage(3, "reisezeiten")
-    demand = demand_mod.demand_segments(inputs.residents, params=params)
+    demand = _demand(inputs.residents, params, cache)
     result.demand = demand
 
     stage(4, "bedarf")
@@ -229,12 +367,17 @@ def run(config: Config, *, progress: Progress | None = None, proposals: bool = T
         result.placement = prop
 
     stage(6, "vorschlaege")
-    report_changes = changes_mod.compare_runs(previous, cov.gaps, inputs.courses)
+    records = changes_mod.course_records(inputs.courses)
+    report_changes = changes_mod.compare_runs(previous, cov.gaps, records)
     result.changes = report_changes
     config.ergebnisse.mkdir(parents=True, exist_ok=True)
     config.karten.mkdir(parents=True, exist_ok=True)
+    reusable = _recorded_outputs(previous, config.ergebnisse)
+    output_keys: dict[Path, str] = {}
+    kept: list[Path] = []
     with tempfile.TemporaryDirectory(prefix=".kursatlas-", dir=config.ergebnisse) as tmp_res, \
-            tempfile.TemporaryDirectory(prefix=".kursatlas-", dir=config.karten) as tmp_maps:  # fmt: skip
+            tempfile.TemporaryDirectory(prefix=".kursatlas-", dir=config.karten) as tmp_maps, \
+            staging_gdal_options():  # fmt: skip
         res_dir, map_dir = Path(tmp_res), Path(tmp_maps)
         gaps.write_gap_tables(cov, directory=res_dir, crs_geometries=inputs.region.mitgliedskommunen)
         changes_mod.write_changes(report_changes, res_dir)
@@ -242,9 +385,15 @@ def run(config: Config, *, progress: Progress | None = None, proposals: bool = T
         if prop is not None:
             placement.write_proposals(prop, directory=res_dir)
             proposals_geo = _proposal_points(prop, inputs.candidates)
-        layers = _layers(inputs, cov, proposals_geo, params)
+        grid = maps.aggregate_residents(
+            inputs.residents,
+            cell_m=params.raster_m,
+            min_count=params.mindestanzahl,
+            areas=inputs.region.mitgliedskommunen,
+        )
+        layers = _layers(inputs, cov, proposals_geo, grid)
         layers["aenderungen"] = changes_mod.change_layer(report_changes, inputs.region.mitgliedskommunen)
-        write_layers(res_dir / "kursatlas.gpkg", layers)
+        write_layers(res_dir / "kursatlas.gpkg", layers, cache=cache, static=STATIC_LAYERS)
         data = maps.MapData(
             mitgliedskommunen=inputs.region.mitgliedskommunen,
             courses=inputs.courses,
@@ -254,8 +403,18 @@ def run(config: Config, *, progress: Progress | None = None, proposals: bool = T
             travel_times=travel,
             reach_minutes=params.gruppen["allgemein"].max_minuten,
             landkreis=inputs.region.landkreis,
+            grid=grid,
+            changes=report_changes,
         )
-        maps.write_maps(config, data, map_dir)
+        for job in maps.map_jobs(config, data):
+            target = config.karten / job.name
+            output_keys[target] = job.key
+            if _still_valid(reusable, target, job.key):
+                kept.append(target)
+            else:
+                maps.write_map(job, map_dir)
+        if kept:
+            logger.info("%d unveränderte Karte(n) nicht neu geschrieben", len(kept))
         report.write_report(
             config,
             directory=res_dir,
@@ -266,7 +425,8 @@ def run(config: Config, *, progress: Progress | None = None, proposals: bool = T
             courses=inputs.courses,
         )
         files = _promote(res_dir, config.ergebnisse) + _promote(map_dir, config.karten)
-    result.files = files
+    result.files = files + kept
+    result.kept = kept
     timings["ausgabe"] = time.perf_counter() - t_stage[0]
     result.run_dir = manifest.write_manifest(
         config.ergebnisse,
@@ -275,13 +435,61 @@ def run(config: Config, *, progress: Progress | None = None, proposals: bool = T
         started=started,
         finished=dt.datetime.now(dt.UTC),
         stage_seconds=timings,
-        output_files=files,
+        output_files=result.files,
+        output_keys=output_keys,
         gap_table=cov.gaps,
-        courses=inputs.courses,
+        courses=records,
         extra={"cache": {"treffer": cache.hits, "fehlend": cache.misses}, "vorschlaege": proposals},
     )
     cache.prune()
     return result
+
+
+def _demand(residents: gpd.GeoDataFrame, params: Parameters, cache: Cache) -> pd.DataFrame:
+    """Demand segments, from the cache when residents and parameters are unchanged."""
+    from . import demand as demand_mod
+    from .load import cached_frames
+
+    frames = cached_frames(
+        cache,
+        "bedarf",
+        (residents, params),
+        lambda: {"bedarf": demand_mod.demand_segments(residents, params=params)},
+        code=("coverage.demand", "coverage.schema", "coverage.config"),
+    )
+    return frames["bedarf"]
+
+
+def _recorded_outputs(previous: Path | None, results_dir: Path) -> dict[str, Mapping[str, Any]]:
+    """Output files recorded in the previous run's manifest: absolute path → entry (``sha256``, ``schluessel``)."""
+    from .manifest import read_manifest
+
+    if previous is None:
+        return {}
+    try:
+        entries = read_manifest(previous).get("ausgaben", [])
+    except (OSError, ValueError) as exc:
+        logger.warning("Manifest des früheren Laufs %s nicht lesbar (%s); alle Ausgaben neu", previous, exc)
+        return {}
+    out: dict[str, Mapping[str, Any]] = {}
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, Mapping) and isinstance(entry.get("pfad"), str):
+            p = Path(entry["pfad"])
+            out[os.path.abspath(p if p.is_absolute() else results_dir / p)] = entry
+    return out
+
+
+def _still_valid(recorded: Mapping[str, Mapping[str, Any]], target: Path, key: str) -> bool:
+    """True when ``target`` was written with content key ``key`` and its bytes are unchanged since then."""
+    from .cache import file_sha256
+
+    entry = recorded.get(os.path.abspath(target))
+    if entry is None or entry.get("schluessel") != key or not target.is_file():
+        return False
+    try:
+        return file_sha256(target) == entry.get("sha256")
+    except OSError:
+        return False
 
 
 def _proposal_points(prop: Any, candidates: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -294,10 +502,8 @@ def _proposal_points(prop: Any, candidates: gpd.GeoDataFrame) -> gpd.GeoDataFram
 
 
 def _layers(
-    inputs: Inputs, cov: Any, proposals_geo: gpd.GeoDataFrame | None, params: Parameters
+    inputs: Inputs, cov: Any, proposals_geo: gpd.GeoDataFrame | None, grid: gpd.GeoDataFrame
 ) -> dict[str, gpd.GeoDataFrame]:
-    from .maps import aggregate_residents
-
     courses = inputs.courses[inputs.courses.geometry.notna()]
     layers: dict[str, gpd.GeoDataFrame] = {
         "landkreis": inputs.region.landkreis,
@@ -308,12 +514,7 @@ def _layers(
     }
     gap_layer = inputs.region.mitgliedskommunen.merge(cov.gaps, left_on="mk_ars", right_on="ARS", how="left")
     layers["luecken"] = gap_layer
-    layers["zielgruppe_raster"] = aggregate_residents(
-        inputs.residents,
-        cell_m=params.raster_m,
-        min_count=params.mindestanzahl,
-        areas=inputs.region.mitgliedskommunen,
-    )
+    layers["zielgruppe_raster"] = grid
     if proposals_geo is not None:
         layers["vorschlaege"] = proposals_geo
     return layers

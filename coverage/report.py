@@ -1,15 +1,17 @@
 """Printable HTML report ``bericht.html`` (German, self-contained).
 
 The report holds key figures, the gap table per Mitgliedskommune × level, two charts
-(served share per Mitgliedskommune, marginal value of additional courses) as inline
-PNG images, the proposals with their reasons, the assumptions, the data sources and,
-if any input is modelled, a prominent notice. It needs no network: styles and images
+(served share per Mitgliedskommune as an inline SVG image, marginal value of
+additional courses as an inline PNG image), the proposals with their reasons, the
+assumptions, the data sources and, if any input is modelled, a prominent notice. It needs no network: styles and images
 are embedded. The Jinja2 template escapes every value (``autoescape=True``).
 """
 
 from __future__ import annotations
 
 import base64
+import functools
+import html
 import io
 import logging
 import math
@@ -96,7 +98,7 @@ funktioniert, und dürfen nicht als Beschreibung der tatsächlichen Lage verwend
 
 <h2 id="versorgung">Versorgung je Mitgliedskommune</h2>
 {% if chart_quote %}<figure><img alt="Balkendiagramm: Versorgungsquote je Mitgliedskommune über alle Niveaus"
- src="data:image/png;base64,{{ chart_quote }}"><figcaption>Anteil des Bedarfs, der ohne Auto einen passenden Kurs
+ src="data:image/svg+xml;base64,{{ chart_quote }}"><figcaption>Anteil des Bedarfs, der ohne Auto einen passenden Kurs
 erreicht (alle Niveaus). Linie: Ziel {{ ziel }}.</figcaption></figure>{% endif %}
 
 <h3>Versorgungslücken je Mitgliedskommune und Niveau</h3>
@@ -135,18 +137,32 @@ def _env() -> jinja2.Environment:
     return jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=False)
 
 
+@functools.cache
+def _template() -> jinja2.Template:
+    """The report template, compiled once per process."""
+    return _env().from_string(_TEMPLATE)
+
+
 def _png(fig: Any) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=130, bbox_inches="tight", metadata={"Software": None})
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+_CONTROL = dict.fromkeys(c for c in range(32) if c not in (9, 10, 13))
+
+
+def _svg_text(value: object) -> str:
+    """Text for SVG/XML: escaped, without control characters XML does not allow."""
+    return html.escape(str(value).translate(_CONTROL), quote=True)
+
+
 def _quote_chart(gaps: pd.DataFrame, ziel: float) -> str | None:
-    import matplotlib
+    """Bar chart of the served share per Mitgliedskommune (all levels) as base64 SVG.
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
+    Drawn directly as SVG (no plotting library): a few bars need no Matplotlib, the
+    file is small and sharp in print, and it is fast enough for every quick rerun.
+    """
     g = gaps.copy()
     for c in ("Bedarf", "versorgt"):
         g[c] = pd.to_numeric(g[c], errors="coerce")
@@ -154,18 +170,53 @@ def _quote_chart(gaps: pd.DataFrame, ziel: float) -> str | None:
     agg = agg[agg["Bedarf"] > 0]
     if agg.empty:
         return None
-    q = (agg["versorgt"] / agg["Bedarf"]).sort_values()
-    fig, ax = plt.subplots(figsize=(7.5, 0.35 * len(q) + 1.2))
-    colors = ["#d7191c" if v < ziel else "#1a9641" for v in q]
-    ax.barh([str(n) for n in q.index], q.to_numpy() * 100, color=colors)
-    ax.axvline(ziel * 100, color="#333", linestyle="--", linewidth=1)
-    ax.set_xlim(0, 100)
-    ax.set_xlabel("Versorgungsquote in %")
-    ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    out = _png(fig)
-    plt.close(fig)
-    return out
+    q = (agg["versorgt"] / agg["Bedarf"]).sort_values(ascending=False, kind="stable")
+    names = [str(n) for n in q.index]
+    bar, gap, top, bottom, right = 20, 6, 24, 46, 56
+    left = int(min(max(7.8 * max(len(n) for n in names) + 18, 90), 300))
+    width = 900
+    plot = width - left - right
+    height = top + len(q) * (bar + gap) + bottom
+    font = 'font-family="DejaVu Sans, Arial, sans-serif" font-size="12"'
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" {font}>',
+        "<title>Versorgungsquote je Mitgliedskommune</title>",
+        f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
+    ]
+    axis_y = top + len(q) * (bar + gap)
+    for tick in range(0, 101, 20):
+        x = left + plot * tick / 100
+        parts.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{axis_y}" stroke="#dddddd"/>')
+        parts.append(f'<text x="{x:.1f}" y="{axis_y + 16}" text-anchor="middle" fill="#333333">{tick}</text>')
+    for i, (name, value) in enumerate(zip(names, q.to_numpy(dtype=float), strict=True)):
+        y = top + i * (bar + gap) + gap / 2
+        v = min(max(value, 0.0), 1.0)
+        color = "#d7191c" if value < ziel else "#1a9641"
+        parts.append(
+            f'<text x="{left - 8}" y="{y + bar / 2 + 4:.1f}" text-anchor="end" fill="#222222">{_svg_text(name)}</text>'
+        )
+        parts.append(f'<rect x="{left}" y="{y:.1f}" width="{plot * v:.1f}" height="{bar}" fill="{color}"/>')
+        parts.append(
+            f'<text x="{left + plot * v + 4:.1f}" y="{y + bar / 2 + 4:.1f}" fill="#222222">'
+            f"{_svg_text(fmt_percent(value))}</text>"
+        )
+    x_goal = left + plot * min(max(ziel, 0.0), 1.0)
+    parts.append(
+        f'<line x1="{x_goal:.1f}" y1="{top - 4}" x2="{x_goal:.1f}" y2="{axis_y}" stroke="#333333" '
+        'stroke-dasharray="5 4" stroke-width="1.2"/>'
+    )
+    parts.append(
+        f'<text x="{x_goal:.1f}" y="{top - 8}" text-anchor="middle" fill="#333333">'
+        f"Ziel {_svg_text(fmt_percent(ziel))}</text>"
+    )
+    parts.append(f'<line x1="{left}" y1="{axis_y}" x2="{left + plot}" y2="{axis_y}" stroke="#333333"/>')
+    parts.append(
+        f'<text x="{left + plot / 2:.1f}" y="{axis_y + 36}" text-anchor="middle" fill="#333333">'
+        "Versorgungsquote in %</text>"
+    )
+    parts.append("</svg>")
+    return base64.b64encode("".join(parts).encode("utf-8")).decode("ascii")
 
 
 def _marginal_chart(marginal: pd.DataFrame) -> str | None:
@@ -298,7 +349,7 @@ def render_report(
     }
     context["vorschlag_cols"], context["vorschlag_rows"] = _rows(proposals, min_count=mc)
     context["annahmen_cols"], context["annahmen_rows"] = _rows(assumptions, min_count=mc)
-    return _env().from_string(_TEMPLATE).render(**context)
+    return _template().render(**context)
 
 
 def write_report(

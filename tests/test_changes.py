@@ -119,6 +119,18 @@ def test_course_changes(previous_run: Path) -> None:
     assert "Geändert: Kurs K2 (B1, Zeven) – beginn: 08:30 → 09:00; freie_plaetze: 5 → 0" in lines
 
 
+def test_course_locations_for_the_map(previous_run: Path) -> None:
+    after = pd.concat([AFTER_COURSES, pd.DataFrame([_course("ONLINE", lat="", lon="", kursart="online")])])
+    report = compare_runs(previous_run, AFTER_GAPS, after)
+    loc = report.locations.set_index("Kurs-ID")
+    assert list(report.locations.columns) == ["Kurs-ID", "lat", "lon"]
+    assert set(loc.index) == set(report.courses["Kurs-ID"])
+    assert loc.at["K100", "lat"] == pytest.approx(53.2957) and loc.at["K100", "lon"] == pytest.approx(9.2756)
+    assert loc.at["K7", "lat"] == pytest.approx(53.2957)  # removed: where it was in the previous run
+    assert np.isnan(loc.at["ONLINE", "lat"])  # online courses have no place
+    assert compare_runs(None, AFTER_GAPS, AFTER_COURSES).locations.empty
+
+
 def test_gap_flags_opened_and_closed(previous_run: Path) -> None:
     report = compare_runs(previous_run, AFTER_GAPS, AFTER_COURSES)
     t = report.table

@@ -69,6 +69,19 @@ def test_manifest_content(tiny_region: Path, tmp_path: Path) -> None:
     assert not list(folder.glob(".*.tmp"))
 
 
+def test_output_keys_are_recorded(tmp_path: Path) -> None:
+    results, maps_dir = tmp_path / "ergebnisse", tmp_path / "karten"
+    maps_dir.mkdir()
+    (karte := maps_dir / "uebersicht.html").write_text("<html></html>", encoding="utf-8")
+    results.mkdir()
+    (table := results / "luecken.csv").write_text("a;b\n", encoding="utf-8")
+    folder = _write(results, T0, output_files=[karte, table], output_keys={karte: "ab" * 32})
+    entries = {Path(e["pfad"]).name: e for e in read_manifest(folder)["ausgaben"]}
+    assert entries["uebersicht.html"]["schluessel"] == "ab" * 32
+    assert entries["uebersicht.html"]["pfad"] == str(karte)  # outside the results folder: absolute
+    assert "schluessel" not in entries["luecken.csv"]
+
+
 def test_latest_and_previous_run(tmp_path: Path) -> None:
     results = tmp_path / "ergebnisse"
     assert latest_run(results) is None

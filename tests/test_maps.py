@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import html
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -13,11 +15,15 @@ import pytest
 import shapely
 
 from coverage._html import esc, esc_props, fmt_count, info_table
+from coverage.changes import CHANGE_COLUMNS, ChangeReport
 from coverage.maps import (
+    CHANGE_LAYER_NAME,
     MAX_MAP_BYTES,
     MapData,
     aggregate_residents,
     course_reach,
+    map_jobs,
+    municipality_map,
     overview_map,
     render_html,
     write_maps,
@@ -52,7 +58,7 @@ def test_esc_handles_none_nan_numbers_and_newlines() -> None:
 def test_esc_props_keeps_numbers_escapes_text() -> None:
     props = esc_props({"n": 3, "q": 0.5, "b": True, "t": "<b>${x}</b>", "nan": float("nan"), "<k>": "v"})
     assert props["n"] == 3 and props["q"] == 0.5 and props["b"] is True
-    assert props["t"] == "&lt;b&gt;&#36;{x}&lt;/b&gt;"
+    assert props["t"] == "&lt;b&gt;&#36;&#123;x&#125;&lt;/b&gt;"
     assert props["nan"] == ""
     assert "&lt;k&gt;" in props
 
@@ -241,6 +247,118 @@ def test_overview_size_limit_at_county_scale(tmp_path: Path) -> None:
     assert coords and all(len(a.split(".")[1]) <= 6 and len(b.split(".")[1]) <= 6 for a, b in coords[:2000])
 
 
+# --------------------------------------------------------------------------- change layer
+
+
+def change_report(data: MapData, *, previous: str = "2027-03-01T08-15-30Z") -> ChangeReport:
+    """A change report for a synthetic region: in the first Mitgliedskommune a gap closed at A1,
+    in the second (hostile name) one opened, the third unchanged; one course added, one removed
+    (both placed) and one online course changed (no place)."""
+    mk = data.mitgliedskommunen
+    rows = []
+    for i, (ars, name) in enumerate(zip(mk["mk_ars"], mk["mk_name"], strict=True)):
+        for lv in ("A1", "B1"):
+            if i == 0 and lv == "A1":
+                vals = (3.0, 40.0, 0.05, 0.85, "ja", "nein", "geschlossen")
+            elif i == 1 and lv == "A1":
+                vals = (50.0, 45.0, 0.9, 0.7, "nein", "ja", "neu geöffnet")
+            else:
+                vals = (20.0, 20.0, 0.5, 0.5, "ja", "ja", "unverändert")
+            vb, va, qb, qa, lb, la, st = vals
+            rows.append(dict(zip(CHANGE_COLUMNS, (name, ars, lv, vb, va, qb, qa, qa - qb, lb, la, st), strict=True)))
+    pts = mk.geometry.representative_point().to_crs("EPSG:4326")
+    courses = pd.DataFrame(
+        [
+            {"Kurs-ID": "K900", "Änderung": "neu", "Niveaus": "A1", "Kursort": "Ort <script>alert(1)</script>",
+             "Details": ""},
+            {"Kurs-ID": "K001", "Änderung": "entfernt", "Niveaus": "B1", "Kursort": "Ort `x` ${y}", "Details": ""},
+            {"Kurs-ID": "ONLINE1", "Änderung": "geändert", "Niveaus": "B1", "Kursort": "",
+             "Details": "beginn: 08:30 → 09:00 <img src=x onerror=alert(5)>"},
+        ]
+    )
+    locations = pd.DataFrame(
+        {"Kurs-ID": ["K900", "K001", "ONLINE1"], "lat": [pts.iloc[0].y, pts.iloc[1].y, np.nan],
+         "lon": [pts.iloc[0].x, pts.iloc[1].x, np.nan]}
+    )
+    return ChangeReport(previous=Path(previous), table=pd.DataFrame(rows), courses=courses, locations=locations)
+
+
+def _change_group(m):  # type: ignore[no-untyped-def]
+    groups = [c for c in _walk(m) if type(c).__name__ == "FeatureGroup" and c.layer_name == esc(CHANGE_LAYER_NAME)]
+    return groups[0] if groups else None
+
+
+def test_change_layer_content(tmp_path: Path) -> None:
+    config, data = make_region(tmp_path, hostile=True)
+    m = overview_map(config, replace(data, changes=change_report(data)))
+    group = _change_group(m)
+    assert group is not None and group.show is False  # toggleable, hidden at first
+    areas = [c for c in _walk(group) if type(c).__name__ == "GeoJson"]
+    assert len(areas) == 1
+    feats = {f["properties"]["Mitgliedskommune"]: f["properties"] for f in areas[0].data["features"]}
+    names = list(data.mitgliedskommunen["mk_name"])
+    assert set(feats) == {esc(names[0]), esc(names[1])}  # the unchanged third is not drawn
+    closed, opened = feats[esc(names[0])], feats[esc(names[1])]
+    assert closed["art"] == "Lücke geschlossen" and closed["_c"] == "#1a9641"
+    assert opened["art"] == "Lücke neu geöffnet" and opened["_c"] == "#d7191c"
+    # before/after in German, small counts suppressed, the escaped lines joined by <br>
+    assert closed["d"] == "A1: 5 % → 85 % (versorgt &lt; 5 → 40), Lücke geschlossen"
+    assert opened["d"].startswith("A1: 90 % → 70 % (versorgt 50 → 45), Lücke neu geöffnet")
+    assert "&lt;b&gt;Fett&lt;/b&gt;" in opened["Mitgliedskommune"]
+    markers = [c for c in _walk(group) if type(c).__name__ == "Marker"]
+    assert len(markers) == 2  # the online course has no place
+    text = render_html(m)
+    for attack in RAW_ATTACKS:
+        assert attack not in text, attack
+    assert "Ort &amp;lt;script&amp;gt;" in text or "Ort &lt;script&gt;" in text
+    assert "1 geänderte(r) Kurs(e) ohne Kursort" in text and "Lauf vom 01.03.2027" in text
+
+
+def test_change_layer_only_with_a_previous_run(tmp_path: Path) -> None:
+    config, data = make_region(tmp_path)
+    report = change_report(data)
+    none = ChangeReport(previous=None, table=report.table.assign(Status="ohne Vergleich"))
+    assert _change_group(overview_map(config, replace(data, changes=none))) is None
+    assert CHANGE_LAYER_NAME not in render_html(overview_map(config, data))
+    # the maps per Mitgliedskommune never show it (so they stay unchanged between runs)
+    ars = data.mitgliedskommunen["mk_ars"].iloc[0]
+    assert _change_group(municipality_map(config, replace(data, changes=report), ars)) is None
+    # a previous run without changes: the layer exists, the legend says so
+    same = ChangeReport(previous=report.previous, table=report.table.assign(**{"Änderung": 0.0, "Status": "unverändert",
+                        "Versorgungsquote nachher": report.table["Versorgungsquote vorher"]}))
+    m = overview_map(config, replace(data, changes=same))
+    assert _change_group(m) is not None
+    assert "keine Änderungen bei Kursen und Versorgung" in render_html(m)
+
+
+# --------------------------------------------------------------------------- keys and rendering
+
+
+def test_map_keys_are_stable_and_follow_the_content(tmp_path: Path) -> None:
+    config, data = make_region(tmp_path, n_mk=3)
+    jobs = map_jobs(config, data)
+    again = map_jobs(config, data)
+    assert [j.key for j in jobs] == [j.key for j in again]
+    assert jobs[0].render() == again[0].render()  # same content, same bytes (no random element ids)
+    # a renamed course changes the overview and the maps showing it, nothing else
+    courses = data.courses.copy()
+    courses.loc[0, "kursname"] = "Neuer Name"
+    changed = map_jobs(config, replace(data, courses=courses))
+    shown = {j.name for j in jobs if "Kurs 0 " in j.render() or "Kurs 0<" in j.render()}
+    differs = {a.name for a, b in zip(jobs, changed, strict=True) if a.key != b.key}
+    assert "uebersicht.html" in differs and differs == shown | {"uebersicht.html"}
+    assert len(differs) < len(jobs)
+
+
+def test_template_syntax_in_user_text_is_shown_as_text(tmp_path: Path) -> None:
+    config, data = make_region(tmp_path)
+    courses = data.courses.copy()
+    courses.loc[0, "kursname"] = "Kurs {{ 7*7 }} {% raw %}"
+    text = render_html(overview_map(config, replace(data, courses=courses)))
+    assert "Kurs &#123;&#123; 7*7 &#125;&#125; &#123;% raw %&#125;" in text  # shown as typed in the browser
+    assert "Kurs 49" not in text
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -264,7 +382,9 @@ def test_report_escapes_and_contains_sections(tmp_path: Path) -> None:
     # the report has no JavaScript at all, so only HTML metacharacters matter there
     assert "<script" not in text.lower() and "<img src=x" not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
-    assert text.count("data:image/png;base64,") == 2
+    assert text.count("data:image/png;base64,") == 1 and text.count("data:image/svg+xml;base64,") == 1
+    svg = base64.b64decode(text.split("data:image/svg+xml;base64,")[1].split('"')[0]).decode("utf-8")
+    assert svg.startswith("<svg") and "Gemeinde &lt;b&gt;Fett&lt;/b&gt; &amp; `x` ${y}" in svg
     for heading in ("Kennzahlen", "Versorgungslücken", "Vorschläge", "Annahmen", "Datenquellen", "Modelldaten:"):
         assert heading in text
     assert "@media print" in text

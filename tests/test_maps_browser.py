@@ -19,10 +19,11 @@ from typing import Any
 
 import pytest
 
-from coverage.maps import aggregate_residents, course_reach, write_maps
+from coverage.maps import CHANGE_LAYER_NAME, aggregate_residents, course_reach, overview_map, render_html, write_maps
 from coverage.report import write_report
 from tests.browser.offline import assets_installed, find_chromium, launch, new_page
 from tests.synthetic_maps import HOSTILE, make_region
+from tests.test_maps import change_report
 
 CHROMIUM = find_chromium()
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium ist nicht installiert (apt-get install -y chromium)")
@@ -259,3 +260,49 @@ def test_report_renders_offline(region: dict[str, Any], opened: Any) -> None:
     assert "keine realen Angaben" in o.page.inner_text("#modelldaten")
     assert "<script>alert(1)</script>" in o.page.inner_text("#luecken")
     assert o.count("#luecken tbody tr") == N_MK * 6
+
+
+def test_change_layer_toggles_and_shows_text(region: dict[str, Any], opened: Any, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    data = region["data"]
+    path = tmp_path / "uebersicht.html"
+    path.write_text(render_html(overview_map(region["config"], replace(data, changes=change_report(data)))), "utf-8")
+    o = opened(path)
+    overlays = [t.strip() for t in o.page.locator(".leaflet-control-layers-overlays label").all_inner_texts()]
+    assert overlays[-1] == CHANGE_LAYER_NAME
+    assert o.count(".leaflet-marker-icon .ka-aenderung") == 0  # hidden at first
+    before = o.count(".leaflet-overlay-pane path")
+    o.page.get_by_label(CHANGE_LAYER_NAME).check()
+    assert o.count(".leaflet-marker-icon .ka-aenderung") == 2  # added and removed course; the online one has no place
+    assert o.count(".leaflet-overlay-pane path") == before + 2  # two Mitgliedskommunen changed
+    tips: list[str] = o.page.evaluate(
+        """(name) => {
+          const map = window[name]; const out = [];
+          map.eachLayer(l => {
+            if (l instanceof L.GeoJSON && l.getTooltip()) {
+              l.eachLayer(f => {
+                if (!String(f.feature.id).startsWith('d')) return;
+                f.fire('mouseover', {latlng: f.getBounds().getCenter()}, true);
+                const el = l.getTooltip().getElement();
+                out.push(el ? el.innerText : '');
+                if (el && el.querySelector('b, img, script')) out.push('ELEMENT INJECTED');
+                f.fire('mouseout', {}, true);
+              });
+            }
+          });
+          return out;
+        }""",
+        o.page.evaluate(_FIND_MAP),
+    )
+    joined = "\n".join(tips)
+    assert len(tips) == 2 and "ELEMENT INJECTED" not in joined
+    assert HOSTILE_MK in joined and "Lücke neu geöffnet" in joined and "A1: 5 % → 85 %" in joined
+    o.page.locator(".leaflet-marker-icon .ka-aenderung").first.click(force=True)
+    o.page.wait_for_selector(".leaflet-popup-content")
+    popup = o.page.inner_text(".leaflet-popup-content")
+    assert "Kurs K900" in popup and "<script>alert(1)</script>" in popup
+    assert o.count(".leaflet-popup-content script, .leaflet-popup-content img") == 0
+    o.page.get_by_label(CHANGE_LAYER_NAME).uncheck()
+    assert o.count(".leaflet-marker-icon .ka-aenderung") == 0
+    o.clean()

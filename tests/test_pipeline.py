@@ -85,7 +85,7 @@ def test_interrupted_run_keeps_previous_results(region: Path, monkeypatch: pytes
     def boom(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(maps, "write_maps", boom)
+    monkeypatch.setattr(maps, "write_map", boom)
     with pytest.raises(KeyboardInterrupt):
         run(load_config(region), proposals=False)
     assert _digest(out / "ergebnisse") | _digest(out / "karten") == before
@@ -127,3 +127,59 @@ def test_cli_init_and_validate(tmp_path: Path, capsys: pytest.CaptureFixture[str
 def test_validate_demo_config() -> None:
     assert main(["validate", "--config", str(DEMO_CONFIG)]) == 0
 
+
+
+def test_rerun_keeps_unchanged_maps_and_rewrites_edited_ones(region: Path) -> None:
+    from coverage.cache import file_sha256
+    from coverage.manifest import read_manifest
+
+    cfg = load_config(region)
+    run(cfg, proposals=False)
+    second = run(cfg, proposals=False)
+    karten = cfg.karten
+    mk_maps = sorted(karten.glob("mk_*.html"))
+    assert set(mk_maps) <= set(second.kept)  # nothing changed: no map of a Mitgliedskommune is rendered again
+    entries = {Path(e["pfad"]).name: e for e in read_manifest(second.run_dir)["ausgaben"]}
+    assert all(len(entries[p.name]["schluessel"]) == 64 for p in [*mk_maps, karten / "uebersicht.html"])
+    assert "schluessel" not in entries["luecken.csv"]
+    # an edited and a deleted map are written again, with the same content as before
+    edited, deleted = mk_maps[0], mk_maps[1]
+    edited.write_text(edited.read_text(encoding="utf-8") + "<!-- bearbeitet -->", encoding="utf-8")
+    deleted.unlink()
+    third = run(cfg, proposals=False)
+    assert edited not in third.kept and deleted not in third.kept
+    assert set(mk_maps[2:]) <= set(third.kept)
+    for p in (edited, deleted):
+        assert file_sha256(p) == entries[p.name]["sha256"]
+
+
+def test_cached_inputs_equal_fresh_ones_and_follow_the_files(tmp_path: Path) -> None:
+    from coverage.cache import Cache, fingerprint
+    from coverage.load import cached_frames, load_inputs
+
+    shutil.copytree(DEMO_CONFIG.parent, tmp_path / "region")
+    cfg = load_config(tmp_path / "region" / DEMO_CONFIG.name)
+    cache = Cache(tmp_path / "cache")
+    fresh = load_inputs(cfg)
+    first = load_inputs(cfg, cache=cache)
+    again = load_inputs(cfg, cache=cache)
+    assert cache.hits == 3  # boundaries, residents, candidate sites
+    for a, b in ((fresh, first), (fresh, again)):
+        for name in ("residents", "courses", "candidates"):
+            assert fingerprint(getattr(a, name)) == fingerprint(getattr(b, name)), name
+        for name in ("landkreis", "mitgliedskommunen", "gemeinden"):
+            assert fingerprint(getattr(a.region, name)) == fingerprint(getattr(b.region, name)), name
+    # an edited residents file is read again
+    path = cfg.einwohner
+    lines = path.read_text(encoding="utf-8").splitlines()
+    head, row = lines[0].split(";"), lines[1].split(";")
+    col = head.index(cfg.einwohner_spalte)
+    row[col] = str(int(float(row[col].replace(",", ".") or 0)) + 7)
+    path.write_text("\n".join([lines[0], ";".join(row), *lines[2:]]) + "\n", encoding="utf-8")
+    changed = load_inputs(cfg, cache=cache)
+    assert fingerprint(changed.residents) == fingerprint(load_inputs(cfg).residents)
+    assert fingerprint(changed.residents) != fingerprint(fresh.residents)
+    # a table that would not come back identical is computed, not stored
+    mixed = pd.DataFrame({"a": [1, "x", None]})
+    out = cached_frames(cache, "test", ("gemischt",), lambda: {"t": mixed})
+    assert out["t"] is mixed and not cache.entries("test")
