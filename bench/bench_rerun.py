@@ -64,12 +64,18 @@ def model_region() -> None:
     new = run(config, proposals=False)
     t_new = time.perf_counter() - t
     compute = {k: v for k, v in new.timings.items() if k != "ausgabe"}
+    around = sum(new.timings.get(k, 0.0) for k in ("laden", "netze", "bedarf", "ausgabe"))
+    n_maps = sum(1 for p in new.files if p.suffix == ".html" and p.parent == config.karten)
+    n_kept = sum(1 for p in new.kept if p.suffix == ".html")
     print("Modellregion (Sekunden je Stufe):")
     print(f"  voller Lauf, kalter Cache:     {t_full:6.2f} s  ({_fmt(full.timings)})")
     print(f"  Neulauf ohne Änderung:         {t_warm:6.2f} s  ({_fmt(warm.timings)})")
     print(f"  Neulauf nach einem neuen Kurs: {t_new:6.2f} s  ({_fmt(new.timings)})")
     print(f"    davon Rechnen ohne Schreiben der Karten/Tabellen: {sum(compute.values()):.2f} s; "
           f"Reisezeiten {new.timings['reisezeiten']:.2f} s statt {full.timings['reisezeiten']:.2f} s")
+    print(f"    davon Laden + Netze + Bedarf + Ausgabe: {around:.2f} s; "
+          f"Karten: {n_maps - n_kept} neu geschrieben, {n_kept} unverändert übernommen "
+          f"(ohne Änderung: {len(warm.kept)} übernommen)")
     print(f"  Verhältnis Neulauf / voller Lauf: {t_new / t_full:.0%}")
     shutil.rmtree(tmp, ignore_errors=True)
 
@@ -117,10 +123,10 @@ def county_scale() -> None:
               flush=True)
         dem = demand_mod.demand_segments(origins, params=params)
         t = time.perf_counter()
-        gaps.assess(dem, courses, tt, params=params, mitgliedskommunen=mk)
+        gaps.assess(dem, courses, tt, params=params, mitgliedskommunen=mk, cache=cache)
         t_cov = time.perf_counter() - t
         t = time.perf_counter()
-        gaps.assess(dem, more, tt2, params=params, mitgliedskommunen=mk)
+        gaps.assess(dem, more, tt2, params=params, mitgliedskommunen=mk, cache=cache)
         t_cov2 = time.perf_counter() - t
     print(f"  Versorgung/Lücken: {t_cov:.1f} s; nach dem neuen Kurs: {t_cov2:.1f} s")
     print(f"  Neulauf (Reisezeiten + Versorgung) / voller Lauf: {(t_inc + t_cov2) / (t_full + t_cov):.1%}")

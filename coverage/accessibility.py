@@ -28,6 +28,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from ._compat import import_numba
 from .assignment import course_capacity
 from .config import Parameters
 from .errors import InputDataError
@@ -35,9 +36,74 @@ from .reach import course_arrays
 from .schema import LEVELS
 from .traveltime import CourseTravelTimes
 
-__all__ = ["band_weights", "e2sfca", "e2sfca_by_level"]
+__all__ = ["band_weights", "e2sfca", "e2sfca_by_level", "travel_weights"]
 
 logger = logging.getLogger(__name__)
+
+_numba = import_numba()
+
+
+@_numba.njit(cache=True)
+def _travel_weights_kernel(hin, rueck, modes, cols, bounds, values):  # pragma: no cover - numba
+    n_o = hin.shape[1]
+    n_s = cols.shape[0]
+    w = np.zeros((n_o, n_s))
+    for o in range(n_o):
+        for j in range(n_s):
+            c = cols[j]
+            best = np.inf
+            bad = False
+            for m in modes:
+                h = np.float64(hin[m, o, c])
+                r = np.float64(rueck[m, o, c])
+                if np.isnan(h) or np.isnan(r):
+                    bad = True
+                b = h if h >= r else r
+                if b < best:
+                    best = b
+            if bad or not np.isfinite(best):
+                continue
+            for k in range(bounds.shape[0]):
+                if best <= bounds[k]:
+                    w[o, j] = values[k]
+                    break
+    return w
+
+
+def travel_weights(
+    hin: np.ndarray,
+    rueck: np.ndarray,
+    *,
+    modes: np.ndarray,
+    cols: np.ndarray,
+    bands: Sequence[tuple[float, float]],
+) -> np.ndarray:
+    """Step weights of the best one-way time ``min over modes of max(hin, rueck)``.
+
+    Equal to ``band_weights(cost, bands)`` for that cost, computed in one pass.
+
+    Parameters
+    ----------
+    hin, rueck
+        ``(n_m, n_o, n_t)`` minutes.
+    modes
+        Indices of the modes to use (first axis).
+    cols
+        Columns (last axis) of the sites.
+    bands
+        ``(upper bound, weight)`` pairs.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_o, len(cols))`` weights.
+    """
+    ordered = sorted((float(u), float(w)) for u, w in bands)
+    if any(w < 0 for _, w in ordered):
+        raise InputDataError("E2SFCA-Gewichte müssen ≥ 0 sein.")
+    bounds = np.array([u for u, _ in ordered], float)
+    values = np.array([w for _, w in ordered], float)
+    return _travel_weights_kernel(hin, rueck, np.asarray(modes, np.int64), np.asarray(cols, np.int64), bounds, values)
 
 
 def band_weights(cost: np.ndarray, bands: Sequence[tuple[float, float]]) -> np.ndarray:
@@ -75,6 +141,7 @@ def e2sfca(
     cost: np.ndarray,
     *,
     bands: Sequence[tuple[float, float]],
+    weights: np.ndarray | None = None,
 ) -> np.ndarray:
     """E2SFCA index per origin (array core).
 
@@ -88,6 +155,9 @@ def e2sfca(
         ``(n_o, n_s)`` minutes; ``inf`` = not reachable.
     bands
         ``(upper bound in minutes, weight)`` pairs, e.g. ``params.e2sfca_baender``.
+    weights
+        ``band_weights(cost, bands)`` if already computed (for several demand and
+        supply vectors over the same costs).
 
     Returns
     -------
@@ -99,7 +169,7 @@ def e2sfca(
     cost = np.asarray(cost, float)
     if cost.shape != (len(d), len(s)):
         raise InputDataError(f"Reisezeitmatrix hat die Form {cost.shape}, erwartet ({len(d)}, {len(s)}).")
-    w = band_weights(cost, bands)
+    w = band_weights(cost, bands) if weights is None else weights
     weighted_demand = d @ w
     ratio = np.divide(s, weighted_demand, out=np.zeros_like(s), where=weighted_demand > 0)
     return w @ ratio
@@ -150,29 +220,26 @@ def e2sfca_by_level(
     cols = np.array([index[c] for c in ca["kurs_id"][sites]], np.int64)
     modes = [i for i, m in enumerate(travel.modes) if m in params.gruppen[group].modi]
     n_o = len(travel.origin_ids)
-    cost = np.full((n_o, len(sites)), np.inf)
-    for m in modes:
-        cost = np.minimum(cost, np.maximum(travel.hin[m][:, cols], travel.rueck[m][:, cols]))
+    w = travel_weights(travel.hin, travel.rueck, modes=np.array(modes, np.int64), cols=cols,
+                       bands=params.e2sfca_baender)
     origin_ids = np.asarray(travel.origin_ids).astype(str)
-    pos = {o: i for i, o in enumerate(origin_ids)}
-    per_level = demand.groupby(["niveau", "herkunft_id"], sort=False)["personen"].sum()
+    origin = pd.Index(origin_ids).get_indexer(demand["herkunft_id"].astype(str))
+    if (origin < 0).any():
+        raise InputDataError("Herkunftsort ohne Reisezeiten.", column="herkunft_id",
+                             value=str(demand["herkunft_id"].iloc[int(np.nonzero(origin < 0)[0][0])]))
+    level = pd.Index(list(LEVELS)).get_indexer(demand["niveau"].astype(str))
+    persons = demand["personen"].to_numpy(float)
     n_levels = ca["level_ok"][:, sites].sum(axis=0)
     frames = []
     for li, lv in enumerate(LEVELS):
-        d = np.zeros(n_o)
-        if lv in per_level.index.get_level_values(0):
-            ser = per_level.loc[lv]
-            idx = np.array([pos.get(str(h), -1) for h in ser.index], np.int64)
-            if (idx < 0).any():
-                raise InputDataError("Herkunftsort ohne Reisezeiten.", column="herkunft_id",
-                                     value=ser.index[int(np.nonzero(idx < 0)[0][0])])
-            np.add.at(d, idx, ser.to_numpy(float))
+        mine = level == li
+        d = np.bincount(origin[mine], weights=persons[mine], minlength=n_o)
         offers = ca["level_ok"][li, sites]
         supply = np.where(offers, cap[sites] / np.maximum(n_levels, 1), 0.0)
         frames.append(pd.DataFrame({
             "herkunft_id": origin_ids,
             "niveau": lv,
             "personen": d,
-            "e2sfca": e2sfca(d, supply, cost, bands=params.e2sfca_baender),
+            "e2sfca": e2sfca(d, supply, w, bands=params.e2sfca_baender, weights=w),
         }))
     return pd.concat(frames, ignore_index=True)

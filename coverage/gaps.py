@@ -10,6 +10,13 @@
 4. the robustness check: steps 1–2 again with every travel-time threshold shifted
    by ``−params.sensitivitaet_min`` and ``+params.sensitivitaet_min``.
 
+The work is split into independent *blocks* of levels (:mod:`coverage._blocks`):
+one level, or several joined by a course that offers them all. The reach pairs of
+a block are computed once for the largest threshold and derived for the three
+thresholds; each block's result is kept under a fingerprint of all its inputs (in
+memory and, with ``cache``, on disk), so a rerun after one course was added,
+removed or changed computes only the blocks of that course's levels again.
+
 Every unserved person gets one reason: the reach reason of its segment
 (``kein_kurs``, ``kein_rueckweg``, ``termin``, ``kinderbetreuung``) or, if
 suitable courses are reachable but their seats are taken, ``kurs_voll``.
@@ -29,24 +36,30 @@ import contextlib
 import logging
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
+from . import _blocks
+from ._codes import factorize
 from ._io import write_csv, write_xlsx
-from .accessibility import e2sfca_by_level
-from .assignment import AssignmentResult, assign, course_capacity
+from ._reachcore import stage_reason
+from .assignment import AssignmentResult, course_capacity
 from .config import Parameters
 from .demand import demand_assumptions_table
 from .errors import InputDataError
-from .reach import REASON_LABELS, Reach, reach
+from .reach import REASON_LABELS, REASONS, Reach, _group_limits, _prepare
 from .schema import COURSE_TYPE_LABELS, LEVELS
 from .traveltime import CourseTravelTimes
+
+if TYPE_CHECKING:
+    from .cache import Cache
 
 __all__ = ["GAP_COLUMNS", "GAP_EXPLANATIONS", "CoverageResult", "assess", "gap_table", "write_gap_tables"]
 
@@ -63,7 +76,7 @@ _REASON_COLUMNS: dict[str, str] = {
 _PERSON_COLUMNS: tuple[str, ...] = (
     "Bedarf", "erreichbar", "versorgt", "unversorgt", *_REASON_COLUMNS.values(), "zusätzlich online versorgbar",
 )
-_TOL = 1e-6
+_TOL = _blocks.UNSERVED_TOL
 
 
 def _shift_label(sign: str, minutes: float) -> str:
@@ -224,39 +237,62 @@ def _persons(x: float, min_count: int) -> str:
     return "1 Person" if x == 1 else f"{_de(x)} Personen"
 
 
-def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
-    if len(values) == 0:
-        return float("nan")
-    if weights.sum() <= 0:
-        return float(np.median(values))
-    order = np.argsort(values, kind="stable")
-    cum = np.cumsum(weights[order])
-    return float(values[order][np.searchsorted(cum, 0.5 * cum[-1])])
-
-
 def _segment_table(
     demand: pd.DataFrame, r: Reach, r_off: Reach, a: AssignmentResult
 ) -> pd.DataFrame:
+    """Per-segment table from reach and assignment (see :attr:`CoverageResult.segments`)."""
+    n_s = len(demand)
+    code = pd.Categorical(np.asarray(r.reason, dtype=object), categories=list(REASONS)).codes.astype(np.int8)
+    code_off = pd.Categorical(np.asarray(r_off.reason, dtype=object), categories=list(REASONS)).codes.astype(np.int8)
+    online_flow = np.asarray(a.flow[:, r.online].sum(axis=1)).ravel() if r.online.any() else np.zeros(n_s)
+    cols = _segment_columns(r.minutes.indptr, r.minutes.data, code, code_off, a.served, a.unserved, online_flow)
+    return _segment_frame(demand, cols)
+
+
+_GRUND_LABELS: tuple[str, ...] = (*REASONS, "kurs_voll")
+"""Labels of the reason codes of :func:`_segment_columns` (``REASONS`` plus ``kurs_voll``)."""
+
+
+def _segment_columns(ok_ptr: np.ndarray, ok_min: np.ndarray, code: np.ndarray, code_off: np.ndarray,
+                     served: np.ndarray, unserved: np.ndarray, online_flow: np.ndarray) -> dict[str, np.ndarray]:
+    """The added columns of the segment table as arrays; ``grund``/``grund_ohne_online`` as codes."""
+    n_s = len(code)
+    counts = np.diff(ok_ptr)
+    reachable = counts > 0
+    best = np.full(n_s, np.nan)
+    if len(ok_min):
+        best[reachable] = np.minimum.reduceat(ok_min, ok_ptr[:-1][reachable])
+    grund = code.astype(np.int8, copy=True)
+    grund[reachable & (unserved > _TOL)] = len(REASONS)  # kurs_voll
+    return {
+        "erreichbar": reachable,
+        "kurse": counts,
+        "beste_minuten": best,
+        "versorgt": served,
+        "unversorgt": unserved,
+        "online_versorgt": online_flow,
+        "nur_online": reachable & (code_off != 0),
+        "grund": grund,
+        "grund_ohne_online": code_off,
+    }
+
+
+def _text(codes: np.ndarray, labels: Sequence[str]) -> pd.api.extensions.ExtensionArray:
+    """String column (pandas ``str`` dtype) of ``labels[codes]`` without a Python loop."""
+    import pyarrow as pa
+
+    decoded = pa.DictionaryArray.from_arrays(pa.array(np.asarray(codes, np.int32)),
+                                             pa.array(list(labels), pa.large_string())).dictionary_decode()
+    return pd.array(decoded, dtype=pd.StringDtype(na_value=np.nan))
+
+
+def _segment_frame(demand: pd.DataFrame, cols: dict[str, np.ndarray]) -> pd.DataFrame:
     seg = demand.reset_index(drop=True).copy()
-    reachable = r.reachable
-    best = np.full(len(seg), np.nan)
-    if r.minutes.nnz:
-        counts = np.diff(r.minutes.indptr)
-        has = counts > 0
-        best[has] = np.minimum.reduceat(r.minutes.data, r.minutes.indptr[:-1][has])
-    online_flow = np.asarray(a.flow[:, r.online].sum(axis=1)).ravel() if r.online.any() else np.zeros(len(seg))
-    only_online = reachable & ~r_off.reachable
-    grund = np.asarray(r.reason, dtype=object).copy()
-    grund[reachable & (a.unserved > _TOL)] = "kurs_voll"
-    seg["erreichbar"] = reachable
-    seg["kurse"] = np.diff(r.ok.indptr)
-    seg["beste_minuten"] = best
-    seg["versorgt"] = a.served
-    seg["unversorgt"] = a.unserved
-    seg["online_versorgt"] = online_flow
-    seg["nur_online"] = only_online
-    seg["grund"] = grund
-    seg["grund_ohne_online"] = np.asarray(r_off.reason, dtype=object)
+    for name, v in cols.items():
+        if name in ("grund", "grund_ohne_online"):
+            seg[name] = _text(v, _GRUND_LABELS)
+        else:
+            seg[name] = v
     return seg
 
 
@@ -275,34 +311,59 @@ def _mk_frame(mitgliedskommunen: pd.DataFrame) -> pd.DataFrame:
 
 
 def _numbers(seg: pd.DataFrame, mk: pd.DataFrame) -> pd.DataFrame:
-    """Person sums per MK × level (unrounded), all MK × level rows."""
-    grid = pd.MultiIndex.from_product([mk["ARS"].tolist(), list(LEVELS)], names=["ARS", "Niveau"])
-    s = seg.assign(
-        ARS=seg["mk_ars"].astype(str),
-        Niveau=seg["niveau"].astype(str),
-        _erreichbar=np.where(seg["erreichbar"], seg["personen"], 0.0),
-        _online=np.where(seg["nur_online"], seg["online_versorgt"], 0.0),
-    )
-    for key in GAP_REASONS:
-        s[key] = np.where(s["grund"] == key, s["unversorgt"], 0.0)
-    agg = s.groupby(["ARS", "Niveau"])[["personen", "_erreichbar", "versorgt", "unversorgt", *GAP_REASONS,
-                                        "_online"]].sum()
-    agg = agg.reindex(grid, fill_value=0.0)
-    out = pd.DataFrame({
-        "Bedarf": agg["personen"],
-        "erreichbar": agg["_erreichbar"],
-        "versorgt": agg["versorgt"],
-        "unversorgt": agg["unversorgt"],
-        **{_REASON_COLUMNS[k]: agg[k] for k in GAP_REASONS},
-        "zusätzlich online versorgbar": agg["_online"],
+    """Person sums per MK × level (unrounded), all MK × level rows, from a per-segment table."""
+    mk_code = _mk_codes(seg["mk_ars"], mk)
+    lv_code = _level_codes(seg["niveau"])
+    persons = seg["personen"].to_numpy(float)
+    unserved = seg["unversorgt"].to_numpy(float)
+    grund = seg["grund"].astype(str).to_numpy(dtype=object) if "grund" in seg.columns else np.full(len(seg), "")
+    zero = np.zeros(len(seg))
+
+    def column(name: str, default: np.ndarray) -> np.ndarray:
+        return seg[name].to_numpy() if name in seg.columns else default
+
+    cols = [persons, np.where(column("erreichbar", zero).astype(bool), persons, 0.0),
+            seg["versorgt"].to_numpy(float), unserved,
+            *[np.where(grund == k, unserved, 0.0) for k in GAP_REASONS],
+            np.where(column("nur_online", zero).astype(bool), column("online_versorgt", zero).astype(float), 0.0)]
+    sums = _blocks.segment_sums(np.where(lv_code >= 0, mk_code, -1), np.maximum(lv_code, 0), len(mk), len(LEVELS),
+                                cols)
+    return _numbers_frame(sums, mk)
+
+
+def _mk_level_frame(mk: pd.DataFrame) -> dict[str, np.ndarray]:
+    return {"ARS": np.repeat(mk["ARS"].to_numpy(), len(LEVELS)),
+            "Niveau": np.tile(np.array(LEVELS, dtype=object), len(mk))}
+
+
+def _numbers_frame(sums: np.ndarray, mk: pd.DataFrame) -> pd.DataFrame:
+    """The sums of :data:`coverage._blocks.SUM_COLUMNS` per MK × level as the German columns."""
+    col = {k: sums[:, i] for i, k in enumerate(_blocks.SUM_COLUMNS)}
+    return pd.DataFrame(_mk_level_frame(mk) | {
+        "Bedarf": col["personen"], "erreichbar": col["erreichbar"], "versorgt": col["versorgt"],
+        "unversorgt": col["unversorgt"], **{_REASON_COLUMNS[k]: col[k] for k in GAP_REASONS},
+        "zusätzlich online versorgbar": col["nur_online"],
     })
-    return out.reset_index()
+
+
+def _mk_codes(mk_ars: pd.Series, mk: pd.DataFrame) -> np.ndarray:
+    """Row of every segment's Mitgliedskommune in ``mk`` (-1 if unknown)."""
+    codes, uniques = factorize(mk_ars)
+    lookup = pd.Index(mk["ARS"].astype(str)).get_indexer(pd.Index(uniques)).astype(np.int64)
+    return lookup[codes] if len(codes) else np.zeros(0, np.int64)
+
+
+def _level_codes(niveau: pd.Series) -> np.ndarray:
+    codes, uniques = factorize(niveau)
+    lookup = np.array([LEVELS.index(u) if u in LEVELS else -1 for u in uniques], np.int64)
+    return lookup[codes] if len(codes) else np.zeros(0, np.int64)
 
 
 def _round_and_flag(num: pd.DataFrame, params: Parameters) -> pd.DataFrame:
     t = num.copy()
     for c in _PERSON_COLUMNS:
-        t[c] = t[c].astype(float).round(1)
+        if c in t.columns:
+            t[c] = t[c].astype(float).round(1)
     bedarf = t["Bedarf"].to_numpy(float)
     quote = np.divide(t["versorgt"].to_numpy(float), bedarf, out=np.full(len(t), np.nan), where=bedarf > 0)
     t["Versorgungsquote"] = np.round(quote, 3)
@@ -314,7 +375,7 @@ def _round_and_flag(num: pd.DataFrame, params: Parameters) -> pd.DataFrame:
     return t
 
 
-def _reason_sentence(row: pd.Series, params: Parameters, min_count: int) -> str:
+def _reason_sentence(row: Mapping[str, object], params: Parameters, min_count: int) -> str:
     lv = row["Niveau"]
     bedarf = float(row["Bedarf"])
     if bedarf <= 0:
@@ -340,16 +401,19 @@ def _reason_sentence(row: pd.Series, params: Parameters, min_count: int) -> str:
 
 
 def _e2sfca_median(e2: pd.DataFrame, seg: pd.DataFrame, mk: pd.DataFrame) -> pd.DataFrame:
-    origin_mk = seg.drop_duplicates("herkunft_id").set_index("herkunft_id")["mk_ars"].astype(str)
-    e = e2.assign(ARS=e2["herkunft_id"].map(origin_mk))
-    e = e[e["ARS"].notna()]
-    rows = []
-    for (ars, lv), g in e.groupby(["ARS", "niveau"], sort=False):
-        rows.append((ars, lv, _weighted_median(g["e2sfca"].to_numpy(float), g["personen"].to_numpy(float))))
-    med = pd.DataFrame(rows, columns=["ARS", "Niveau", "E2SFCA-Index (Median)"])
-    grid = pd.DataFrame([(a, lv) for a in mk["ARS"] for lv in LEVELS], columns=["ARS", "Niveau"])
-    out = grid.merge(med, on=["ARS", "Niveau"], how="left")
-    out["E2SFCA-Index (Median)"] = out["E2SFCA-Index (Median)"].round(4)
+    origin_ids, origin_code = np.unique(e2["herkunft_id"].astype(str).to_numpy(), return_inverse=True)
+    seg_origin = pd.Index(origin_ids).get_indexer(seg["herkunft_id"].astype(str))
+    mk_of_origin = _origin_mk(seg_origin, _mk_codes(seg["mk_ars"], mk), len(origin_ids))
+    med = _blocks.median_table(mk_of_origin[origin_code], _level_codes(e2["niveau"]), e2["e2sfca"].to_numpy(float),
+                               e2["personen"].to_numpy(float), len(mk), len(LEVELS))
+    return pd.DataFrame(_mk_level_frame(mk) | {"E2SFCA-Index (Median)": np.round(med, 4)})
+
+
+def _origin_mk(seg_origin: np.ndarray, seg_mk: np.ndarray, n_o: int) -> np.ndarray:
+    """MK row of every origin: that of its first segment (-1 without segments or MK)."""
+    out = np.full(n_o, -1, np.int64)
+    ok = seg_origin >= 0
+    out[seg_origin[ok][::-1]] = seg_mk[ok][::-1]  # the first segment of an origin is written last
     return out
 
 
@@ -389,34 +453,40 @@ def gap_table(
         lost = float(segments.loc[segments["mk_ars"].astype(str).isin(unknown), "personen"].sum())
         logger.warning("%.1f Personen liegen in unbekannten Mitgliedskommunen %s und fehlen in der Lückentabelle.",
                        lost, unknown[:5])
-    t = _round_and_flag(_numbers(segments, mk), params)
+    shifted = [None if sh is None else _numbers(sh, mk) for sh in (shifted_segments or (None, None))]
+    med = _e2sfca_median(e2sfca, segments, mk) if e2sfca is not None else None
+    return _gap_table(_numbers(segments, mk), mk, params=params, shifted=shifted, e2sfca_median=med)
+
+
+def _gap_table(num: pd.DataFrame, mk: pd.DataFrame, *, params: Parameters, shifted: Sequence[pd.DataFrame | None],
+               e2sfca_median: pd.DataFrame | None) -> pd.DataFrame:
+    """The gap table from the sums per MK × level (analysis and the two shifted runs)."""
+    t = _round_and_flag(num, params)
     t = mk.merge(t, on="ARS", how="right")
     t["Versorgungslücke"] = np.where(t["_flag"], "ja", "nein")
     flags = [t["_flag"].to_numpy(bool)]
     m = params.sensitivitaet_min
-    for sign, shifted in zip(("−", "+"), shifted_segments or (None, None), strict=True):
-        if shifted is None:
-            f = t["_flag"].to_numpy(bool)
-        else:
-            f = _round_and_flag(_numbers(shifted, mk), params)["_flag"].to_numpy(bool)
+    for sign, sh in zip(("−", "+"), shifted, strict=True):
+        f = t["_flag"].to_numpy(bool) if sh is None else _round_and_flag(sh, params)["_flag"].to_numpy(bool)
         flags.append(f)
         t[_shift_label(sign, m)] = np.where(f, "ja", "nein")
     robust = (flags[0] == flags[1]) & (flags[0] == flags[2])
     t["Flagge robust"] = np.where(robust, "ja", "nein")
-    if e2sfca is not None:
-        t = t.merge(_e2sfca_median(e2sfca, segments, mk), on=["ARS", "Niveau"], how="left")
+    if e2sfca_median is not None:
+        t = t.merge(e2sfca_median, on=["ARS", "Niveau"], how="left")
     else:
         t["E2SFCA-Index (Median)"] = np.nan
-    t["Begründung"] = [_reason_sentence(row, params, params.mindestanzahl) for _, row in t.iterrows()]
+    t["Begründung"] = [_reason_sentence(row, params, params.mindestanzahl) for row in t.to_dict("records")]
     return t[list(gap_columns(m))].reset_index(drop=True)
 
 
 def _course_table(courses: pd.DataFrame, r: Reach, a: AssignmentResult, seg: pd.DataFrame,
-                  cap: np.ndarray) -> pd.DataFrame:
+                  cap: np.ndarray, *, reachable: np.ndarray | None = None) -> pd.DataFrame:
     def col(name: str) -> pd.Series:
         return courses[name].reset_index(drop=True) if name in courses.columns else pd.Series([""] * len(courses))
 
-    reachable = np.asarray(r.ok.T.astype(float) @ seg["personen"].to_numpy(float)).ravel()
+    if reachable is None:
+        reachable = np.asarray(r.ok.T.astype(float) @ seg["personen"].to_numpy(float)).ravel()
     load = a.load
     return pd.DataFrame({
         "kurs_id": courses["kurs_id"].astype(str).to_numpy(),
@@ -432,14 +502,87 @@ def _course_table(courses: pd.DataFrame, r: Reach, a: AssignmentResult, seg: pd.
     })
 
 
-def _run(demand: pd.DataFrame, courses: pd.DataFrame, travel: CourseTravelTimes, params: Parameters,
-         cap: np.ndarray, *, offline: bool = True) -> tuple[Reach, Reach, AssignmentResult, pd.DataFrame]:
-    r = reach(demand, courses, travel, params=params)
-    # the reach without online courses only feeds the online columns; the shifted runs need flags only
-    r_off = reach(demand, courses, travel, params=params, include_online=False) if offline else r
-    # whole minutes for the travel tie-break: merges segments, never changes who can be served
-    a = assign(demand["personen"].to_numpy(float), cap, r.minutes, round_minutes=1.0)
-    return r, r_off, a, _segment_table(demand, r, r_off, a)
+def _reach_objects(g: dict, prep, n_c: int) -> tuple[Reach, Reach]:
+    """Reach with and without online courses from the assembled block results."""
+    n_s = len(g["stage"])
+    ok = sp.csr_matrix((np.ones(len(g["ok_idx"]), bool), g["ok_idx"], g["ok_ptr"]), shape=(n_s, n_c))
+    minutes = sp.csr_matrix((g["ok_min"], g["ok_idx"], g["ok_ptr"]), shape=(n_s, n_c))
+    ca = prep.courses
+    reasons = np.asarray(REASONS, dtype=object)
+    r = Reach(ok=ok, minutes=minutes, reason=reasons[stage_reason(g["stage"])], course_ids=ca["kurs_id"],
+              online=ca["online"], include_online=True)
+    if ca["online"].any():
+        keep = ~ca["online"][g["ok_idx"]]
+        rows = np.repeat(np.arange(n_s), np.diff(g["ok_ptr"]))[keep]
+        ptr = np.zeros(n_s + 1, np.int64)
+        np.cumsum(np.bincount(rows, minlength=n_s), out=ptr[1:])
+        ok_off = sp.csr_matrix((np.ones(int(keep.sum()), bool), g["ok_idx"][keep], ptr), shape=(n_s, n_c))
+        min_off = sp.csr_matrix((g["ok_min"][keep], g["ok_idx"][keep], ptr), shape=(n_s, n_c))
+    else:
+        ok_off, min_off = ok, minutes
+    r_off = Reach(ok=ok_off, minutes=min_off, reason=reasons[stage_reason(g["stage_off"])],
+                  course_ids=ca["kurs_id"], online=ca["online"], include_online=False)
+    return r, r_off
+
+
+def _problem(demand: pd.DataFrame, courses: pd.DataFrame, travel: CourseTravelTimes, params: Parameters,
+             cap: np.ndarray, mk: pd.DataFrame | None = None) -> _blocks.Problem:
+    """Check the inputs and turn them into the arrays of :class:`coverage._blocks.Problem`."""
+    if "allgemein" not in params.gruppen:
+        raise InputDataError("Zielgruppe 'allgemein' hat keine Regeln (nötig für den E2SFCA-Index).")
+    persons = pd.to_numeric(demand["personen"], errors="coerce").to_numpy(float)
+    if not np.all(np.isfinite(persons)) or (persons < 0).any():
+        raise InputDataError("Bedarf je Segment muss eine endliche Zahl ≥ 0 sein.", column="personen")
+    prep = _prepare(demand, courses, travel, params)
+    m = params.sensitivitaet_min
+    names = prep.group_names
+    limits = np.vstack([_group_limits(params, names), _group_limits(params.shifted(-m), names),
+                        _group_limits(params.shifted(m), names)])
+    modes = tuple(travel.modes)
+    e2_modes = np.array([mo in params.gruppen["allgemein"].modi for mo in modes], bool)
+    if mk is None:
+        mk = pd.DataFrame({"ARS": pd.unique(demand["mk_ars"].astype(str))})
+    seg_mk = _mk_codes(demand["mk_ars"], mk)
+    n_o = travel.hin.shape[1]
+    return _blocks.Problem(prep=prep, persons=persons, capacity=np.asarray(cap, float), limits=limits,
+                           hin=travel.hin, rueck=travel.rueck, modes=modes, e2sfca_modes=e2_modes,
+                           bands=tuple((float(u), float(w)) for u, w in params.e2sfca_baender),
+                           seg_mk=seg_mk, n_mk=len(mk), origin_mk=_origin_mk(prep.seg_origin, seg_mk, n_o))
+
+
+def _tables_of_sums(g: dict, mk: pd.DataFrame, origin_mk: np.ndarray
+                    ) -> tuple[pd.DataFrame, list[pd.DataFrame], pd.DataFrame]:
+    """Person sums (analysis, shifted runs) and index medians per MK × level from the summed block results."""
+    n = len(mk) * len(LEVELS)
+    sums = g["sums"] if isinstance(g["sums"], np.ndarray) else np.zeros((n, len(_blocks.SUM_COLUMNS)))
+    shift = g["sums_shift"] if isinstance(g["sums_shift"], np.ndarray) else np.zeros((n, 2))
+    bedarf = sums[:, _blocks.SUM_COLUMNS.index("personen")]
+    shifted = [pd.DataFrame(_mk_level_frame(mk) | {"Bedarf": bedarf, "versorgt": shift[:, i],
+                                                    "unversorgt": bedarf - shift[:, i]}) for i in (0, 1)]
+    med = g["median"]
+    if med is None or med.shape != (len(LEVELS), len(mk)):
+        med = np.full((len(LEVELS), len(mk)), np.nan)
+    # a level without courses and segments has the index 0 at every origin: median 0 where the MK has origins
+    has_origin = np.bincount(origin_mk[origin_mk >= 0], minlength=len(mk))[:len(mk)] > 0
+    covered = g.get("levels_covered")
+    for lv in range(len(LEVELS)):
+        if covered is None or not covered[lv]:
+            med[lv] = np.where(has_origin, 0.0, np.nan)
+    medians = pd.DataFrame(_mk_level_frame(mk) | {"E2SFCA-Index (Median)": np.round(med.T.ravel(), 4)})
+    return _numbers_frame(sums, mk), shifted, medians
+
+
+def _e2sfca_frame(e2: np.ndarray, problem: _blocks.Problem, origin_ids: np.ndarray) -> pd.DataFrame:
+    """Index per origin × level as in :func:`coverage.accessibility.e2sfca_by_level`."""
+    p = problem.prep
+    n_o, n_l = len(origin_ids), len(LEVELS)
+    d = np.bincount(p.seg_level * n_o + p.seg_origin, weights=problem.persons, minlength=n_l * n_o)
+    return pd.DataFrame({
+        "herkunft_id": _text(np.tile(np.arange(n_o), n_l), np.asarray(origin_ids).astype(str).tolist()),
+        "niveau": _text(np.repeat(np.arange(n_l), n_o), LEVELS),
+        "personen": d,
+        "e2sfca": e2.ravel(),
+    })
 
 
 def assess(
@@ -450,6 +593,7 @@ def assess(
     params: Parameters,
     mitgliedskommunen: gpd.GeoDataFrame,
     kapazitaet: Literal["freie_plaetze", "plaetze"] | None = None,
+    cache: Cache | None = None,
 ) -> CoverageResult:
     """Assess the provision of the existing courses.
 
@@ -469,10 +613,22 @@ def assess(
         Seats open to the demand: ``freie_plaetze`` (the other seats are held by
         current participants) or ``plaetze``; default ``params.kapazitaet``
         (``freie_plaetze`` if the parameters have no such field).
+    cache
+        Optional disk cache for the results of the independent level blocks
+        (reach, assignments at the three thresholds, E2SFCA; kind
+        ``versorgung_block``). Keys are fingerprints of all inputs of a block, so
+        after one course was added, removed or changed only the blocks of its
+        levels are computed again. Results of this process are also reused
+        without a cache (same keys, kept in memory).
 
     Returns
     -------
     CoverageResult
+
+    Notes
+    -----
+    The result does not depend on what was stored before: a block is either
+    computed from scratch or taken whole from a run with exactly the same inputs.
     """
     if kapazitaet is None:
         kapazitaet = getattr(params, "kapazitaet", "freie_plaetze")
@@ -482,20 +638,45 @@ def assess(
     demand = demand.reset_index(drop=True)
     courses = courses.reset_index(drop=True)
     cap = course_capacity(courses, kapazitaet=kapazitaet)
-    r, r_off, a, seg = _run(demand, courses, travel, params, cap)
+    mk = _mk_frame(mitgliedskommunen)
+    problem = _problem(demand, courses, travel, params, cap, mk)
+    blocks = _blocks.compute_blocks(problem, cache=cache)
+    n_s, n_c, n_o = len(demand), len(courses), travel.hin.shape[1]
+    g = _blocks.assemble(blocks, n_s, n_c, len(LEVELS), n_o)
+    r, r_off = _reach_objects(g, problem.prep, n_c)
+    flow = sp.csr_matrix((g["flow_val"], g["flow_idx"], g["flow_ptr"]), shape=(n_s, n_c))
+    persons = problem.persons
+    served = g["served"]
+    unserved = persons - served
+    load = np.bincount(g["flow_idx"], weights=g["flow_val"], minlength=n_c)
+    a = AssignmentResult(flow=flow, served=served, unserved=unserved, load=load, total_minutes=g["total_minutes"],
+                         n_variables=g["n_variables"])
+    online = problem.prep.courses["online"]
+    if online.any():
+        rows = np.repeat(np.arange(n_s), np.diff(g["flow_ptr"]))
+        on = online[g["flow_idx"]]
+        online_flow = np.bincount(rows[on], weights=g["flow_val"][on], minlength=n_s)
+    else:
+        online_flow = np.zeros(n_s)
+    cols = _segment_columns(g["ok_ptr"], g["ok_min"], stage_reason(g["stage"]), stage_reason(g["stage_off"]),
+                            served, unserved, online_flow)
+    seg = _segment_frame(demand, cols)
+    mk_code = problem.seg_mk
+    if (mk_code < 0).any():
+        unknown = sorted(set(pd.unique(demand["mk_ars"].astype(str)[mk_code < 0])))
+        logger.warning("%.1f Personen liegen in unbekannten Mitgliedskommunen %s und fehlen in der Lückentabelle.",
+                       float(persons[mk_code < 0].sum()), unknown[:5])
+    num, shifted, med = _tables_of_sums(g, mk, problem.origin_mk)
+    e2 = _e2sfca_frame(g["e2sfca"], problem, travel.origin_ids)
+    gaps = _gap_table(num, mk, params=params, shifted=shifted, e2sfca_median=med)
     m = params.sensitivitaet_min
-    shifted = []
-    for delta in (-m, m):
-        _, _, _, s = _run(demand, courses, travel, params.shifted(delta), cap, offline=False)
-        shifted.append(s)
-    e2 = e2sfca_by_level(demand, courses, travel, params=params, kapazitaet=kapazitaet)
-    gaps = gap_table(seg, mitgliedskommunen, params=params, e2sfca=e2, shifted_segments=shifted)
     changed = gaps[gaps["Flagge robust"] == "nein"]
     robustness = changed[["Mitgliedskommune", "ARS", "Niveau", "Versorgungslücke", _shift_label("−", m),
                           _shift_label("+", m)]].reset_index(drop=True)
-    if len(robustness):
+    if len(robustness) and logger.isEnabledFor(logging.INFO):
         logger.info("%d Lücken-Einstufungen ändern sich bei ±%g min: %s", len(robustness), m,
-                    "; ".join(f"{x.Mitgliedskommune} {x.Niveau}" for x in robustness.itertuples()))
+                    "; ".join(f"{a} {b}" for a, b in zip(robustness["Mitgliedskommune"], robustness["Niveau"],
+                                                         strict=True)))
     total, served = float(seg["personen"].sum()), float(seg["versorgt"].sum())
     notes = [
         f"{_de(served)} von {_de(total)} Personen versorgt (Kapazität: {kapazitaet}).",
@@ -505,7 +686,7 @@ def assess(
     logger.info("Lücken: %s %s", *notes)
     return CoverageResult(
         segments=seg,
-        courses=_course_table(courses, r, a, seg, cap),
+        courses=_course_table(courses, r, a, seg, cap, reachable=g["reach_persons"]),
         gaps=gaps,
         e2sfca=e2,
         robustness=robustness,

@@ -32,6 +32,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from . import _reachcore as _rc
+from ._codes import factorize
 from .config import GroupRule, Parameters
 from .errors import InputDataError
 from .schema import COURSE_TYPES, GROUPS, LEVELS
@@ -101,6 +103,14 @@ class Reach:
 # --------------------------------------------------------------------------- core
 
 
+def _accept(level_ok: np.ndarray, type_ok: np.ndarray, online: np.ndarray, online_ok: np.ndarray) -> np.ndarray:
+    """``(n_g, n_l, n_c)`` bool: the course offers the level and suits the group (in person or online)."""
+    online = np.asarray(online, bool)
+    in_person = type_ok[:, None, :] & ~online[None, None, :]
+    on_line = online[None, None, :] & online_ok[:, :, None]
+    return level_ok[None, :, :] & (in_person | on_line)
+
+
 def _reach_core(
     seg_origin: np.ndarray,
     seg_level: np.ndarray,
@@ -153,64 +163,36 @@ def _reach_core(
     reason : numpy.ndarray
         ``(n_s,)`` int8 codes, index into :data:`REASONS`.
     """
-    n_s = len(seg_origin)
     n_c = hin.shape[2]
-    reason = np.zeros(n_s, np.int8)
-    rows_all: list[np.ndarray] = []
-    cols_all: list[np.ndarray] = []
-    mins_all: list[np.ndarray] = []
-    online = np.asarray(online, bool)
-    key = seg_group.astype(np.int64) * (level_ok.shape[0] + 1) + seg_level.astype(np.int64)
-    order = np.argsort(key, kind="stable")
-    bounds = np.nonzero(np.diff(key[order]))[0] + 1
-    for block in np.split(order, bounds):
-        if len(block) == 0:
-            continue
-        g, lv = int(seg_group[block[0]]), int(seg_level[block[0]])
-        accept = (~online & type_ok[g]) | (online & bool(online_ok[g, lv]) & include_online)
-        cols = np.nonzero(level_ok[lv] & accept)[0]
-        if len(cols) == 0:
-            reason[block] = 1
-            continue
-        o_u, inv = np.unique(seg_origin[block], return_inverse=True)
-        t_hin = np.full((len(o_u), len(cols)), np.inf)
-        t_both = np.full((len(o_u), len(cols)), np.inf)
-        sub = np.ix_(o_u, cols)
-        for m in np.nonzero(mode_allowed[g])[0]:
-            h = hin[m][sub]
-            t_hin = np.minimum(t_hin, h)
-            t_both = np.minimum(t_both, np.maximum(h, rueck[m][sub]))
-        on = online[cols]
-        t_hin[:, on] = 0.0
-        t_both[:, on] = 0.0
-        limit = float(max_minutes[g]) + _EPS
-        there = (t_hin <= limit)[inv]
-        both = (t_both <= limit)[inv]
-        timed = both & schedule_ok[g, cols][None, :]
-        ok = timed & childcare_ok[g, cols][None, :]
-        r = np.where(
-            ok.any(axis=1), 0,
-            np.where(~there.any(axis=1), 1, np.where(~both.any(axis=1), 2, np.where(~timed.any(axis=1), 3, 4))),
-        )
-        reason[block] = r
-        ri, ci = np.nonzero(ok)
-        rows_all.append(block[ri])
-        cols_all.append(cols[ci])
-        mins_all.append(t_both[inv[ri], ci])
-    if rows_all:
-        rows = np.concatenate(rows_all)
-        cols = np.concatenate(cols_all)
-        mins = np.concatenate(mins_all)
-    else:
-        rows = cols = np.zeros(0, np.int64)
-        mins = np.zeros(0)
-    order = np.lexsort((cols, rows))
-    rows, cols, mins = rows[order], cols[order], mins[order]
-    indptr = np.zeros(n_s + 1, np.int64)
-    np.cumsum(np.bincount(rows, minlength=n_s), out=indptr[1:])
-    minutes = sp.csr_matrix((mins.astype(float), cols.astype(np.int64), indptr), shape=(n_s, n_c))
-    ok_m = sp.csr_matrix((np.ones(len(cols), bool), cols.astype(np.int64), indptr.copy()), shape=(n_s, n_c))
-    return ok_m, minutes, reason
+    cand = _rc.candidates(
+        np.asarray(seg_origin), np.asarray(seg_group), np.asarray(seg_level),
+        accept=_accept(level_ok, type_ok, online, online_ok), mode_allowed=mode_allowed, limit=max_minutes,
+        hin=hin, rueck=rueck, online=online,
+    )
+    return _pairs_of(cand, n_c, seg_group=seg_group, limit=max_minutes, schedule_ok=schedule_ok,
+                     childcare_ok=childcare_ok, online=online, include_online=include_online)
+
+
+def _pairs_of(
+    cand: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    n_c: int,
+    *,
+    seg_group: np.ndarray,
+    limit: np.ndarray,
+    schedule_ok: np.ndarray,
+    childcare_ok: np.ndarray,
+    online: np.ndarray,
+    include_online: bool,
+) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
+    """``ok``, ``minutes`` and reason codes for one threshold from candidate pairs."""
+    indptr, indices, mins, best = _rc.derive(
+        *cand, seg_group=seg_group, limit=limit, schedule_ok=schedule_ok, childcare_ok=childcare_ok,
+        online=online, include_online=include_online,
+    )
+    n_s = len(indptr) - 1
+    minutes = sp.csr_matrix((mins, indices, indptr), shape=(n_s, n_c))
+    ok_m = sp.csr_matrix((np.ones(len(indices), bool), indices, indptr), shape=(n_s, n_c))
+    return ok_m, minutes, _rc.stage_reason(best)
 
 
 # --------------------------------------------------------------------------- wrapper
@@ -339,9 +321,60 @@ def _course_columns(course_ids: np.ndarray, travel: CourseTravelTimes) -> np.nda
     return np.array([index[c] for c in course_ids], np.int64)
 
 
-def _codes(values: np.ndarray, categories: np.ndarray) -> np.ndarray:
-    """Position of each value in ``categories`` (-1 if absent), vectorised via pandas."""
-    return pd.Categorical(values, categories=pd.unique(categories)).codes.astype(np.int64)
+def _codes(values: pd.Series | np.ndarray, categories: np.ndarray) -> np.ndarray:
+    """Position of each value (as str) in ``categories`` (-1 if absent), vectorised via pandas."""
+    codes, uniques = factorize(pd.Series(values) if not isinstance(values, pd.Series) else values)
+    cats = pd.Index(pd.unique(np.asarray(categories).astype(str)))
+    lookup = cats.get_indexer(pd.Index(uniques)).astype(np.int64)
+    return lookup[codes] if len(codes) else np.zeros(0, np.int64)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """Codes and attribute arrays shared by all reach computations of one analysis."""
+
+    seg_origin: np.ndarray
+    seg_level: np.ndarray
+    seg_group: np.ndarray
+    group_names: list[str]
+    courses: dict[str, np.ndarray]
+    groups: dict[str, np.ndarray]
+    travel_cols: np.ndarray
+    accept: np.ndarray
+
+
+def _prepare(demand: pd.DataFrame, courses: pd.DataFrame, travel: CourseTravelTimes, params: Parameters) -> _Prepared:
+    """Check the inputs of :func:`reach` and turn them into integer codes and attribute arrays."""
+    for c in ("herkunft_id", "niveau", "gruppe"):
+        if c not in demand.columns:
+            raise InputDataError(f"Bedarfssegmente: es fehlt die Spalte '{c}'.")
+    ca = course_arrays(courses)
+    seg_origin = _codes(demand["herkunft_id"], np.asarray(travel.origin_ids))
+    if (seg_origin < 0).any():
+        i = int(np.nonzero(seg_origin < 0)[0][0])
+        raise InputDataError("Herkunftsort ohne Reisezeiten.", column="herkunft_id", row=i + 1,
+                             value=str(demand["herkunft_id"].iloc[i]))
+    seg_level = _codes(demand["niveau"], np.asarray(LEVELS))
+    if (seg_level < 0).any():
+        i = int(np.nonzero(seg_level < 0)[0][0])
+        raise InputDataError(f"Unbekanntes Niveau; erlaubt: {', '.join(LEVELS)}.", column="niveau", row=i + 1,
+                             value=str(demand["niveau"].iloc[i]))
+    names = [g for g in GROUPS if g in params.gruppen] + sorted(g for g in params.gruppen if g not in GROUPS)
+    seg_group = _codes(demand["gruppe"], np.asarray(names, dtype=object))
+    if (seg_group < 0).any():
+        i = int(np.nonzero(seg_group < 0)[0][0])
+        raise InputDataError(f"Zielgruppe ohne Regeln; bekannt: {', '.join(names)}.", column="gruppe", row=i + 1,
+                             value=str(demand["gruppe"].iloc[i]))
+    cols = _course_columns(ca["kurs_id"], travel)
+    ga = _group_arrays(params.gruppen, names, tuple(travel.modes), ca)
+    return _Prepared(seg_origin=seg_origin, seg_level=seg_level, seg_group=seg_group, group_names=names, courses=ca,
+                     groups=ga, travel_cols=cols,
+                     accept=_accept(ca["level_ok"], ga["type_ok"], ca["online"], ga["online_ok"]))
+
+
+def _group_limits(params: Parameters, names: list[str]) -> np.ndarray:
+    """``(n_g,)`` threshold per group in the order of ``names``."""
+    return np.array([params.gruppen[g].max_minuten for g in names], float)
 
 
 def reach(
@@ -380,38 +413,22 @@ def reach(
     InputDataError
         For unknown ids, levels, groups or course types.
     """
-    for c in ("herkunft_id", "niveau", "gruppe"):
-        if c not in demand.columns:
-            raise InputDataError(f"Bedarfssegmente: es fehlt die Spalte '{c}'.")
-    ca = course_arrays(courses)
-    hids = demand["herkunft_id"].astype(str).to_numpy()
-    seg_origin = _codes(hids, np.asarray(travel.origin_ids).astype(str))
-    if (seg_origin < 0).any():
-        i = int(np.nonzero(seg_origin < 0)[0][0])
-        raise InputDataError("Herkunftsort ohne Reisezeiten.", column="herkunft_id", row=i + 1, value=hids[i])
-    level_index = {lv: i for i, lv in enumerate(LEVELS)}
-    lv_raw = demand["niveau"].astype(str).to_numpy()
-    seg_level = _codes(lv_raw, np.asarray(list(level_index)))
-    if (seg_level < 0).any():
-        i = int(np.nonzero(seg_level < 0)[0][0])
-        raise InputDataError(f"Unbekanntes Niveau; erlaubt: {', '.join(LEVELS)}.", column="niveau", row=i + 1,
-                             value=lv_raw[i])
-    names = [g for g in GROUPS if g in params.gruppen] + sorted(g for g in params.gruppen if g not in GROUPS)
-    group_index = {g: i for i, g in enumerate(names)}
-    g_raw = demand["gruppe"].astype(str).to_numpy()
-    seg_group = _codes(g_raw, np.asarray(list(group_index)))
-    if (seg_group < 0).any():
-        i = int(np.nonzero(seg_group < 0)[0][0])
-        raise InputDataError(f"Zielgruppe ohne Regeln; bekannt: {', '.join(names)}.", column="gruppe", row=i + 1,
-                             value=g_raw[i])
-    cols = _course_columns(ca["kurs_id"], travel)
-    hin = travel.hin if np.array_equal(cols, np.arange(travel.hin.shape[2])) else travel.hin[:, :, cols]
-    rueck = travel.rueck if np.array_equal(cols, np.arange(travel.rueck.shape[2])) else travel.rueck[:, :, cols]
-    ga = _group_arrays(params.gruppen, names, tuple(travel.modes), ca)
-    ok, minutes, code = _reach_core(
-        seg_origin, seg_level, seg_group, hin=hin, rueck=rueck, level_ok=ca["level_ok"], online=ca["online"],
-        include_online=include_online, **ga,
+    prep = _prepare(demand, courses, travel, params)
+    ca, ga = prep.courses, prep.groups
+    limit = ga["max_minutes"]
+    cand = _rc.candidates(
+        prep.seg_origin, prep.seg_group, prep.seg_level, accept=prep.accept, mode_allowed=ga["mode_allowed"],
+        limit=limit, hin=travel.hin, rueck=travel.rueck, online=ca["online"], col_map=prep.travel_cols,
     )
+    ok, minutes, code = _pairs_of(
+        cand, len(ca["kurs_id"]), seg_group=prep.seg_group, limit=limit, schedule_ok=ga["schedule_ok"],
+        childcare_ok=ga["childcare_ok"], online=ca["online"], include_online=include_online,
+    )
+    return _reach_result(ok, minutes, code, ca, include_online=include_online)
+
+
+def _reach_result(ok: sp.csr_matrix, minutes: sp.csr_matrix, code: np.ndarray, ca: dict[str, np.ndarray], *,
+                  include_online: bool) -> Reach:
     reason = np.asarray(REASONS, dtype=object)[code]
     logger.debug(
         "Erreichbarkeit: %d Segmente × %d Kurse, %d erlaubte Paare, %d Segmente ohne Kurs%s",

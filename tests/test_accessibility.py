@@ -98,3 +98,23 @@ def test_by_level_wrapper_splits_seats_and_skips_online():
     assert a1.loc[["a", "b"], "personen"].tolist() == [3.0, 2.0]
     c1 = out[out["niveau"] == "C1"]
     assert (c1["e2sfca"] == 0).all()
+
+
+def test_travel_weights_equal_band_weights_of_best_time():
+    from coverage.accessibility import travel_weights
+
+    rng = np.random.default_rng(4)
+    for dtype in (np.float32, np.float64):
+        hin = rng.uniform(0, 80, (3, 30, 9)).astype(dtype)
+        rueck = rng.uniform(0, 80, (3, 30, 9)).astype(dtype)
+        hin[rng.random(hin.shape) < 0.15] = np.inf
+        hin[0, :, 2] = np.array([15, 30, 45, 60] * 7 + [15, 61], dtype)  # exactly on the band bounds
+        rueck[0, :, 2] = 0
+        modes = np.array([0, 2])
+        cols = np.array([2, 5, 0, 8])
+        cost = np.full((30, len(cols)), np.inf)
+        for m in modes:
+            cost = np.minimum(cost, np.maximum(hin[m][:, cols], rueck[m][:, cols]))
+        want = band_weights(cost, BANDS)
+        got = travel_weights(hin, rueck, modes=modes, cols=cols, bands=BANDS)
+        assert np.array_equal(got, want)

@@ -134,14 +134,80 @@ def test_property_vs_networkx_and_bruteforce(inst):
     _check(*inst)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(instances())
-def test_property_column_generation_path(inst):
-    # force the column-generation branch on the small hypothesis instances
-    with mock.patch.object(asg, "_DIRECT_MAX", 0), mock.patch.object(asg, "_START_PER_COURSE", 1), \
-            mock.patch.object(asg, "_MAX_ROUNDS", 200), mock.patch.object(asg.logger, "warning") as warn:
+def test_property_congested_start_and_unmerged(inst):
+    # the congested branch (pruning, greedy by minutes) on every instance, and the model without merging
+    from coverage import _transport
+
+    with mock.patch.object(_transport, "_cheapest", side_effect=lambda *a: (_cheapest_plain(*a), True)):
         _check(*inst)
-    assert not warn.called  # converged without the full-model fallback
+    supply, capacity, dense = inst
+    plain = asg._assign_exact(supply, capacity, _pairs(dense))
+    merged = assign(supply, capacity, _pairs(dense))
+    assert plain.served.sum() == pytest.approx(merged.served.sum(), abs=1e-9)
+    assert plain.total_minutes == pytest.approx(merged.total_minutes, abs=1e-6)
+
+
+def _cheapest_plain(indptr, cols, t, supply, capacity):
+    out = np.full(len(indptr) - 1, np.inf)
+    for g in range(len(indptr) - 1):
+        if indptr[g + 1] > indptr[g]:
+            out[g] = t[indptr[g]:indptr[g + 1]].min()
+    return out
+
+
+def _lexicographic_reference(supply, capacity, pairs) -> tuple[float, float]:
+    """Served persons (max flow) and the least minutes among maximum flows, by two HiGHS LPs."""
+    coo = pairs.tocoo()
+    r, c, t = coo.row, coo.col, coo.data
+    n_v = len(t)
+    a = sp.vstack([sp.csr_matrix((np.ones(n_v), (r, np.arange(n_v))), shape=(len(supply), n_v)),
+                   sp.csr_matrix((np.ones(n_v), (c, np.arange(n_v))), shape=(len(capacity), n_v))])
+    b = np.r_[supply, capacity]
+    first = linprog(-np.ones(n_v), A_ub=a, b_ub=b, bounds=(0, None), method="highs")
+    served = -first.fun
+    second = linprog(t, A_ub=a, b_ub=b, A_eq=np.ones((1, n_v)), b_eq=[served * (1 - 1e-12)], bounds=(0, None),
+                     method="highs")
+    return served, float(second.fun)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_medium_instances_match_two_stage_lp(seed):
+    # a few hundred segments: many pivots, congested and uncongested courses, fractional persons
+    rng = np.random.default_rng(seed)
+    n_s, n_c = 400, 25
+    mask = rng.random((n_s, n_c)) < 0.15
+    t = np.round(rng.uniform(0, 90, (n_s, n_c)))
+    pairs = sp.csr_matrix((t[mask], np.nonzero(mask)), shape=(n_s, n_c))
+    supply = rng.choice([0.0, 0.013, 0.2, 0.5, 1.7, 3.0], n_s)
+    capacity = rng.choice([0.0, 0.5, 2.0, 5.0, 12.0], n_c)
+    res = assign(supply, capacity, pairs)
+    served, minutes = _lexicographic_reference(supply, capacity, pairs)
+    assert res.served.sum() == pytest.approx(served, rel=1e-9, abs=1e-9)
+    assert res.total_minutes == pytest.approx(minutes, rel=1e-7, abs=1e-5)
+    assert np.all(res.load <= capacity + 1e-9) and np.all(res.served <= supply + 1e-12)
+    # whole minutes: same served persons, minutes of the rounded problem
+    again = assign(supply, capacity, pairs, round_minutes=1.0)
+    assert again.served.sum() == pytest.approx(served, rel=1e-9, abs=1e-9)
+
+
+def test_group_rows_is_exact():
+    from coverage._transport import group_rows
+
+    rng = np.random.default_rng(5)
+    base = sp.random(60, 8, density=0.4, random_state=6, format="csr")
+    base.data = np.round(base.data * 3)  # few distinct values: many equal rows, many near-equal ones
+    rows = rng.integers(0, 60, 500)
+    m = sp.csr_matrix(base[rows])
+    m.sort_indices()
+    group, rep = group_rows(m.indptr, m.indices, m.data)
+    keys = [(tuple(m.indices[m.indptr[i]:m.indptr[i + 1]]), tuple(m.data[m.indptr[i]:m.indptr[i + 1]]))
+            for i in range(m.shape[0])]
+    first: dict = {}
+    want = np.array([first.setdefault(k, len(first)) for k in keys])
+    assert np.array_equal(group, want)  # numbered by first appearance
+    assert np.array_equal(rep, [keys.index(k) for k in first])
 
 
 def test_large_instance_under_two_seconds():

@@ -221,3 +221,181 @@ def test_synthetic_county_from_residents():
     assert g["E2SFCA-Index (Median)"].notna().sum() > 0
     assert set(out.segments["grund"]) <= {"", "kein_kurs", "kein_rueckweg", "termin", "kinderbetreuung",
                                           "kurs_voll"}
+
+
+# --------------------------------------------------------------------------- reuse of unchanged blocks
+
+
+def _with_travel(travel: CourseTravelTimes, hin: np.ndarray) -> CourseTravelTimes:
+    return CourseTravelTimes(travel.origin_ids, travel.course_ids, travel.modes, hin, travel.rueck)
+
+
+def test_rerun_recomputes_only_changed_blocks_and_is_never_stale(tmp_path):
+    """Reuse is keyed by content: a changed travel time or seat count of a course with the same id is seen."""
+    from unittest import mock
+
+    from coverage import _blocks
+    from coverage.cache import Cache
+
+    seg, courses, travel, mk = _case()
+    p = Parameters()
+    cache = Cache(tmp_path / "cache")
+    _blocks.clear_memory()
+    solved: list[list[str]] = []
+    real = _blocks.solve_block
+
+    def spy(problem, levels, segs, crs, **kw):
+        solved.append([LEVELS[i] for i in levels])
+        return real(problem, levels, segs, crs, **kw)
+
+    def run(c, t, **kw):
+        return assess(seg, c, t, params=p, mitgliedskommunen=mk, kapazitaet="freie_plaetze", **kw)
+
+    with mock.patch.object(_blocks, "solve_block", side_effect=spy):
+        first = run(courses, travel, cache=cache)
+        assert sorted(solved) == [["A1"], ["A2"], ["B1"], ["B2"], ["C1"]]
+        solved.clear()
+        again = run(courses, travel, cache=cache)
+        assert solved == []
+        pd.testing.assert_frame_equal(first.gaps, again.gaps)
+        # o0 → K1 (A1) no longer within the threshold: same course id, new content
+        hin = travel.hin.copy()
+        hin[:, 0, 0] = 100.0
+        far = run(courses, _with_travel(travel, hin), cache=cache)
+        assert solved == [["A1"]]
+        r = _row(far, 0, "A1")
+        assert r["davon: kein Kurs erreichbar"] == 10.0 and r["versorgt"] == 0.0
+        # more free seats at K1: seen as well
+        solved.clear()
+        more = run(courses.assign(freie_plaetze=[8, 10, 10, 20, 10]), travel, cache=cache)
+        assert solved == [["A1"]]
+        assert _row(more, 0, "A1")["versorgt"] == 8.0
+        # a new process: nothing in memory, everything from the disk cache
+        solved.clear()
+        _blocks.clear_memory()
+        from_disk = run(courses, _with_travel(travel, hin), cache=cache)
+        assert solved == []
+    # every result equals a run without any stored results
+    cases = [(far, courses, _with_travel(travel, hin)),
+             (more, courses.assign(freie_plaetze=[8, 10, 10, 20, 10]), travel),
+             (from_disk, courses, _with_travel(travel, hin))]
+    for res, c, t in cases:
+        _blocks.clear_memory()
+        cold = run(c, t)
+        pd.testing.assert_frame_equal(res.gaps, cold.gaps)
+        pd.testing.assert_frame_equal(res.segments, cold.segments)
+        pd.testing.assert_frame_equal(res.courses, cold.courses)
+        pd.testing.assert_frame_equal(res.e2sfca, cold.e2sfca)
+
+
+def test_block_keys_see_every_input():
+    from coverage import _blocks
+    from coverage.assignment import course_capacity
+    from coverage.cache import code_salt
+    from coverage.gaps import _problem
+
+    seg, courses, travel, _ = _case()
+    p = Parameters()
+
+    def keys(s, c, t, params):
+        prob = _problem(s.reset_index(drop=True), c, t, params, course_capacity(c))
+        dig = _blocks.column_digests(prob.hin, prob.rueck)
+        salt = code_salt(_blocks._CODE)
+        return {tuple(lv): _blocks.block_key(prob, lv, sg, cr, salt, dig)
+                for lv, sg, cr in _blocks.level_blocks(prob.prep.courses["level_ok"], prob.prep.seg_level)}
+
+    base = keys(seg, courses, travel, p)
+    a1 = (LEVELS.index("A1"),)
+    hin = travel.hin.copy()
+    hin[1, 4, 0] += 0.5  # another origin, another mode, same course
+    variants = {
+        "travel": keys(seg, courses, _with_travel(travel, hin), p),
+        "seats": keys(seg, courses.assign(freie_plaetze=[5, 10, 10, 20, 10]), travel, p),
+        "persons": keys(seg.assign(personen=seg["personen"].where(seg["niveau"] != "A1", 11.0)), courses, travel,
+                        p),
+        "schedule": keys(seg, courses.assign(beginn=[360, 540, 540, 540, 540]), travel, p),  # before 7:00
+        "childcare": keys(seg, courses.assign(kinderbetreuung=[True, False, False, False, False]), travel, p),
+        "threshold": keys(seg, courses, travel, p.shifted(1.0)),
+    }
+    for name, k in variants.items():
+        assert k[a1] != base[a1], name
+        assert k[(LEVELS.index("B1"),)] == base[(LEVELS.index("B1"),)] or name == "threshold", name
+    # the course id is not part of the key: renaming a course keeps the content
+    renamed = courses.assign(kurs_id=["X1", "K2", "K3", "K4", "ON"])
+    t_renamed = CourseTravelTimes(travel.origin_ids, renamed["kurs_id"].to_numpy(), travel.modes, travel.hin,
+                                  travel.rueck)
+    assert keys(seg, renamed, t_renamed, p) == base
+
+
+def test_level_blocks_join_levels_of_one_course():
+    from coverage._blocks import level_blocks
+
+    level_ok = np.zeros((6, 3), bool)
+    level_ok[[1, 2], 0] = True  # A1, A2
+    level_ok[2, 1] = True       # A2
+    level_ok[4, 2] = True       # B2
+    seg_level = np.array([1, 2, 3, 4, 1])
+    blocks = level_blocks(level_ok, seg_level)
+    assert [(b[0].tolist(), b[1].tolist(), b[2].tolist()) for b in blocks] == [
+        ([1, 2], [0, 1, 4], [0, 1]), ([3], [2], []), ([4], [3], [2])]
+
+
+def test_column_digests_change_with_any_value():
+    from coverage._blocks import column_digests
+
+    rng = np.random.default_rng(2)
+    for dtype in (np.float32, np.float64):
+        a = rng.uniform(0, 100, (2, 50, 7)).astype(dtype)
+        d = column_digests(a)
+        for idx in [(0, 0, 3), (1, 49, 6), (1, 17, 0)]:
+            b = a.copy()
+            b[idx] = np.nextafter(b[idx], np.inf)
+            changed = np.nonzero((column_digests(b) != d).any(axis=1))[0]
+            assert changed.tolist() == [idx[2]]
+        assert (column_digests(a[:, :, ::-1]) == d[::-1]).all()  # a column's digest does not depend on its position
+
+
+def test_gap_table_from_segments_matches_assess(result):
+    from coverage.gaps import gap_table
+
+    g = gap_table(result.segments, result.mitgliedskommunen, params=result.params, e2sfca=result.e2sfca)
+    same = [c for c in g.columns if not c.startswith("Lücke bei") and c != "Flagge robust"]
+    pd.testing.assert_frame_equal(g[same], result.gaps[same])
+
+
+def test_rerun_after_new_course_equals_cold_run():
+    """One new course: only its block is computed again, from reused per-course pieces; same result as cold."""
+    from coverage import _blocks
+
+    rng = np.random.default_rng(11)
+    mk = _mitgliedskommunen()
+    n_o, n_c = 90, 10
+    res = pd.DataFrame({"herkunft_id": [f"h{i}" for i in range(n_o)], "einwohner": rng.uniform(0, 150, n_o),
+                        "mk_ars": [mk["mk_ars"][i % 13] for i in range(n_o)]})
+    res["gemeinde_ars"] = res["mk_ars"] + "001"
+    demand = demand_segments(res, params=Parameters())
+    courses = pd.DataFrame({
+        "kurs_id": [f"K{j}" for j in range(n_c + 1)],
+        "niveaus": [("A1",), ("A1", "A2"), ("A2",), ("B1",), ("B1",), ("A1",), ("B1",), ("A2",), ("B2",), ("A1",),
+                    ("B1",)],
+        "kursart": "integrationskurs", "beginn": 540, "ende": 720, "kinderbetreuung": False, "plaetze": 20,
+        "freie_plaetze": rng.integers(1, 6, n_c + 1),
+    })
+    hin = rng.uniform(5, 90, (3, n_o, n_c + 1))
+    rueck = hin + rng.uniform(0, 10, (3, n_o, n_c + 1))
+    full = CourseTravelTimes(res["herkunft_id"].to_numpy(), courses["kurs_id"].to_numpy(), ("fuss", "rad", "oepnv"),
+                             hin, rueck)
+    before = courses.iloc[:n_c]
+
+    def run(c, t):
+        return assess(demand, c, t, params=Parameters(), mitgliedskommunen=mk, kapazitaet="freie_plaetze")
+
+    _blocks.clear_memory()
+    run(before, full.subset(list(range(n_c))))
+    after = run(courses, full)  # K10 (B1) is new: the B1 block reuses the columns of K3, K4, K6
+    _blocks.clear_memory()
+    cold = run(courses, full)
+    for name in ("gaps", "segments", "courses", "e2sfca"):
+        pd.testing.assert_frame_equal(getattr(after, name), getattr(cold, name))
+    assert (after.reach.ok != cold.reach.ok).nnz == 0
+    assert (after.assignment.flow != cold.assignment.flow).nnz == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from coverage.config import Parameters
 from coverage.errors import InputDataError
@@ -176,3 +177,136 @@ def test_large_instance_fast():
             assert bool(r.ok[s, c]) == want
             if want:
                 assert r.minutes[s, c] == pytest.approx(t)
+
+
+# --------------------------------------------------------------------------- reference implementation
+
+
+def _reference_reach_core(
+    seg_origin: np.ndarray,
+    seg_level: np.ndarray,
+    seg_group: np.ndarray,
+    *,
+    hin: np.ndarray,
+    rueck: np.ndarray,
+    mode_allowed: np.ndarray,
+    max_minutes: np.ndarray,
+    level_ok: np.ndarray,
+    type_ok: np.ndarray,
+    online: np.ndarray,
+    online_ok: np.ndarray,
+    schedule_ok: np.ndarray,
+    childcare_ok: np.ndarray,
+    include_online: bool = True,
+) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
+    """The reach rules as first written (NumPy, one block per group × level): the reference."""
+    n_s = len(seg_origin)
+    n_c = hin.shape[2]
+    reason = np.zeros(n_s, np.int8)
+    rows_all: list[np.ndarray] = []
+    cols_all: list[np.ndarray] = []
+    mins_all: list[np.ndarray] = []
+    online = np.asarray(online, bool)
+    key = seg_group.astype(np.int64) * (level_ok.shape[0] + 1) + seg_level.astype(np.int64)
+    order = np.argsort(key, kind="stable")
+    bounds = np.nonzero(np.diff(key[order]))[0] + 1
+    for block in np.split(order, bounds):
+        if len(block) == 0:
+            continue
+        g, lv = int(seg_group[block[0]]), int(seg_level[block[0]])
+        accept = (~online & type_ok[g]) | (online & bool(online_ok[g, lv]) & include_online)
+        cols = np.nonzero(level_ok[lv] & accept)[0]
+        if len(cols) == 0:
+            reason[block] = 1
+            continue
+        o_u, inv = np.unique(seg_origin[block], return_inverse=True)
+        t_hin = np.full((len(o_u), len(cols)), np.inf)
+        t_both = np.full((len(o_u), len(cols)), np.inf)
+        sub = np.ix_(o_u, cols)
+        for m in np.nonzero(mode_allowed[g])[0]:
+            h = hin[m][sub]
+            t_hin = np.minimum(t_hin, h)
+            t_both = np.minimum(t_both, np.maximum(h, rueck[m][sub]))
+        on = online[cols]
+        t_hin[:, on] = 0.0
+        t_both[:, on] = 0.0
+        limit = float(max_minutes[g]) + 1e-9
+        there = (t_hin <= limit)[inv]
+        both = (t_both <= limit)[inv]
+        timed = both & schedule_ok[g, cols][None, :]
+        ok = timed & childcare_ok[g, cols][None, :]
+        r = np.where(
+            ok.any(axis=1), 0,
+            np.where(~there.any(axis=1), 1, np.where(~both.any(axis=1), 2, np.where(~timed.any(axis=1), 3, 4))),
+        )
+        reason[block] = r
+        ri, ci = np.nonzero(ok)
+        rows_all.append(block[ri])
+        cols_all.append(cols[ci])
+        mins_all.append(t_both[inv[ri], ci])
+    if rows_all:
+        rows = np.concatenate(rows_all)
+        cols = np.concatenate(cols_all)
+        mins = np.concatenate(mins_all)
+    else:
+        rows = cols = np.zeros(0, np.int64)
+        mins = np.zeros(0)
+    order = np.lexsort((cols, rows))
+    rows, cols, mins = rows[order], cols[order], mins[order]
+    indptr = np.zeros(n_s + 1, np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_s), out=indptr[1:])
+    minutes = sp.csr_matrix((mins.astype(float), cols.astype(np.int64), indptr), shape=(n_s, n_c))
+    ok_m = sp.csr_matrix((np.ones(len(cols), bool), cols.astype(np.int64), indptr.copy()), shape=(n_s, n_c))
+    return ok_m, minutes, reason
+
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_kernels_equal_reference_implementation(seed):
+    """The numba kernels give exactly the pairs, minutes and reasons of the original NumPy rules."""
+    from coverage.reach import _accept, _reach_core
+
+    rng = np.random.default_rng(seed)
+    n_o, n_c, n_g, n_l, n_m = 40, 12, 5, 6, 3
+    dtype = np.float32 if seed % 2 else np.float64
+    hin = rng.uniform(0, 120, (n_m, n_o, n_c)).astype(dtype)
+    rueck = (hin + rng.uniform(-20, 40, (n_m, n_o, n_c))).clip(0).astype(dtype)
+    hin[rng.random(hin.shape) < 0.1] = np.inf
+    rueck[rng.random(rueck.shape) < 0.1] = np.inf
+    hin[:, :, 0] = np.round(hin[:, :, 0])  # exact ties with the thresholds
+    online = rng.random(n_c) < 0.2
+    level_ok = rng.random((n_l, n_c)) < 0.35
+    arrays = {
+        "mode_allowed": rng.random((n_g, n_m)) < 0.7,
+        "max_minutes": rng.choice([30.0, 45.0, 60.0, 75.0], n_g),
+        "type_ok": (rng.random((n_g, n_c)) < 0.7) & ~online,
+        "online_ok": rng.random((n_g, n_l)) < 0.5,
+        "schedule_ok": rng.random((n_g, n_c)) < 0.8,
+        "childcare_ok": rng.random((n_g, n_c)) < 0.8,
+    }
+    n_s = 300
+    seg = (rng.integers(0, n_o, n_s), rng.integers(0, n_l, n_s), rng.integers(0, n_g, n_s))
+    for include_online in (True, False):
+        want = _reference_reach_core(*seg, hin=hin, rueck=rueck, level_ok=level_ok, online=online,
+                                     include_online=include_online, **arrays)
+        got = _reach_core(*seg, hin=hin, rueck=rueck, level_ok=level_ok, online=online,
+                          include_online=include_online, **arrays)
+        assert (want[0] != got[0]).nnz == 0
+        assert np.array_equal(want[1].indptr, got[1].indptr) and np.array_equal(want[1].indices, got[1].indices)
+        assert np.array_equal(want[1].data, got[1].data)
+        assert np.array_equal(want[2], got[2])
+    # candidates for a larger threshold, derived for a smaller one (as for the robustness runs)
+    from coverage import _reachcore
+    from coverage.reach import _pairs_of
+
+    accept = _accept(level_ok, arrays["type_ok"], online, arrays["online_ok"])
+    cand = _reachcore.candidates(seg[0], seg[2], seg[1], accept=accept, mode_allowed=arrays["mode_allowed"],
+                                 limit=arrays["max_minutes"] + 15.0, hin=hin, rueck=rueck, online=online)
+    for shift in (-15.0, 0.0, 15.0):
+        limit = np.maximum(1.0, arrays["max_minutes"] + shift)
+        want = _reference_reach_core(*seg, hin=hin, rueck=rueck, level_ok=level_ok, online=online,
+                                     **(arrays | {"max_minutes": limit}))
+        got = _pairs_of(cand, n_c, seg_group=seg[2], limit=limit, schedule_ok=arrays["schedule_ok"],
+                        childcare_ok=arrays["childcare_ok"], online=online, include_online=True)
+        assert (want[1] != got[1]).nnz == 0 and np.array_equal(want[1].indices, got[1].indices)
+        assert np.array_equal(want[2], got[2])
