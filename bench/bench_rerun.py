@@ -28,6 +28,7 @@ from shapely.geometry import box
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
+from coverage._blocks import clear_memory  # noqa: E402
 from coverage.cache import Cache  # noqa: E402
 from coverage.config import Parameters, load_config  # noqa: E402
 from coverage.pipeline import run  # noqa: E402
@@ -56,10 +57,12 @@ def model_region() -> None:
     t = time.perf_counter()
     full = run(config, proposals=False)
     t_full = time.perf_counter() - t
+    clear_memory()  # each run starts like a new process: only the disk cache is kept
     t = time.perf_counter()
     warm = run(config, proposals=False)
     t_warm = time.perf_counter() - t
     add_course(config, NEW_COURSE)
+    clear_memory()
     t = time.perf_counter()
     new = run(config, proposals=False)
     t_new = time.perf_counter() - t
@@ -122,9 +125,12 @@ def county_scale() -> None:
         print(f"  Reisezeiten kalt: {t_full:.1f} s; nach einem neuen Kurs: {t_inc:.2f} s ({t_inc / t_full:.1%})",
               flush=True)
         dem = demand_mod.demand_segments(origins, params=params)
+        # every run starts like a new process: only the disk cache is kept between them
+        clear_memory()
         t = time.perf_counter()
         gaps.assess(dem, courses, tt, params=params, mitgliedskommunen=mk, cache=cache)
         t_cov = time.perf_counter() - t
+        clear_memory()
         t = time.perf_counter()
         gaps.assess(dem, more, tt2, params=params, mitgliedskommunen=mk, cache=cache)
         t_cov2 = time.perf_counter() - t
