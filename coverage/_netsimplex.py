@@ -156,6 +156,22 @@ def _thread(root, parent, n):  # pragma: no cover - numba
 
 
 @njit(cache=True)
+def _scan_all(state, cost, pi, src, dst, tol, elig, listed, n_el):  # pragma: no cover - numba
+    """List every non-tree arc not yet listed whose reduced cost is below ``−tol``; return the new count."""
+    for e in range(state.shape[0]):
+        st = state[e]
+        if st != TREE and not listed[e]:
+            c = cost[e] - pi[src[e]] + pi[dst[e]]
+            if st == UPPER:
+                c = -c
+            if c < -tol:
+                elig[n_el] = e
+                listed[e] = True
+                n_el += 1
+    return n_el
+
+
+@njit(cache=True)
 def network_simplex(src, dst, cap, cost, flow, state, parent, pedge, root, tol, max_pivots):  # pragma: no cover
     """Optimise a min-cost flow from a strongly feasible spanning-tree basis.
 
@@ -213,17 +229,7 @@ def network_simplex(src, dst, cap, cost, flow, state, parent, pedge, root, tol, 
     # eligible list: every arc with a negative reduced cost is in it (maybe with others)
     elig = np.empty(m, np.int64)
     listed = np.zeros(m, np.bool_)
-    n_el = 0
-    for e in range(m):
-        st = state[e]
-        if st != TREE:
-            c = cost[e] - pi[src[e]] + pi[dst[e]]
-            if st == UPPER:
-                c = -c
-            if c < -tol:
-                elig[n_el] = e
-                listed[e] = True
-                n_el += 1
+    n_el = _scan_all(state, cost, pi, src, dst, tol, elig, listed, 0)
     window = max(16, int(np.sqrt(m)) // 2)
     pos = 0
     stale = False
@@ -265,16 +271,7 @@ def network_simplex(src, dst, cap, cost, flow, state, parent, pedge, root, tol, 
                 break  # no arc with a negative reduced cost is left: optimal
             # some moved subtree was too large to look at its arcs: scan all arcs once more
             stale = False
-            for e in range(m):
-                st = state[e]
-                if st != TREE and not listed[e]:
-                    c = cost[e] - pi[src[e]] + pi[dst[e]]
-                    if st == UPPER:
-                        c = -c
-                    if c < -tol:
-                        elig[n_el] = e
-                        listed[e] = True
-                        n_el += 1
+            n_el = _scan_all(state, cost, pi, src, dst, tol, elig, listed, n_el)
             continue
         if pivots >= max_pivots:
             status = 2

@@ -113,6 +113,18 @@ def group_rows(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray) -> tup
 
 
 @njit(cache=True)
+def _argmin_row(indptr, t, g):  # pragma: no cover - numba
+    """Position of the first smallest ``t`` in row ``g`` (−1 for an empty row)."""
+    best = -1
+    bt = np.inf
+    for q in range(indptr[g], indptr[g + 1]):
+        if t[q] < bt:
+            bt = t[q]
+            best = q
+    return best
+
+
+@njit(cache=True)
 def _crash(indptr, cols, t, supply, capacity, n_p, n_c, n_g, order):  # pragma: no cover - numba
     """Greedy start basis (see module docstring): flow, state, parent and parent arc of every node.
 
@@ -130,12 +142,7 @@ def _crash(indptr, cols, t, supply, capacity, n_p, n_c, n_g, order):  # pragma: 
     free = capacity.copy()
     for k in range(order.shape[0]):
         g = order[k]
-        best = -1
-        bt = np.inf
-        for q in range(indptr[g], indptr[g + 1]):
-            if t[q] < bt:
-                bt = t[q]
-                best = q
+        best = _argmin_row(indptr, t, g)
         b = supply[g]
         if best >= 0 and free[cols[best]] - b > 1e-12 * (1.0 + b):
             c = cols[best]
@@ -194,12 +201,8 @@ def _cheapest(indptr, cols, t, supply, capacity):  # pragma: no cover - numba
     load = np.zeros(capacity.shape[0])
     cheapest = np.full(n_g, np.inf)
     for g in range(n_g):
-        best = -1
-        bt = np.inf
-        for q in range(indptr[g], indptr[g + 1]):
-            if t[q] < bt:
-                bt = t[q]
-                best = q
+        best = _argmin_row(indptr, t, g)
+        bt = t[best] if best >= 0 else np.inf
         cheapest[g] = bt
         if best >= 0:
             load[cols[best]] += supply[g]
