@@ -14,11 +14,12 @@ Run: ``python bench/bench_rerun.py [--ohne-landkreis]``.
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -52,8 +53,13 @@ def model_region() -> None:
     """Full, warm and incremental runs on a copy of the model region."""
     tmp = Path(tempfile.mkdtemp(prefix="kursatlas-rerun-"))
     shutil.copytree(ROOT / "data" / "rotenburg", tmp / "region")
-    config = load_config(tmp / "region" / "region.toml")
-    config = replace(config, karten=tmp / "karten", ergebnisse=tmp / "ergebnisse", cache=tmp / "cache")
+    toml = tmp / "region" / "region.toml"
+    text = toml.read_text(encoding="utf-8")
+    text = text.replace('karten = "../../maps"', f'karten = "{(tmp / "karten").as_posix()}"')
+    text = text.replace('ergebnisse = "../../results"',
+                        f'ergebnisse = "{(tmp / "ergebnisse").as_posix()}"\ncache = "{(tmp / "cache").as_posix()}"')
+    toml.write_text(text, encoding="utf-8")
+    config = load_config(toml)
     t = time.perf_counter()
     full = run(config, proposals=False)
     t_full = time.perf_counter() - t
@@ -80,6 +86,20 @@ def model_region() -> None:
           f"Karten: {n_maps - n_kept} neu geschrieben, {n_kept} unverändert übernommen "
           f"(ohne Änderung: {len(warm.kept)} übernommen)")
     print(f"  Verhältnis Neulauf / voller Lauf: {t_new / t_full:.0%}")
+    # what an analyst sees: one more course, then the command in a new process (imports, numba cache loads)
+    add_course(config, {**NEW_COURSE, "kurs_id": "K901", "niveaus": "A2"})
+    t = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", "import sys; from coverage.cli import main; sys.exit(main())", "run", "--config",
+         str(tmp / "region" / "region.toml"), "--nur-versorgung"],
+        capture_output=True, text=True, check=False,
+    )
+    t_proc = time.perf_counter() - t
+    total = re.search(r"Gesamtzeit: ([0-9.]+) s", proc.stderr)
+    stages = re.findall(r"fertig \(([0-9.]+) s\)", proc.stderr)
+    print(f"  Neulauf nach einem weiteren Kurs in neuem Prozess (kursatlas run --nur-versorgung): "
+          f"{total.group(1) if total else '?'} s laut Befehl (Stufen: {', '.join(stages)}), "
+          f"{t_proc:.2f} s mit Python-Start (Rückgabewert {proc.returncode})")
     shutil.rmtree(tmp, ignore_errors=True)
 
 
