@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -62,6 +64,8 @@ _CODE = (
     "coverage.accessibility", "coverage.reach",
 )
 _MEMO_BYTES = 256 << 20
+_WORKERS = 2 if (os.cpu_count() or 1) > 1 else 1
+"""Worker threads for the independent parts of one block (assignments at the shifted thresholds, E2SFCA)."""
 
 
 @dataclass(frozen=True)
@@ -322,25 +326,36 @@ def solve_block(problem: Problem, levels: np.ndarray, segs: np.ndarray, crs: np.
     ga = p.groups
     online = p.courses["online"][crs]
     seg_group = p.seg_group[segs]
-    cand = _candidates_reused(problem, segs, crs, digests)
     rules = {"seg_group": seg_group, "schedule_ok": ga["schedule_ok"][:, crs],
              "childcare_ok": ga["childcare_ok"][:, crs], "online": online}
     persons = problem.persons[segs]
     cap = problem.capacity[crs]
-    ptr, idx, mins, stage = _rc.derive(*cand, limit=problem.limits[0], include_online=True, **rules)
-    stage_off = _rc.derive(*cand, limit=problem.limits[0], include_online=False, **rules)[3] if online.any() else stage
-    a = assign_csr(persons, cap, ptr, idx, mins, round_minutes=ROUND_MINUTES)
-    reach_persons = np.bincount(idx, weights=np.repeat(persons, np.diff(ptr)), minlength=len(crs))
-    out = {
-        "ok_ptr": ptr, "ok_idx": idx, "ok_min": mins, "stage": stage, "stage_off": stage_off,
-        "flow_ptr": a["indptr"], "flow_idx": a["indices"], "flow_val": a["data"], "served": a["served"],
-        "total_minutes": np.array(a["total_minutes"]), "n_variables": np.array(a["n_variables"], np.int64),
-        "reach_persons": reach_persons,
-    }
-    for name, limit in (("served_minus", problem.limits[1]), ("served_plus", problem.limits[2])):
+
+    def shifted(limit: np.ndarray, cand: tuple[np.ndarray, ...]) -> np.ndarray:
         sp_, si, sm, _ = _rc.derive(*cand, limit=limit, include_online=True, **rules)
-        out[name] = assign_csr(persons, cap, sp_, si, sm, round_minutes=ROUND_MINUTES)["served"]
-    out["e2sfca"] = _e2sfca_block(problem, levels, segs, crs, digests)
+        return assign_csr(persons, cap, sp_, si, sm, round_minutes=ROUND_MINUTES)["served"]
+
+    # independent parts run side by side (the numba kernels release the GIL); each part
+    # computes exactly what it would compute alone, so the result does not depend on it
+    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+        e2 = pool.submit(_e2sfca_block, problem, levels, segs, crs, digests)
+        cand = _candidates_reused(problem, segs, crs, digests)
+        minus = pool.submit(shifted, problem.limits[1], cand)
+        plus = pool.submit(shifted, problem.limits[2], cand)
+        ptr, idx, mins, stage = _rc.derive(*cand, limit=problem.limits[0], include_online=True, **rules)
+        stage_off = (_rc.derive(*cand, limit=problem.limits[0], include_online=False, **rules)[3] if online.any()
+                     else stage)
+        a = assign_csr(persons, cap, ptr, idx, mins, round_minutes=ROUND_MINUTES)
+        reach_persons = np.bincount(idx, weights=np.repeat(persons, np.diff(ptr)), minlength=len(crs))
+        out = {
+            "ok_ptr": ptr, "ok_idx": idx, "ok_min": mins, "stage": stage, "stage_off": stage_off,
+            "flow_ptr": a["indptr"], "flow_idx": a["indices"], "flow_val": a["data"], "served": a["served"],
+            "total_minutes": np.array(a["total_minutes"]), "n_variables": np.array(a["n_variables"], np.int64),
+            "reach_persons": reach_persons,
+        }
+        out["served_minus"] = minus.result()
+        out["served_plus"] = plus.result()
+        out["e2sfca"] = e2.result()
     # sums per Mitgliedskommune × level (analysis and shifted thresholds) and the index medians
     n_l = p.courses["level_ok"].shape[0]
     seg_mk, seg_level = problem.seg_mk[segs], p.seg_level[segs]
@@ -480,7 +495,7 @@ def compute_blocks(problem: Problem, *, cache: Cache | None = None) -> list[tupl
 # --------------------------------------------------------------------------- assembly
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _scatter_rows(ptr, rows, b_ptr, b_idx, b_val, crs, out_idx, out_val):  # pragma: no cover - numba
     """Write the rows of one block (local columns ``b_idx`` → ``crs``) into a global CSR at rows ``rows``."""
     for i in range(rows.shape[0]):
@@ -545,7 +560,7 @@ def assemble(blocks: list, n_s: int, n_c: int, n_l: int, n_o: int) -> dict[str, 
 # --------------------------------------------------------------------------- travel digests
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _digest_kernel(words, seed):  # pragma: no cover - numba
     """Four 32-bit multiply–xorshift lanes per column of a ``(rows, cols)`` uint32 array, rows in order."""
     n_c = words.shape[1]
@@ -585,21 +600,22 @@ def column_digests(*arrays: np.ndarray) -> np.ndarray:
     SHA-256; hashing every course's (strided) column with SHA-256 instead would
     gather the arrays once per block.
     """
-    parts = []
-    for i, a in enumerate(arrays):
+    def one(i: int, a: np.ndarray) -> np.ndarray:
         a = np.ascontiguousarray(a)
         n_c = a.shape[-1]
         if a.dtype.itemsize % 4 or a.size == 0:
-            import hashlib
-
             d = np.zeros((n_c, 4), np.uint32)
             for c in range(n_c):
                 d[c] = np.frombuffer(hashlib.sha256(np.ascontiguousarray(a[..., c]).tobytes()).digest()[:16],
                                      np.uint32)
-            parts.append(d)
-            continue
+            return d
         k = a.dtype.itemsize // 4
         words = a.reshape(-1, n_c).view(np.uint32)  # (rows, n_c · k), the k words of a value side by side
-        d = _digest_kernel(words, np.uint64(0x2545F491 * (i + 1)))
-        parts.append(d.reshape(n_c, 4 * k))
+        return _digest_kernel(words, np.uint64(0x2545F491 * (i + 1))).reshape(n_c, 4 * k)
+
+    if len(arrays) > 1 and _WORKERS > 1:  # one thread per array (the kernel releases the GIL)
+        with ThreadPoolExecutor(max_workers=min(_WORKERS, len(arrays))) as pool:
+            parts = list(pool.map(one, range(len(arrays)), arrays))
+    else:
+        parts = [one(i, a) for i, a in enumerate(arrays)]
     return np.concatenate(parts, axis=1)

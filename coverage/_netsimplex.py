@@ -85,7 +85,7 @@ UPPER = -1
 TREE = 0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _potentials(root, parent, pedge, nxt, src, dst, cost, pi):  # pragma: no cover - numba
     """Potentials of all nodes from the tree, visiting nodes in thread (preorder) order."""
     pi[root] = 0.0
@@ -100,7 +100,7 @@ def _potentials(root, parent, pedge, nxt, src, dst, cost, pi):  # pragma: no cov
         u = nxt[u]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _thread(root, parent, n):  # pragma: no cover - numba
     """Preorder thread (circular, through the root), subtree sizes and last descendants of a tree."""
     # children lists in CSR form
@@ -155,7 +155,7 @@ def _thread(root, parent, n):  # pragma: no cover - numba
     return nxt, prv, size, last
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _scan_all(state, cost, pi, src, dst, tol, elig, listed, n_el):  # pragma: no cover - numba
     """List every non-tree arc not yet listed whose reduced cost is below ``−tol``; return the new count."""
     for e in range(state.shape[0]):
@@ -171,7 +171,7 @@ def _scan_all(state, cost, pi, src, dst, tol, elig, listed, n_el):  # pragma: no
     return n_el
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def network_simplex(src, dst, cap, cost, flow, state, parent, pedge, root, tol, max_pivots):  # pragma: no cover
     """Optimise a min-cost flow from a strongly feasible spanning-tree basis.
 

@@ -33,7 +33,7 @@ __all__ = ["candidates", "derive", "merge_columns", "stage_reason"]
 _EPS = 1e-9
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _candidates_fill(
     i, order, seg_origin, seg_key, key_indptr, key_cols, group_of_key, modeset_of_group, modesets, limit,
     hin, rueck, online, col_map, th, tb, done, counts, seg_start, buf_c, buf_h, buf_b, fill,
@@ -99,7 +99,7 @@ def _candidates_fill(
     return i, fill, 0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _candidates_kernel(
     order, seg_origin, seg_key, key_indptr, key_cols, group_of_key, modeset_of_group, modesets, limit,
     hin, rueck, online, col_map, in_order,
@@ -216,7 +216,7 @@ def candidates(
     )
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _derive_kernel(indptr, indices, t_hin, t_both, seg_group, limit, schedule_ok, childcare_ok, online,
                    include_online, stage_in):  # pragma: no cover - numba
     n_s = indptr.shape[0] - 1
@@ -305,7 +305,7 @@ def derive(
     )
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _merge_kernel(a_ptr, a_idx, a_h, a_b, a_map, b_ptr, b_idx, b_h, b_b, b_map):  # pragma: no cover - numba
     n_s = a_ptr.shape[0] - 1
     total = 0
@@ -363,7 +363,7 @@ def merge_columns(
     )
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def transpose(indptr, indices, n_cols):  # pragma: no cover - numba
     """Counting-sort transpose of a CSR pattern: ``(col_ptr, rows, perm)`` with rows increasing per column.
 

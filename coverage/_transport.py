@@ -36,7 +36,7 @@ njit = _numba.njit
 __all__ = ["assign_csr", "group_rows", "solve_transport"]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _mix(h, v):  # pragma: no cover - numba
     """splitmix64-style mixing of ``v`` into ``h`` (uint64 arithmetic wraps)."""
     z = h ^ (v + np.uint64(0x9E3779B97F4A7C15) + (h << np.uint64(6)) + (h >> np.uint64(2)))
@@ -45,7 +45,7 @@ def _mix(h, v):  # pragma: no cover - numba
     return z ^ (z >> np.uint64(31))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _group_rows_kernel(indptr, indices, bits):  # pragma: no cover - numba
     n = indptr.shape[0] - 1
     hashes = np.empty(n, np.uint64)
@@ -112,7 +112,7 @@ def group_rows(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray) -> tup
     return _group_rows_kernel(np.asarray(indptr, np.int64), np.asarray(indices, np.int64), bits)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _argmin_row(indptr, t, g):  # pragma: no cover - numba
     """Position of the first smallest ``t`` in row ``g`` (−1 for an empty row)."""
     best = -1
@@ -124,7 +124,7 @@ def _argmin_row(indptr, t, g):  # pragma: no cover - numba
     return best
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _crash(indptr, cols, t, supply, capacity, n_p, n_c, n_g, order):  # pragma: no cover - numba
     """Greedy start basis (see module docstring): flow, state, parent and parent arc of every node.
 
@@ -165,7 +165,7 @@ def _crash(indptr, cols, t, supply, capacity, n_p, n_c, n_g, order):  # pragma: 
     return flow, state, parent, pedge
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _prune_sorted(order, indptr, cols, t, supply, n_c, bound):  # pragma: no cover - numba
     """Pairs that may carry flow in some optimum (exact; see :mod:`coverage.assignment`).
 
@@ -194,7 +194,7 @@ def _prune_sorted(order, indptr, cols, t, supply, n_c, bound):  # pragma: no cov
     return keep
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _cheapest(indptr, cols, t, supply, capacity):  # pragma: no cover - numba
     """Cheapest minutes of every segment, and whether sending each there would fill some course."""
     n_g = indptr.shape[0] - 1
@@ -298,7 +298,7 @@ def solve_transport(
     return x, int(pivots)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _merged_problem(indptr, indices, t, rep, m_supply, capacity, tol):  # pragma: no cover - numba
     """The transportation problem of the merged segments with persons and the courses with seats."""
     n_g = rep.shape[0]
@@ -336,7 +336,7 @@ def _merged_problem(indptr, indices, t, rep, m_supply, capacity, tol):  # pragma
     return g_pos, live, ptr, cols, tt
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _expand(group, supply, m_supply, g_pos, ptr, cols, tt, x, n_c):  # pragma: no cover - numba
     """Split the flow of every merged segment among its members in proportion to their persons."""
     n_s = group.shape[0]

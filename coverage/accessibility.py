@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 _numba = import_numba()
 
 
-@_numba.njit(cache=True)
+@_numba.njit(cache=True, nogil=True)
 def _travel_weights_kernel(hin, rueck, modes, cols, bounds, values):  # pragma: no cover - numba
     n_o = hin.shape[1]
     n_s = cols.shape[0]

@@ -15,7 +15,8 @@ the content hash; the CRC only has to catch damaged files). Reading is one
 than one pass over their bytes. A corrupted, truncated or mismatching entry is
 logged, deleted and treated as a miss; reading the cache never raises. Writes are
 atomic (temporary file + rename), so concurrent writers and readers never see half
-a file.
+a file. Entries are not flushed to disk with ``fsync`` (a cache, not data):
+after a system crash an entry may be missing or damaged, which reads as a miss.
 
 Layout: ``<directory>/<kind>/<key>.kcache``. Entries of older formats (``.npz``)
 are never read and are deleted by :meth:`Cache.prune`.
@@ -609,8 +610,7 @@ class Cache:
                 fh.write(pad)
                 crc = zlib.crc32(pad, crc)
             fh.write(crc.to_bytes(4, "little") + _TRAILER_MAGIC)
-            fh.flush()
-            os.fsync(fh.fileno())
+            # no fsync: an entry lost or damaged by a crash fails the CRC check and is computed again
         return path
 
     # -- housekeeping
