@@ -18,7 +18,8 @@ course was added, removed or changed, only the blocks of its levels are computed
 again. Inside such a block, the per-course pieces that do not depend on the other
 courses – the candidate reach pairs of a course and its E2SFCA weights – are taken
 from the in-process store when a course with the same content was seen with the
-same segments and rules (SHA-256 keys over those inputs). Everything else is
+same segments and rules (SHA-256 keys over those inputs); the candidate pairs are
+also kept on disk (kind :data:`PARTS_KIND`), so a new process reuses them too. Everything else is
 computed from scratch, in particular the assignment (no warm start that could pick
 another of several equally good assignments), so the result is the same as in a
 run without any stored results.
@@ -49,12 +50,14 @@ if TYPE_CHECKING:
 _numba = import_numba()
 njit = _numba.njit
 
-__all__ = ["KIND", "Problem", "assemble", "clear_memory", "compute_blocks", "level_blocks"]
+__all__ = ["KIND", "PARTS_KIND", "Problem", "assemble", "clear_memory", "compute_blocks", "level_blocks"]
 
 logger = logging.getLogger(__name__)
 
 KIND = "versorgung_block"
 """Cache kind of the block results."""
+PARTS_KIND = "versorgung_kandidaten"
+"""Cache kind of the candidate pairs of a block's segments, one column per course (reused by column)."""
 
 ROUND_MINUTES = 1.0
 """Minutes are rounded to this step for the tie-break of the assignment (merges segments)."""
@@ -264,14 +267,32 @@ def _candidates(problem: Problem, segs: np.ndarray, crs: np.ndarray) -> tuple[np
     )
 
 
-def _candidates_reused(problem: Problem, segs: np.ndarray, crs: np.ndarray, digests: np.ndarray | None
-                       ) -> tuple[np.ndarray, ...]:
+def _valid_parts(value: object, n_seg: int, dtype: np.dtype) -> bool:
+    """A stored candidate matrix (:func:`_candidates_reused`) is complete and consistent."""
+    if not isinstance(value, dict) or any(k not in value for k in ("keys", "ptr", "idx", "t_hin", "t_both")):
+        return False
+    keys, ptr, idx = value["keys"], value["ptr"], value["idx"]
+    if (keys.dtype != np.dtype("S32") or keys.ndim != 1 or ptr.dtype != np.int64 or ptr.shape != (n_seg + 1,)
+            or idx.dtype != np.int32 or idx.ndim != 1 or value["t_hin"].dtype != dtype
+            or value["t_both"].dtype != dtype):
+        return False
+    n = len(idx)
+    return (int(ptr[0]) == 0 and int(ptr[-1]) == n and bool(np.all(np.diff(ptr) >= 0))
+            and value["t_hin"].shape == (n,) and value["t_both"].shape == (n,)
+            and (n == 0 or (int(idx.min()) >= 0 and int(idx.max()) < len(keys))))
+
+
+def _candidates_reused(problem: Problem, segs: np.ndarray, crs: np.ndarray, digests: np.ndarray | None, *,
+                       cache: Cache | None = None, salt: str = "") -> tuple[np.ndarray, ...]:
     """:func:`_candidates`, reusing the columns of courses whose content was seen with the same segments.
 
     The last candidate matrix of a set of segments is kept with a key per column: a
     SHA-256 of the segments' codes, the group rules and the largest thresholds, and
     the course's reach attributes and travel digest. Columns whose key recurs are
-    merged with the columns computed for the other courses.
+    merged with the columns computed for the other courses. With a ``cache`` the
+    matrix is also stored on disk (kind :data:`PARTS_KIND`, key over the segment
+    key and the code ``salt``), so a new process reuses the columns as well; the
+    per-column keys decide which columns are taken, exactly as in memory.
     """
     if digests is None or not len(crs):
         return _candidates(problem, segs, crs)
@@ -288,16 +309,28 @@ def _candidates_reused(problem: Problem, segs: np.ndarray, crs: np.ndarray, dige
                            .tobytes() + bytes([bool(online[c])])).digest() for c in crs]
     store_key = "kandidaten-" + seg_key.hexdigest()
     prev = _PARTS.get(store_key)
+    disk_key = None
+    if cache is not None:
+        from .cache import fingerprint
+
+        disk_key = fingerprint("versorgung-kandidaten", salt, store_key)
+        if prev is None:
+            got = cache.get(PARTS_KIND, disk_key)
+            dtype = np.result_type(problem.hin.dtype, problem.rueck.dtype, np.float32)
+            if _valid_parts(got, len(segs), dtype):
+                prev = dict(got)
     out = None
-    if prev is not None and len(set(keys)) == len(keys):
+    if prev is not None:
         old_keys = [bytes(k) for k in prev["keys"]]
-        where = {k: i for i, k in enumerate(old_keys)} if len(set(old_keys)) == len(old_keys) else {}
+        where: dict[bytes, list[int]] = {}
+        for i, k in enumerate(old_keys):
+            where.setdefault(k, []).append(i)
         new_of_old = np.full(len(old_keys), -1, np.int64)
         missing = []
         for j, k in enumerate(keys):
-            i = where.get(k, -1)
-            if i >= 0:
-                new_of_old[i] = j
+            free = where.get(k)
+            if free:  # courses with equal keys have equal columns: each old column is taken once, in order
+                new_of_old[free.pop(0)] = j
             else:
                 missing.append(j)
         kept = new_of_old[new_of_old >= 0]
@@ -310,17 +343,21 @@ def _candidates_reused(problem: Problem, segs: np.ndarray, crs: np.ndarray, dige
             logger.debug("Erreichbarkeit: %d von %d Kursspalten übernommen", len(kept), len(crs))
     if out is None:
         out = _candidates(problem, segs, crs)
-    _PARTS.put(store_key, {"keys": np.array(keys, dtype="S32"), "ptr": out[0], "idx": out[1], "t_hin": out[2],
-                           "t_both": out[3]})
+    value = {"keys": np.array(keys, dtype="S32"), "ptr": out[0], "idx": out[1], "t_hin": out[2], "t_both": out[3]}
+    _PARTS.put(store_key, value)
+    if disk_key is not None:
+        cache.put(PARTS_KIND, disk_key, value)
     return out
 
 
 def solve_block(problem: Problem, levels: np.ndarray, segs: np.ndarray, crs: np.ndarray, *,
-                digests: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                digests: np.ndarray | None = None, cache: Cache | None = None, salt: str = ""
+                ) -> dict[str, np.ndarray]:
     """Reach, assignment (three thresholds) and E2SFCA of one block; local course indices.
 
     With the travel ``digests`` (:func:`column_digests`), per-course pieces (candidate
-    pairs, E2SFCA weights) of courses seen before with the same content are reused.
+    pairs, E2SFCA weights) of courses seen before with the same content are reused;
+    with a ``cache`` (and the code ``salt``) the candidate pairs also across processes.
     """
     p = problem.prep
     ga = p.groups
@@ -339,7 +376,7 @@ def solve_block(problem: Problem, levels: np.ndarray, segs: np.ndarray, crs: np.
     # computes exactly what it would compute alone, so the result does not depend on it
     with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
         e2 = pool.submit(_e2sfca_block, problem, levels, segs, crs, digests)
-        cand = _candidates_reused(problem, segs, crs, digests)
+        cand = _candidates_reused(problem, segs, crs, digests, cache=cache, salt=salt)
         minus = pool.submit(shifted, problem.limits[1], cand)
         plus = pool.submit(shifted, problem.limits[2], cand)
         ptr, idx, mins, stage = _rc.derive(*cand, limit=problem.limits[0], include_online=True, **rules)
@@ -482,7 +519,7 @@ def compute_blocks(problem: Problem, *, cache: Cache | None = None) -> list[tupl
                 value = dict(got)
                 _MEMO.put(key, value)
         if value is None or not _valid(value, len(segs), len(crs), len(levels)):
-            value = solve_block(problem, levels, segs, crs, digests=digests)
+            value = solve_block(problem, levels, segs, crs, digests=digests, cache=cache, salt=salt)
             n_new += 1
             _MEMO.put(key, value)
             if cache is not None:

@@ -399,3 +399,55 @@ def test_rerun_after_new_course_equals_cold_run():
         pd.testing.assert_frame_equal(getattr(after, name), getattr(cold, name))
     assert (after.reach.ok != cold.reach.ok).nnz == 0
     assert (after.assignment.flow != cold.assignment.flow).nnz == 0
+
+
+def test_candidate_columns_from_disk_equal_cold_run(tmp_path):
+    """A new process reuses the stored candidate columns (also of a course equal to another); same result as cold."""
+    from unittest import mock
+
+    from coverage import _blocks
+    from coverage.cache import Cache
+
+    rng = np.random.default_rng(5)
+    mk = _mitgliedskommunen()
+    n_o, n_c = 80, 8
+    res = pd.DataFrame({"herkunft_id": [f"h{i}" for i in range(n_o)], "einwohner": rng.uniform(0, 150, n_o),
+                        "mk_ars": [mk["mk_ars"][i % 13] for i in range(n_o)]})
+    res["gemeinde_ars"] = res["mk_ars"] + "001"
+    demand = demand_segments(res, params=Parameters())
+    courses = pd.DataFrame({
+        "kurs_id": [f"K{j}" for j in range(n_c + 1)],
+        "niveaus": [("A1",), ("A1",), ("A2",), ("A1",), ("A2",), ("A1",), ("A2",), ("A1",), ("A1",)],
+        "kursart": "integrationskurs", "beginn": 540, "ende": 720, "kinderbetreuung": False, "plaetze": 20,
+        "freie_plaetze": rng.integers(1, 6, n_c + 1),
+    })
+    hin = rng.uniform(5, 90, (3, n_o, n_c + 1))
+    hin[:, :, n_c] = hin[:, :, 1]  # the new course K8 travels like K1
+    rueck = hin + 3.0
+    full = CourseTravelTimes(res["herkunft_id"].to_numpy(), courses["kurs_id"].to_numpy(), ("fuss", "rad", "oepnv"),
+                             hin, rueck)
+    cache = Cache(tmp_path / "cache")
+
+    def run(c, t, **kw):
+        return assess(demand, c, t, params=Parameters(), mitgliedskommunen=mk, kapazitaet="freie_plaetze", **kw)
+
+    _blocks.clear_memory()
+    run(courses.iloc[:n_c], full.subset(list(range(n_c))), cache=cache)
+    assert cache.entries(_blocks.PARTS_KIND)
+    _blocks.clear_memory()
+    fresh: list[int] = []
+    real = _blocks._candidates
+
+    def spy(problem, segs, crs):
+        fresh.append(len(crs))
+        return real(problem, segs, crs)
+
+    with mock.patch.object(_blocks, "_candidates", side_effect=spy):
+        after = run(courses, full, cache=cache)
+    assert fresh == [1]  # only the new course's column of the A1 block
+    _blocks.clear_memory()
+    cold = run(courses, full)
+    for name in ("gaps", "segments", "courses", "e2sfca"):
+        pd.testing.assert_frame_equal(getattr(after, name), getattr(cold, name))
+    assert (after.reach.ok != cold.reach.ok).nnz == 0
+    assert (after.assignment.flow != cold.assignment.flow).nnz == 0
