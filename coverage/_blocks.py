@@ -32,7 +32,8 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -283,7 +284,8 @@ def _valid_parts(value: object, n_seg: int, dtype: np.dtype) -> bool:
 
 
 def _candidates_reused(problem: Problem, segs: np.ndarray, crs: np.ndarray, digests: np.ndarray | None, *,
-                       cache: Cache | None = None, salt: str = "") -> tuple[np.ndarray, ...]:
+                       cache: Cache | None = None, salt: str = "",
+                       defer: Callable[..., object] | None = None) -> tuple[np.ndarray, ...]:
     """:func:`_candidates`, reusing the columns of courses whose content was seen with the same segments.
 
     The last candidate matrix of a set of segments is kept with a key per column: a
@@ -292,7 +294,8 @@ def _candidates_reused(problem: Problem, segs: np.ndarray, crs: np.ndarray, dige
     merged with the columns computed for the other courses. With a ``cache`` the
     matrix is also stored on disk (kind :data:`PARTS_KIND`, key over the segment
     key and the code ``salt``), so a new process reuses the columns as well; the
-    per-column keys decide which columns are taken, exactly as in memory.
+    per-column keys decide which columns are taken, exactly as in memory. ``defer``
+    (e.g. ``executor.submit``) runs the disk write elsewhere; the caller waits for it.
     """
     if digests is None or not len(crs):
         return _candidates(problem, segs, crs)
@@ -346,7 +349,7 @@ def _candidates_reused(problem: Problem, segs: np.ndarray, crs: np.ndarray, dige
     value = {"keys": np.array(keys, dtype="S32"), "ptr": out[0], "idx": out[1], "t_hin": out[2], "t_both": out[3]}
     _PARTS.put(store_key, value)
     if disk_key is not None:
-        cache.put(PARTS_KIND, disk_key, value)
+        (defer or (lambda f, *a: f(*a)))(cache.put, PARTS_KIND, disk_key, value)
     return out
 
 
@@ -376,7 +379,9 @@ def solve_block(problem: Problem, levels: np.ndarray, segs: np.ndarray, crs: np.
     # computes exactly what it would compute alone, so the result does not depend on it
     with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
         e2 = pool.submit(_e2sfca_block, problem, levels, segs, crs, digests)
-        cand = _candidates_reused(problem, segs, crs, digests, cache=cache, salt=salt)
+        writes: list[Future] = []
+        cand = _candidates_reused(problem, segs, crs, digests, cache=cache, salt=salt,
+                                  defer=lambda f, *a: writes.append(pool.submit(f, *a)))
         minus = pool.submit(shifted, problem.limits[1], cand)
         plus = pool.submit(shifted, problem.limits[2], cand)
         ptr, idx, mins, stage = _rc.derive(*cand, limit=problem.limits[0], include_online=True, **rules)
@@ -393,6 +398,8 @@ def solve_block(problem: Problem, levels: np.ndarray, segs: np.ndarray, crs: np.
         out["served_minus"] = minus.result()
         out["served_plus"] = plus.result()
         out["e2sfca"] = e2.result()
+        for w in writes:
+            w.result()
     # sums per Mitgliedskommune × level (analysis and shifted thresholds) and the index medians
     n_l = p.courses["level_ok"].shape[0]
     seg_mk, seg_level = problem.seg_mk[segs], p.seg_level[segs]
@@ -503,30 +510,52 @@ def _valid(value: object, n_seg: int, n_crs: int, n_levels: int) -> bool:
 
 def compute_blocks(problem: Problem, *, cache: Cache | None = None) -> list[tuple[np.ndarray, np.ndarray,
                                                                                    np.ndarray, dict]]:
-    """Results of all blocks, reused from the in-process store or ``cache`` where the key matches."""
+    """Results of all blocks, reused from the in-process store or ``cache`` where the key matches.
+
+    Blocks without any stored result are computed in a worker thread while the
+    stored results of the other blocks are read; every block is computed exactly as
+    it would be alone.
+    """
     from .cache import code_salt
 
     salt = code_salt(_CODE)
     digests = column_digests(problem.hin, problem.rueck)
-    out = []
+    blocks = level_blocks(problem.prep.courses["level_ok"], problem.prep.seg_level)
+    values: list[dict | None] = [None] * len(blocks)
+    keys: list[str] = []
     n_new = 0
-    for levels, segs, crs in level_blocks(problem.prep.courses["level_ok"], problem.prep.seg_level):
-        key = block_key(problem, levels, segs, crs, salt, digests)
-        value = _MEMO.get(key)
-        if value is None and cache is not None:
-            got = cache.get(KIND, key)
+
+    def solve(i: int) -> dict[str, np.ndarray]:
+        levels, segs, crs = blocks[i]
+        value = solve_block(problem, levels, segs, crs, digests=digests, cache=cache, salt=salt)
+        _MEMO.put(keys[i], value)
+        if cache is not None:
+            cache.put(KIND, keys[i], value)
+        return value
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        running = {}
+        for i, (levels, segs, crs) in enumerate(blocks):
+            keys.append(block_key(problem, levels, segs, crs, salt, digests))
+            value = _MEMO.get(keys[i])
+            if value is not None and _valid(value, len(segs), len(crs), len(levels)):
+                values[i] = value
+            elif cache is None or not cache.path(KIND, keys[i]).is_file():
+                running[i] = pool.submit(solve, i)
+        for i, (levels, segs, crs) in enumerate(blocks):
+            if values[i] is not None or i in running:
+                continue
+            got = cache.get(KIND, keys[i]) if cache is not None else None
             if _valid(got, len(segs), len(crs), len(levels)):
-                value = dict(got)
-                _MEMO.put(key, value)
-        if value is None or not _valid(value, len(segs), len(crs), len(levels)):
-            value = solve_block(problem, levels, segs, crs, digests=digests, cache=cache, salt=salt)
+                values[i] = dict(got)
+                _MEMO.put(keys[i], values[i])
+            else:
+                running[i] = pool.submit(solve, i)
+        for i, future in running.items():
+            values[i] = future.result()
             n_new += 1
-            _MEMO.put(key, value)
-            if cache is not None:
-                cache.put(KIND, key, value)
-        out.append((levels, segs, crs, value))
-    logger.debug("Versorgung: %d von %d Blöcken neu berechnet", n_new, len(out))
-    return out
+    logger.debug("Versorgung: %d von %d Blöcken neu berechnet", n_new, len(blocks))
+    return [(levels, segs, crs, value) for (levels, segs, crs), value in zip(blocks, values, strict=True)]
 
 
 # --------------------------------------------------------------------------- assembly
