@@ -33,7 +33,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -377,13 +377,14 @@ def solve_block(problem: Problem, levels: np.ndarray, segs: np.ndarray, crs: np.
 
     # independent parts run side by side (the numba kernels release the GIL); each part
     # computes exactly what it would compute alone, so the result does not depend on it
-    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+    with ThreadPoolExecutor(max_workers=_WORKERS + 1) as pool:
         e2 = pool.submit(_e2sfca_block, problem, levels, segs, crs, digests)
-        writes: list[Future] = []
+        later: list[tuple] = []  # the disk write of the candidates, started after the assignments
         cand = _candidates_reused(problem, segs, crs, digests, cache=cache, salt=salt,
-                                  defer=lambda f, *a: writes.append(pool.submit(f, *a)))
+                                  defer=lambda f, *a: later.append((f, *a)))
         minus = pool.submit(shifted, problem.limits[1], cand)
         plus = pool.submit(shifted, problem.limits[2], cand)
+        writes = [pool.submit(*job) for job in later]
         ptr, idx, mins, stage = _rc.derive(*cand, limit=problem.limits[0], include_online=True, **rules)
         stage_off = (_rc.derive(*cand, limit=problem.limits[0], include_online=False, **rules)[3] if online.any()
                      else stage)
