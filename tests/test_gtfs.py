@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-import time
 import zipfile
 from pathlib import Path
 
@@ -81,10 +80,7 @@ def hms(h: int, m: int, s: int = 0) -> int:
 
 
 def test_load_cairns():
-    t = time.perf_counter()
     feed = load_gtfs(CAIRNS)
-    elapsed = time.perf_counter() - t
-    assert elapsed < 10
     assert feed.problems == []
     assert feed.n_stops == 416
     assert len(feed.trips) == 1339
