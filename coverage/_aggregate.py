@@ -134,14 +134,11 @@ def refine(merged: Merged, agg: Aggregated, coarse_x: np.ndarray, fine_x: np.nda
         order = used[np.argsort(-size[used], kind="stable")][:max_split]
     if len(order) == 0:
         return labels
-    dense = None
     new = labels.copy()
     nxt = n_c
     for c in order:
         idx = np.nonzero(labels == c)[0]
-        if dense is None:
-            dense = merged.cover
-        lab = _cut(dense[idx].toarray(), 2)
+        lab = _cut(merged.cover[idx].toarray(), 2)
         if lab.max() == 0:  # identical candidate sets (other value bands): halve
             lab = (np.arange(len(idx)) >= len(idx) // 2).astype(np.int64)
         new[idx[lab == 1]] = nxt

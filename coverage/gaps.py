@@ -65,14 +65,8 @@ __all__ = ["GAP_COLUMNS", "GAP_EXPLANATIONS", "CoverageResult", "assess", "gap_t
 
 logger = logging.getLogger(__name__)
 
-GAP_REASONS: tuple[str, ...] = ("kein_kurs", "kein_rueckweg", "termin", "kinderbetreuung", "kurs_voll")
-_REASON_COLUMNS: dict[str, str] = {
-    "kein_kurs": "davon: kein Kurs erreichbar",
-    "kein_rueckweg": "davon: kein Rückweg",
-    "termin": "davon: Termin passt nicht",
-    "kinderbetreuung": "davon: keine Kinderbetreuung",
-    "kurs_voll": "davon: Kurs voll",
-}
+GAP_REASONS: tuple[str, ...] = (*(r for r in REASONS if r), "kurs_voll")
+_REASON_COLUMNS: dict[str, str] = {k: f"davon: {REASON_LABELS[k]}" for k in GAP_REASONS}
 _PERSON_COLUMNS: tuple[str, ...] = (
     "Bedarf", "erreichbar", "versorgt", "unversorgt", *_REASON_COLUMNS.values(), "zusätzlich online versorgbar",
 )

@@ -282,7 +282,6 @@ class _Block:
     sel: list[np.ndarray] = field(default_factory=list)
     x: list[np.ndarray] = field(default_factory=list)
     milp: list[bool] = field(default_factory=list)  # value came from HiGHS (not greedy)
-    lp_bound: list[bool] = field(default_factory=list)  # HiGHS had no bound: LP relaxation used
 
 
 def _blocks(prep: _Prepared) -> list[_Block]:
@@ -335,7 +334,6 @@ class _BlockCtx:
     kw: dict[str, np.ndarray | None]
     edge_minutes: np.ndarray | None
     sites: np.ndarray | None
-    total: float
     agg_state: dict[str, object] = field(default_factory=dict)
     compact: tuple[object, _milp.Layout] | None = None
     attempts: dict[int, int] = field(default_factory=dict)
@@ -364,7 +362,7 @@ def _shortest_flow(merged: _milp.Merged, raw: _milp.RawResult, *, capacity: np.n
     return raw.x
 
 
-def _improve(prep: _Prepared, b: _Block, ctx: _BlockCtx, k: int, deadline: float, mip_rel_gap: float) -> None:
+def _improve(b: _Block, ctx: _BlockCtx, k: int, deadline: float, mip_rel_gap: float) -> None:
     """Spend time until ``deadline`` on block ``b`` with ``k`` courses.
 
     First the aggregated strong model (bound and candidate selections, refined
@@ -425,14 +423,13 @@ def _solve_blocks(prep: _Prepared, kmax: int, *, time_limit_s: float, mip_rel_ga
         kw = {"capacity": prep.capacity[b.cols], "min_size": prep.min_size[b.cols], "cost": prep.cost[b.cols],
               "conflict_groups": None if prep.groups is None else prep.groups[b.cols]}
         total = float(np.dot(sub.weights, sub.values))
-        ctx = _BlockCtx(sub, kw, em, None if prep.sites is None else prep.sites[b.cols], total)
+        ctx = _BlockCtx(sub, kw, em, None if prep.sites is None else prep.sites[b.cols])
         ctxs.append(ctx)
         b.value.append(0.0)
         b.bound.append(0.0)
         b.sel.append(np.zeros(n_b, bool))
         b.x.append(np.zeros(sub.cover.nnz))
         b.milp.append(False)
-        b.lp_bound.append(False)
         order: list[int] = []
         _milp.greedy(sub, **kw, budget_count=kb, budget_euro=None, edge_minutes=em, order_out=order)
         for k in range(1, kb + 1):
@@ -453,8 +450,7 @@ def _solve_blocks(prep: _Prepared, kmax: int, *, time_limit_s: float, mip_rel_ga
             b.sel.append(best[1])
             b.x.append(best[2])
             b.milp.append(best[3])
-            b.lp_bound.append(False)
-        _monotone(b)
+            _monotone(b)
     logger.debug("Standortmodell Phase 1 (Greedy und einfache Schranken): %.2f s", time.perf_counter() - t0)
     # phase 2: improve the block and course count that limits the combined gap
     while True:
@@ -483,15 +479,10 @@ def _solve_blocks(prep: _Prepared, kmax: int, *, time_limit_s: float, mip_rel_ga
         tries = ctxs[i].attempts.get(k, 0)
         slice_s = min(left, max(1.0, left * (0.25 if tries == 0 else 0.5)))
         t_pick = time.perf_counter()
-        _improve(prep, blocks[i], ctxs[i], k, t_pick + slice_s, mip_rel_gap)
+        _improve(blocks[i], ctxs[i], k, t_pick + slice_s, mip_rel_gap)
         logger.debug("Block %d mit %d Kursen (Versuch %d, %.1f s): Wert %.3f, Schranke %.3f; gesamt %.3f / %.3f",
                      i, k, tries + 1, time.perf_counter() - t_pick, blocks[i].value[k], blocks[i].bound[k],
                      value, bound)
-    for b, ctx in zip(blocks, ctxs, strict=True):
-        for k in range(1, len(b.bound)):
-            if not np.isfinite(b.bound[k]):  # cannot happen: the combinatorial bound is finite
-                b.lp_bound[k] = True
-                b.bound[k] = ctx.total
     return blocks
 
 
@@ -607,17 +598,16 @@ def _decomposed_solution(
     n_k = prep.cover.shape[1]
     sel_sub = np.zeros(len(prep.eligible), bool)
     x = np.zeros(prep.merged.cover.nnz)
-    any_milp = any_lp = False
+    any_milp = False
     for b, k in zip(blocks, counts, strict=True):
         sel_sub[b.cols] = b.sel[k]
         x[b.edge_pos] = b.x[k]
         any_milp |= b.milp[k]
-        any_lp |= b.lp_bound[k]
     selected = np.zeros(n_k, bool)
     selected[prep.eligible[sel_sub]] = True
     flow = _expand(prep, x)
     gap = (bound - value) / abs(value) if abs(value) > 1e-12 else (0.0 if bound <= 1e-9 else float("inf"))
-    status = "optimal" if gap <= mip_rel_gap + 1e-12 else "greedy" if any_lp else "time_limit"
+    status = "optimal" if gap <= mip_rel_gap + 1e-12 else "time_limit"
     return PlacementSolution(
         selected, flow, float(flow.sum()), float(value), float(bound), float(gap), status,
         time.perf_counter() - t0, "milp" if any_milp else "greedy", **common,
