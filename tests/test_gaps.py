@@ -363,6 +363,14 @@ def test_gap_table_from_segments_matches_assess(result):
     pd.testing.assert_frame_equal(g[same], result.gaps[same])
 
 
+def _random_demand(rng: np.random.Generator, mk: pd.DataFrame, n_o: int) -> pd.DataFrame:
+    """Demand segments of ``n_o`` origins with random residents, spread over the Mitgliedskommunen."""
+    res = pd.DataFrame({"herkunft_id": [f"h{i}" for i in range(n_o)], "einwohner": rng.uniform(0, 150, n_o),
+                        "mk_ars": [mk["mk_ars"][i % 13] for i in range(n_o)]})
+    res["gemeinde_ars"] = res["mk_ars"] + "001"
+    return demand_segments(res, params=Parameters())
+
+
 def test_rerun_after_new_course_equals_cold_run():
     """One new course: only its block is computed again, from reused per-course pieces; same result as cold."""
     from coverage import _blocks
@@ -370,10 +378,7 @@ def test_rerun_after_new_course_equals_cold_run():
     rng = np.random.default_rng(11)
     mk = _mitgliedskommunen()
     n_o, n_c = 90, 10
-    res = pd.DataFrame({"herkunft_id": [f"h{i}" for i in range(n_o)], "einwohner": rng.uniform(0, 150, n_o),
-                        "mk_ars": [mk["mk_ars"][i % 13] for i in range(n_o)]})
-    res["gemeinde_ars"] = res["mk_ars"] + "001"
-    demand = demand_segments(res, params=Parameters())
+    demand = _random_demand(rng, mk, n_o)
     courses = pd.DataFrame({
         "kurs_id": [f"K{j}" for j in range(n_c + 1)],
         "niveaus": [("A1",), ("A1", "A2"), ("A2",), ("B1",), ("B1",), ("A1",), ("B1",), ("A2",), ("B2",), ("A1",),
@@ -383,8 +388,8 @@ def test_rerun_after_new_course_equals_cold_run():
     })
     hin = rng.uniform(5, 90, (3, n_o, n_c + 1))
     rueck = hin + rng.uniform(0, 10, (3, n_o, n_c + 1))
-    full = CourseTravelTimes(res["herkunft_id"].to_numpy(), courses["kurs_id"].to_numpy(), ("fuss", "rad", "oepnv"),
-                             hin, rueck)
+    full = CourseTravelTimes(np.array([f"h{i}" for i in range(n_o)]), courses["kurs_id"].to_numpy(),
+                             ("fuss", "rad", "oepnv"), hin, rueck)
     before = courses.iloc[:n_c]
 
     def run(c, t):
@@ -411,10 +416,7 @@ def test_candidate_columns_from_disk_equal_cold_run(tmp_path):
     rng = np.random.default_rng(5)
     mk = _mitgliedskommunen()
     n_o, n_c = 80, 8
-    res = pd.DataFrame({"herkunft_id": [f"h{i}" for i in range(n_o)], "einwohner": rng.uniform(0, 150, n_o),
-                        "mk_ars": [mk["mk_ars"][i % 13] for i in range(n_o)]})
-    res["gemeinde_ars"] = res["mk_ars"] + "001"
-    demand = demand_segments(res, params=Parameters())
+    demand = _random_demand(rng, mk, n_o)
     courses = pd.DataFrame({
         "kurs_id": [f"K{j}" for j in range(n_c + 1)],
         "niveaus": [("A1",), ("A1",), ("A2",), ("A1",), ("A2",), ("A1",), ("A2",), ("A1",), ("A1",)],
@@ -424,8 +426,8 @@ def test_candidate_columns_from_disk_equal_cold_run(tmp_path):
     hin = rng.uniform(5, 90, (3, n_o, n_c + 1))
     hin[:, :, n_c] = hin[:, :, 1]  # the new course K8 travels like K1
     rueck = hin + 3.0
-    full = CourseTravelTimes(res["herkunft_id"].to_numpy(), courses["kurs_id"].to_numpy(), ("fuss", "rad", "oepnv"),
-                             hin, rueck)
+    full = CourseTravelTimes(np.array([f"h{i}" for i in range(n_o)]), courses["kurs_id"].to_numpy(),
+                             ("fuss", "rad", "oepnv"), hin, rueck)
     cache = Cache(tmp_path / "cache")
 
     def run(c, t, **kw):
