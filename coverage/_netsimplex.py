@@ -159,22 +159,15 @@ def _thread(root, parent, n):  # pragma: no cover - numba
 def _scan_all(state, cost, pi, src, dst, tol, elig, listed, n_el):  # pragma: no cover - numba
     """List every non-tree arc not yet listed whose reduced cost is below ``−tol``; return the new count."""
     for e in range(state.shape[0]):
-        n_el = _list_arc(e, state, cost, pi, src, dst, tol, elig, listed, n_el)
-    return n_el
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _list_arc(e, state, cost, pi, src, dst, tol, elig, listed, n_el):  # pragma: no cover - numba
-    """Append arc ``e`` to the eligible list if it is a non-tree arc, not listed, with reduced cost < ``−tol``."""
-    st = state[e]
-    if st != TREE and not listed[e]:
-        c = cost[e] - pi[src[e]] + pi[dst[e]]
-        if st == UPPER:
-            c = -c
-        if c < -tol:
-            elig[n_el] = e
-            listed[e] = True
-            n_el += 1
+        st = state[e]
+        if st != TREE and not listed[e]:
+            c = cost[e] - pi[src[e]] + pi[dst[e]]
+            if st == UPPER:
+                c = -c
+            if c < -tol:
+                elig[n_el] = e
+                listed[e] = True
+                n_el += 1
     return n_el
 
 
@@ -464,7 +457,19 @@ def network_simplex(src, dst, cap, cost, flow, state, parent, pedge, root, tol, 
         u = q
         while True:
             for a in range(adj_ptr[u], adj_ptr[u + 1]):
-                n_el = _list_arc(adj[a], state, cost, pi, src, dst, tol, elig, listed, n_el)
+                e = adj[a]
+                if listed[e]:
+                    continue
+                st = state[e]
+                if st == TREE:
+                    continue
+                c = cost[e] - pi[src[e]] + pi[dst[e]]
+                if st == UPPER:
+                    c = -c
+                if c < -tol:
+                    elig[n_el] = e
+                    listed[e] = True
+                    n_el += 1
             if u == last_q:
                 break
             u = nxt[u]
