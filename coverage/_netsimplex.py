@@ -456,6 +456,8 @@ def network_simplex(src, dst, cap, cost, flow, state, parent, pedge, root, tol, 
             continue
         u = q
         while True:
+            # the test of _scan_all written out on purpose: moved into a helper kernel (inlined or
+            # not) it made the assignment 6-10x slower at county scale (bench/bench_rerun.py)
             for a in range(adj_ptr[u], adj_ptr[u + 1]):
                 e = adj[a]
                 if listed[e]:
