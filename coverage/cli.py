@@ -1,6 +1,6 @@
 """Command line interface ``kursatlas`` (German).
 
-Subcommands: ``demo``, ``run``, ``validate``, ``init``, ``reisezeiten``, ``kurse``.
+Subcommands: ``demo``, ``run``, ``beobachten``, ``validate``, ``init``, ``reisezeiten``, ``kurse``.
 Logging is configured here and only here.
 """
 
@@ -12,9 +12,15 @@ import sys
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import KursatlasError
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .pipeline import RunResult
+    from .watch import WatchEvent
 
 __all__ = ["DEMO_CONFIG", "build_parser", "main"]
 
@@ -28,6 +34,7 @@ wo Versorgungslücken sind und wo landkreisgeförderte Kurse am meisten bewirken
 Typische Aufrufe:
   kursatlas demo                               Modellregion Rotenburg (Wümme) rechnen
   kursatlas run --config region.toml           eigene Region rechnen
+  kursatlas beobachten --config region.toml    bei jeder Änderung (z. B. neuer Kurs) sofort neu rechnen
   kursatlas validate --config region.toml      nur die Eingabedateien prüfen
   kursatlas init meine_region                  Vorlage für eine neue Region anlegen
 """
@@ -38,6 +45,10 @@ class _Progress:
 
     def __init__(self, stream=sys.stderr) -> None:
         self.stream = stream
+        self.restart()
+
+    def restart(self) -> None:
+        """Time the next steps from now (a new run)."""
         self.t0 = time.perf_counter()
         self.last = self.t0
         self.open = False
@@ -62,14 +73,8 @@ def _setup_logging(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    from .config import load_config
-    from .pipeline import run
-
-    config = load_config(args.config)
-    progress = _Progress()
-    result = run(config, progress=progress, proposals=not getattr(args, "nur_versorgung", False))
-    progress.done()
+def _print_result(config: Config, result: RunResult) -> None:
+    """The summary of a run: region, model-data notice, proposals, changes, files."""
     print(f"Region: {config.name}")
     if config.has_modelled_data:
         print("Hinweis: Die Region enthält modellierte Daten (keine realen Angaben), siehe QUELLEN.md.")
@@ -88,6 +93,49 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(f"  {p}")
     if result.run_dir is not None:
         print(f"Protokoll des Laufs: {result.run_dir}")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .pipeline import run
+
+    config = load_config(args.config)
+    progress = _Progress()
+    result = run(config, progress=progress, proposals=not getattr(args, "nur_versorgung", False))
+    progress.done()
+    _print_result(config, result)
+    return 0
+
+
+def _cmd_watch(args: argparse.Namespace) -> int:
+    from .watch import watch
+
+    progress = _Progress()
+
+    def started(changed: tuple[str, ...]) -> None:
+        progress.restart()
+        if changed:
+            print(f"Geändert: {', '.join(changed)}. Neue Berechnung …", file=sys.stderr, flush=True)
+
+    def finished(event: WatchEvent) -> None:
+        if event.error is not None:
+            print(f"Fehler: {event.error}", file=sys.stderr)
+            print("Die bisherigen Ergebnisse bleiben erhalten. Nach dem nächsten Speichern wird erneut geprüft.",
+                  file=sys.stderr, flush=True)
+        else:
+            progress.done()
+            _print_result(event.config, event.result)
+        print(f"Warte auf Änderungen an den Eingaben (alle {args.intervall:g} s geprüft; Strg+C beendet) …",
+              file=sys.stderr, flush=True)
+
+    try:
+        n = watch(args.config, interval=args.intervall, proposals=args.mit_vorschlaegen, on_event=finished,
+                  on_start=started, progress=progress)
+    except KeyboardInterrupt:
+        print("Beobachtung beendet. Die Ergebnisse des letzten vollständigen Laufs bleiben erhalten.",
+              file=sys.stderr)
+        return 0
+    print(f"Beobachtung beendet nach {n} Läufen.", file=sys.stderr)
     return 0
 
 
@@ -130,6 +178,17 @@ def _cmd_reisezeiten(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_seconds(text: str) -> float:
+    """A number of seconds > 0 from the command line (decimal point or comma)."""
+    try:
+        value = float(text.replace(",", "."))
+    except ValueError:
+        value = float("nan")
+    if not 0.05 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"'{text}' ist keine Sekundenzahl zwischen 0.05 und 3600")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser (German help texts)."""
     parser = argparse.ArgumentParser(
@@ -170,6 +229,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="schneller Neulauf nach neuen Kursen: Versorgung, Lücken, Karten, ohne neue Vorschläge",
     )
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser(
+        "beobachten",
+        help="rechnen und bei jeder Änderung der Eingaben (z. B. neuer Kurs) sofort neu rechnen",
+        description="Rechnet die Region einmal und beobachtet dann ihre Eingabedateien (Regionsdatei, "
+        "Kursregister, Einwohner, Standorte, Grenzen, Netze). Sobald eine Datei mit neuem Inhalt gespeichert "
+        "ist, wird neu gerechnet; dabei bleibt alles Unveränderte im Speicher, ein Neulauf nach einem neuen "
+        "Kurs dauert daher nur Sekunden. Ungültige Eingaben werden gemeldet, die bisherigen Ergebnisse "
+        "bleiben dann erhalten. Beenden mit Strg+C.",
+    )
+    p.add_argument("--config", required=True, type=Path, help="Regionsdatei (TOML)")
+    p.add_argument("--intervall", type=_positive_seconds, default=0.5, metavar="SEKUNDEN",
+                   help="Abstand, in dem die Dateien geprüft werden (Standard 0.5)")
+    p.add_argument("--mit-vorschlaegen", action="store_true",
+                   help="auch die Vorschläge für neue Kurse neu rechnen (langsamer)")
+    p.set_defaults(func=_cmd_watch)
 
     p = sub.add_parser("validate", help="nur die Eingabedateien prüfen (schreibt nichts)")
     p.add_argument("--config", required=True, type=Path, help="Regionsdatei (TOML)")
