@@ -3,7 +3,10 @@
 1. Model region (``data/rotenburg``, copied to a temp folder): a cold full run, a warm
    rerun without changes, and a rerun after one new course (``kurse neu``), each with
    ``run(config, proposals=False)`` (the quick rerun analysts use between funding
-   rounds; ``kursatlas run --nur-versorgung``). Printed per stage.
+   rounds; ``kursatlas run --nur-versorgung``). Printed per stage. Then the same as a
+   new process (``kursatlas run --nur-versorgung``: imports and compiled kernels are
+   loaded again) and with the long-running ``kursatlas beobachten`` (from saving the
+   registry to the results written, detection included).
 2. County scale (the scenario of ``bench_traveltime.py``: 160,000 street nodes,
    1,000 stops, 5,000 trips, 20,000 origins, 250 courses): travel times with a cold
    cache vs. after adding one course (warm cache), and the coverage stage.
@@ -100,6 +103,30 @@ def model_region() -> None:
     print(f"  Neulauf nach einem weiteren Kurs in neuem Prozess (kursatlas run --nur-versorgung): "
           f"{total.group(1) if total else '?'} s laut Befehl (Stufen: {', '.join(stages)}), "
           f"{t_proc:.2f} s mit Python-Start (Rückgabewert {proc.returncode})")
+    # the long-running command (kursatlas beobachten): from saving the registry to the results written
+    import queue
+    import threading
+
+    from coverage.watch import watch
+
+    clear_memory()
+    events: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    thread = threading.Thread(target=watch, args=(toml,), kwargs={"on_event": events.put, "stop": stop},
+                              daemon=True)
+    thread.start()
+    events.get(timeout=600)  # the first run when the command starts
+    waits = []
+    for i, level in enumerate(("B1", "A1", "A2")):
+        time.sleep(1.0)
+        t = time.perf_counter()
+        add_course(config, {**NEW_COURSE, "kurs_id": f"K91{i}", "niveaus": level})
+        ev = events.get(timeout=600)
+        waits.append((time.perf_counter() - t, ev.seconds))
+    stop.set()
+    thread.join()
+    print("  kursatlas beobachten (Prüfabstand 0,5 s), je ein neuer Kurs gespeichert: "
+          + "; ".join(f"{w:.2f} s vom Speichern bis zu den Ergebnissen (Neulauf {s:.2f} s)" for w, s in waits))
     shutil.rmtree(tmp, ignore_errors=True)
 
 

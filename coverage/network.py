@@ -30,17 +30,19 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 from scipy.sparse import csgraph
-from scipy.spatial import cKDTree
 
 from coverage import ANALYSIS_CRS
 from coverage._osm import EdgeList
 from coverage.errors import CacheError, ConfigError, CRSError, InputDataError, NetworkError
+
+if TYPE_CHECKING:
+    from scipy.spatial import cKDTree
 
 __all__ = [
     "NETWORK_MODES",
@@ -185,6 +187,8 @@ class StreetNetwork:
     @functools.cached_property
     def _kdtree(self) -> cKDTree:
         """KD-tree over the nodes, built once on first use."""
+        from scipy.spatial import cKDTree  # imported here: scipy.spatial costs ~0.1 s at start-up
+
         return cKDTree(np.column_stack([self.x, self.y]))
 
     @classmethod

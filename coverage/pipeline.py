@@ -284,7 +284,7 @@ def run(config: Config, *, progress: Progress | None = None, proposals: bool = T
     """
     from . import changes as changes_mod
     from . import demand as demand_mod
-    from . import gaps, manifest, maps, placement, report
+    from . import gaps, manifest, maps, report
     from .cache import Cache
     from .traveltime import course_travel_times, load_networks
 
@@ -317,7 +317,12 @@ def run(config: Config, *, progress: Progress | None = None, proposals: bool = T
     stage(2, "netze")
     travel = course_travel_times(inputs.residents, inputs.courses, networks=nets, params=params, cache=cache)
     result.travel = travel
-    cand_courses = placement.candidate_courses(inputs.candidates, params=params) if proposals else None
+    if proposals:
+        from . import placement  # only here: the optimisation stack is not needed for a quick rerun
+
+        cand_courses = placement.candidate_courses(inputs.candidates, params=params)
+    else:
+        cand_courses = None
     travel_cand = (
         candidate_travel_times(
             cand_courses,
