@@ -7,7 +7,7 @@ import os
 import queue
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -161,3 +161,25 @@ def test_model_region_new_course_and_invalid_save(model_region: Path) -> None:
         assert _digest(out / "ergebnisse") | _digest(out / "karten") == before
     finally:
         assert w.close() == 3
+
+
+def test_cli_reports_changes_errors_and_ends_on_ctrl_c(tiny_region: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    import coverage.watch as watch_mod
+    from coverage.config import load_config
+
+    config = load_config(tiny_region)
+
+    def fake_watch(path: Path, *, on_event: Callable[[WatchEvent], None], on_start: Callable[[tuple[str, ...]], None],
+                   **kwargs: object) -> int:
+        on_start(("kurse",))
+        on_event(WatchEvent(config=config, changed=("kurse",), result=None, seconds=0.1,
+                            error=InputDataError("kurse.csv, Zeile 3, Spalte 'beginn': '25:00' ist keine Uhrzeit")))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(watch_mod, "watch", fake_watch)
+    assert main(["beobachten", "--config", str(tiny_region), "--intervall", "0,25"]) == 0
+    err = capsys.readouterr().err
+    assert "Geändert: kurse" in err and "Zeile 3" in err and "'25:00'" in err
+    assert "bisherigen Ergebnisse bleiben erhalten" in err and "alle 0.25 s" in err
+    assert "Beobachtung beendet" in err
