@@ -119,13 +119,13 @@ def model_region() -> None:
     waits = []
     for i, level in enumerate(("B1", "A1", "A2")):
         time.sleep(1.0)
-        t = time.perf_counter()
         add_course(config, {**NEW_COURSE, "kurs_id": f"K91{i}", "niveaus": level})
+        t = time.perf_counter()  # the registry is saved (atomic rename) when add_course returns
         ev = events.get(timeout=600)
         waits.append((time.perf_counter() - t, ev.seconds))
     stop.set()
     thread.join()
-    print("  kursatlas beobachten (Prüfabstand 0,5 s), je ein neuer Kurs gespeichert: "
+    print("  kursatlas beobachten (Prüfabstand 0,25 s), je ein neuer Kurs gespeichert: "
           + "; ".join(f"{w:.2f} s vom Speichern bis zu den Ergebnissen (Neulauf {s:.2f} s)" for w, s in waits))
     shutil.rmtree(tmp, ignore_errors=True)
 

@@ -240,8 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
         "bleiben dann erhalten. Beenden mit Strg+C.",
     )
     p.add_argument("--config", required=True, type=Path, help="Regionsdatei (TOML)")
-    p.add_argument("--intervall", type=_positive_seconds, default=0.5, metavar="SEKUNDEN",
-                   help="Abstand, in dem die Dateien geprüft werden (Standard 0.5)")
+    p.add_argument("--intervall", type=_positive_seconds, default=0.25, metavar="SEKUNDEN",
+                   help="Abstand, in dem die Dateien geprüft werden (Standard 0.25)")
     p.add_argument("--mit-vorschlaegen", action="store_true",
                    help="auch die Vorschläge für neue Kurse neu rechnen (langsamer)")
     p.set_defaults(func=_cmd_watch)

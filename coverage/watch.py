@@ -105,7 +105,7 @@ def _content(files: Mapping[str, Path]) -> dict[str, str]:
 def watch(
     config_path: str | os.PathLike[str],
     *,
-    interval: float = 0.5,
+    interval: float = 0.25,
     settle: float = 0.2,
     proposals: bool = False,
     first_run: bool = True,
