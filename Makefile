@@ -40,6 +40,7 @@ bench: install-test browser
 	$(BIN)/python bench/bench_placement.py
 	$(BIN)/python bench/bench_maps.py
 	$(BIN)/python bench/bench_rerun.py
+	$(BIN)/python bench/bench_gtfs_cache.py
 
 clean:
 	rm -rf maps/*.html results/* .pytest_cache

@@ -312,7 +312,7 @@ def run(config: Config, *, progress: Progress | None = None, proposals: bool = T
     result = RunResult(inputs=inputs, timings=timings)
 
     stage(1, "laden")
-    nets = load_networks(config, inputs.region)
+    nets = load_networks(config, inputs.region, cache=cache)
 
     stage(2, "netze")
     travel = course_travel_times(inputs.residents, inputs.courses, networks=nets, params=params, cache=cache)

@@ -151,8 +151,25 @@ class Networks:
     """Content fingerprint of both networks and the feed file (cache key part)."""
 
 
-def load_networks(config: Config, region: Region) -> Networks:
-    """Load the walk and bike networks and the GTFS feed named in ``config``."""
+def load_networks(config: Config, region: Region, *, cache: Cache | None = None) -> Networks:
+    """Load the walk and bike networks and the GTFS feed named in ``config``.
+
+    Parameters
+    ----------
+    config
+        The region configuration.
+    region
+        The county (its boundary clips the street networks).
+    cache
+        Disk cache for the parsed GTFS feed (see :func:`coverage.gtfs.load_gtfs`),
+        e.g. the one of :func:`coverage.pipeline.run`. Default: a cache in
+        ``config.cache / "berechnung"``, the folder the pipeline uses. The street
+        networks are always cached in ``config.cache / "osm"``.
+
+    Returns
+    -------
+    Networks
+    """
     from .gtfs import load_gtfs
     from .network import load_street_network
 
@@ -160,7 +177,13 @@ def load_networks(config: Config, region: Region) -> Networks:
     cache_dir = config.cache / "osm"
     walk = load_street_network(config.osm, mode="fuss", boundary=boundary, cache_dir=cache_dir)
     bike = load_street_network(config.osm, mode="rad", boundary=boundary, cache_dir=cache_dir)
-    feed = load_gtfs(config.gtfs) if config.gtfs is not None else None
+    feed = None
+    if config.gtfs is not None:
+        if cache is None:
+            from .cache import Cache
+
+            cache = Cache(config.cache / "berechnung")
+        feed = load_gtfs(config.gtfs, cache=cache)
     return Networks(walk=walk, bike=bike, feed=feed, key=networks_key(walk, bike, config.gtfs))
 
 
