@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from coverage import gtfs
+from coverage import _gtfscache, gtfs
 from coverage.cache import Cache
 from coverage.errors import GTFSError
 from coverage.gtfs import Feed, load_gtfs
@@ -72,7 +72,7 @@ def test_cached_cairns_equals_fresh_in_every_field(tmp_path: Path, monkeypatch: 
     assert_same_feed(fresh, first)
 
     _forbid_parsing(monkeypatch)
-    with caplog.at_level(logging.INFO, logger="coverage.gtfs"):
+    with caplog.at_level(logging.INFO, logger="coverage._gtfscache"):
         second = load_gtfs(CAIRNS, cache=cache)
     assert (cache.hits, cache.misses) == (1, 1)
     assert "Fahrplan aus dem Cache geladen" in caplog.text
@@ -84,7 +84,8 @@ def test_cached_cairns_equals_fresh_in_every_field(tmp_path: Path, monkeypatch: 
     pd.testing.assert_frame_equal(second.connections(day).to_frame(), fresh.connections(day).to_frame())
     assert second.stop_index("750010") == fresh.stop_index("750010")
     # the arrays are the feed's own (not views into a shared read buffer) and writable like fresh ones
-    assert all(getattr(second, n).flags.owndata and getattr(second, n).flags.writeable for n in gtfs._ARRAY_FIELDS)
+    arrays = [getattr(second, n) for n in _gtfscache._ARRAY_FIELDS]
+    assert all(a.flags.owndata and a.flags.writeable for a in arrays)
 
     # the key is the content: a copy elsewhere is a hit, and ``path`` is where it was read from now
     copy = tmp_path / "anderswo" / "feed.zip"
@@ -130,9 +131,9 @@ def test_strict_flag_and_parser_code_are_part_of_the_key(tmp_path: Path, monkeyp
     load_gtfs(path, cache=cache)
     load_gtfs(path, cache=cache, strict=False)
     assert (cache.hits, cache.misses) == (0, 2)
-    key = gtfs._feed_key(path, strict=True)
+    key = _gtfscache._feed_key(path, strict=True)
     monkeypatch.setattr("coverage.cache.code_salt", lambda modules: "geänderter Code")
-    assert gtfs._feed_key(path, strict=True) != key
+    assert _gtfscache._feed_key(path, strict=True) != key
     load_gtfs(path, cache=cache)
     assert (cache.hits, cache.misses) == (0, 3)
 
@@ -160,10 +161,10 @@ def test_corrupt_entry_is_detected_and_the_feed_parsed_again(tmp_path: Path, cap
 def test_unusable_entry_with_valid_checksum_is_parsed_again(tmp_path: Path, caplog) -> None:
     cache = Cache(tmp_path / "cache")
     path = write_feed(tmp_path, {})
-    key = gtfs._feed_key(path, strict=True)
+    key = _gtfscache._feed_key(path, strict=True)
     assert key is not None
     cache.put(KIND, key, {"fremd": np.zeros(3)})
-    with caplog.at_level(logging.WARNING, logger="coverage.gtfs"):
+    with caplog.at_level(logging.WARNING, logger="coverage._gtfscache"):
         feed = load_gtfs(path, cache=cache)
     assert "unbrauchbar" in caplog.text
     assert_same_feed(load_gtfs(path), feed)
@@ -189,7 +190,7 @@ def test_lenient_feed_round_trips_its_problems(tmp_path: Path, monkeypatch: pyte
     assert any(p["value"] is None for p in fresh.problems)
     load_gtfs(path, strict=False, cache=cache)
     _forbid_parsing(monkeypatch)
-    with caplog.at_level(logging.WARNING, logger="coverage.gtfs"):
+    with caplog.at_level(logging.WARNING, logger="coverage._gtfscache"):
         cached = load_gtfs(path, strict=False, cache=cache)
     assert cache.hits == 1
     assert f"{len(fresh.problems)} Regelverstöße" in caplog.text
@@ -201,27 +202,27 @@ def test_lenient_feed_round_trips_its_problems(tmp_path: Path, monkeypatch: pyte
 def test_feed_that_would_not_come_back_identical_is_not_stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cache = Cache(tmp_path / "cache")
     path = write_feed(tmp_path, {})
-    decode = gtfs._decode_feed
+    decode = _gtfscache._decode_feed
 
     def lossy(*args: object, **kwargs: object) -> Feed:
         feed = decode(*args, **kwargs)
         feed.problems.append({"code": "erfunden"})
         return feed
 
-    monkeypatch.setattr(gtfs, "_decode_feed", lossy)
+    monkeypatch.setattr(_gtfscache, "_decode_feed", lossy)
     feed = load_gtfs(path, cache=cache)
     assert feed.problems == []
     assert cache.entries(KIND) == []
-    monkeypatch.setattr(gtfs, "_decode_feed", decode)
-    assert gtfs._encode_feed(feed) is not None
+    monkeypatch.setattr(_gtfscache, "_decode_feed", decode)
+    assert _gtfscache._encode_feed(feed) is not None
     # nor a value JSON cannot hold exactly, nor texts numpy would cut (trailing NUL) in a table or an array
-    assert gtfs._encode_feed(dataclasses.replace(feed, problems=[{"value": np.int64(3)}])) is None
+    assert _gtfscache._encode_feed(dataclasses.replace(feed, problems=[{"value": np.int64(3)}])) is None
     stops = feed.stops.copy()
     stops.loc[0, "stop_name"] = "Altdorf\x00"
-    assert gtfs._encode_feed(dataclasses.replace(feed, stops=stops)) is None
+    assert _gtfscache._encode_feed(dataclasses.replace(feed, stops=stops)) is None
     services = feed.service_ids.copy()
     services[0] += "\x00"
-    assert gtfs._encode_feed(dataclasses.replace(feed, service_ids=services)) is None
+    assert _gtfscache._encode_feed(dataclasses.replace(feed, service_ids=services)) is None
 
 
 def test_missing_feed_raises_as_without_cache(tmp_path: Path) -> None:
