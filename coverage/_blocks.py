@@ -599,8 +599,11 @@ def assemble(blocks: list, n_s: int, n_c: int, n_l: int, n_o: int) -> dict[str, 
         for _, segs, _, v in blocks:
             a[segs] = v[name]
         out[name] = a
-    out["ok_ptr"], out["ok_idx"], out["ok_min"] = _concat_csr(blocks, n_s, "ok_ptr", "ok_idx", "ok_min")
-    out["flow_ptr"], out["flow_idx"], out["flow_val"] = _concat_csr(blocks, n_s, "flow_ptr", "flow_idx", "flow_val")
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the scatter kernels release the GIL: both CSRs at once
+        ok = pool.submit(_concat_csr, blocks, n_s, "ok_ptr", "ok_idx", "ok_min")
+        out["flow_ptr"], out["flow_idx"], out["flow_val"] = _concat_csr(blocks, n_s, "flow_ptr", "flow_idx",
+                                                                        "flow_val")
+        out["ok_ptr"], out["ok_idx"], out["ok_min"] = ok.result()
     reach_persons = np.zeros(n_c)
     for _, _, crs, v in blocks:
         reach_persons[crs] += v["reach_persons"]

@@ -281,13 +281,12 @@ def _text(codes: np.ndarray, labels: Sequence[str]) -> pd.api.extensions.Extensi
 
 
 def _segment_frame(demand: pd.DataFrame, cols: dict[str, np.ndarray]) -> pd.DataFrame:
-    seg = demand.reset_index(drop=True).copy()
-    for name, v in cols.items():
-        if name in ("grund", "grund_ohne_online"):
-            seg[name] = _text(v, _GRUND_LABELS)
-        else:
-            seg[name] = v
-    return seg
+    """The demand segments with the columns of :func:`_segment_columns` appended (replacing equal names)."""
+    base = demand.reset_index(drop=True)
+    base = base.drop(columns=[c for c in cols if c in base.columns])
+    added = pd.DataFrame({name: _text(v, _GRUND_LABELS) if name in ("grund", "grund_ohne_online") else v
+                          for name, v in cols.items()}, index=base.index)
+    return pd.concat([base, added], axis=1)  # one step: inserting column by column costs ~3 ms per column
 
 
 def _mk_frame(mitgliedskommunen: pd.DataFrame) -> pd.DataFrame:
