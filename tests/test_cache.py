@@ -353,3 +353,23 @@ def test_fingerprint_of_object_arrays_of_text() -> None:
     assert fingerprint(np.array(["ab", "c"], dtype=object)) != fingerprint(np.array(["a", "bc"], dtype=object))
     assert fingerprint(np.array(["1", "2"], dtype=object)) != fingerprint(np.array([1, 2], dtype=object))
     assert fingerprint(ids) != fingerprint(np.array(["o1", "o2", "o3"]))  # dtype enters
+
+
+def test_entry_ends_with_its_xxh3_checksum(tmp_path: Path) -> None:
+    """The trailer is the XXH3-64 of everything before it; a wrong checksum alone makes the entry a miss."""
+    import xxhash
+
+    cache = Cache(tmp_path)
+    value = np.arange(100, dtype=np.int64)
+    path = cache.put("k", "a", value)
+    raw = path.read_bytes()
+    assert raw.endswith(b"ENDE")
+    assert int.from_bytes(raw[-12:-4], "little") == xxhash.xxh3_64_intdigest(raw[:-12])
+    bad = bytearray(raw)
+    bad[-12] ^= 0x01  # damage only the stored checksum
+    path.write_bytes(bytes(bad))
+    assert cache.get("k", "a") is None and not path.exists()
+    path = cache.put("k", "a", value)
+    with cache.mapped("k", "a") as got:
+        np.testing.assert_array_equal(got, value)
+        del got
