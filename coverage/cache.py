@@ -116,7 +116,9 @@ class _Hasher:
         self.h = hashlib.sha256()
 
     def token(self, tag: bytes, payload: bytes = b"") -> None:
-        self.h.update(tag + len(payload).to_bytes(8, "little") + payload)
+        self.h.update(tag + len(payload).to_bytes(8, "little"))
+        if payload:
+            self.h.update(payload)  # not joined to the prefix: large payloads are not copied
 
     def feed(self, obj: Any) -> None:
         if obj is None:
@@ -167,8 +169,8 @@ class _Hasher:
         self.token(b"A", f"{a.dtype.str}|{a.shape}".encode())
         if a.dtype.hasobject:
             items = a.ravel(order="C").tolist()
-            if all(type(v) is str for v in items):  # fast path for id columns
-                self.token(b"T", _joined(v.encode("utf-8", "surrogatepass") for v in items))
+            if (text := _text_payload(items)) is not None:  # fast path for id columns
+                self.token(b"T", text)
                 return
             for item in items:
                 self.feed(item)
@@ -184,13 +186,13 @@ class _Hasher:
 
             if hasattr(s, "geom_type") or str(s.dtype) == "geometry":
                 wkb = shapely.to_wkb(np.asarray(s, dtype=object), output_dimension=3).tolist()
-                self.token(b"G", _joined(wkb))
+                self.token(b"G", _bytes_payload(wkb))
                 return
         except ImportError:  # pragma: no cover - shapely is a dependency
             pass
         items = s.tolist()
-        if all(type(v) is str for v in items):  # fast path for text columns
-            self.token(b"T", _joined(v.encode("utf-8", "surrogatepass") for v in items))
+        if (text := _text_payload(items)) is not None:  # fast path for text columns
+            self.token(b"T", text)
             return
         self.token(b"O", str(len(items)).encode())
         for item in items:
@@ -213,9 +215,36 @@ def _raw_bytes(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a).reshape(-1).view(np.uint8)
 
 
-def _joined(items: Iterable[bytes | None]) -> bytes:
-    """Length-prefixed concatenation (``None`` has its own marker)."""
-    return b"".join(b"\xff" * 8 if b is None else len(b).to_bytes(8, "little") + b for b in items)
+def _text_payload(items: list[Any]) -> bytes | None:
+    """Unambiguous encoding of a list of ``str`` and ``None``, or None if an item is of another type.
+
+    The encoding is the number of items (8 bytes), the length of every item in code
+    points (``int64``, ``-1`` for ``None``) and the UTF-8 text of all items joined
+    (``surrogatepass``). UTF-8 is a one-to-one encoding of code points, so the joined
+    text decodes to exactly one code point sequence, and the lengths cut it into
+    exactly one list of items: no two lists share an encoding (e.g. ``["ab", "c"]``
+    and ``["a", "bc"]``, or ``[None]`` and ``[""]``). Only exact ``str`` counts
+    (subclasses such as ``numpy.str_`` take the per-item path). For lists of text
+    only (id columns) everything is built by C loops (``map``, ``str.join``), with
+    no Python code per item.
+    """
+    kinds = set(map(type, items))
+    if kinds == {str}:
+        lengths = np.fromiter(map(len, items), dtype=np.int64, count=len(items))
+        text = "".join(items)
+    elif kinds == {str, type(None)}:
+        lengths = np.array([-1 if v is None else len(v) for v in items], dtype=np.int64)
+        text = "".join([v for v in items if v is not None])
+    else:
+        return None
+    return len(items).to_bytes(8, "little") + lengths.tobytes() + text.encode("utf-8", "surrogatepass")
+
+
+def _bytes_payload(items: list[bytes | None]) -> bytes:
+    """Unambiguous encoding of a list of ``bytes`` and ``None``: count, lengths (``-1`` for ``None``), concatenation."""
+    lengths = np.array([-1 if b is None else len(b) for b in items], dtype=np.int64)
+    data = b"".join([b for b in items if b is not None])
+    return len(items).to_bytes(8, "little") + lengths.tobytes() + data
 
 
 def _is_missing(item: Any) -> bool:

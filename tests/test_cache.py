@@ -373,3 +373,33 @@ def test_entry_ends_with_its_xxh3_checksum(tmp_path: Path) -> None:
     with cache.mapped("k", "a") as got:
         np.testing.assert_array_equal(got, value)
         del got
+
+
+_TEXT = st.text(alphabet=st.characters(exclude_categories=()), max_size=6)  # surrogates and NUL included
+
+
+@settings(max_examples=200, deadline=None)
+@given(items=st.lists(st.one_of(_TEXT, st.none()), max_size=8), cuts=st.lists(st.integers(0, 60), max_size=8))
+def test_text_fingerprint_is_collision_free_by_construction(items: list[str | None], cuts: list[int]) -> None:
+    """Re-cutting the joined text (or turning None into "") changes the fingerprint unless the list is equal."""
+    joined = "".join(v for v in items if v is not None)
+    bounds = sorted({min(c, len(joined)) for c in cuts})
+    other: list[str | None] = [joined[a:b] for a, b in zip([0, *bounds], [*bounds, len(joined)], strict=True)]
+    variants = [other, ["" if v is None else v for v in items], [*items, ""], [*items, None]]
+    for arr_of in (lambda v: np.array(v, dtype=object), lambda v: pd.Series(v, dtype=object)):
+        key = fingerprint(arr_of(items))
+        assert fingerprint(arr_of(list(items))) == key  # deterministic
+        for v in variants:
+            assert (fingerprint(arr_of(v)) == key) == (v == items)
+
+
+def test_text_fingerprint_fixed_cases() -> None:
+    def fp(v: list) -> str:
+        return fingerprint(np.array(v, dtype=object))
+
+    assert fp(["ab", "c"]) != fp(["a", "bc"])
+    assert fp(["", "a"]) != fp(["a", ""]) != fp(["a"])
+    assert fp([None]) != fp([""]) != fp([])
+    assert fp(["a\x00"]) != fp(["a"])
+    assert fp(["\ud83d\ude00"]) != fp(["\U0001f600"])  # a surrogate pair is not the character it would form
+    assert fingerprint(pd.Series(["x", None])) != fingerprint(pd.Series(["x", ""]))
