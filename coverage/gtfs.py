@@ -538,9 +538,7 @@ class Connections:
         elif max_stop >= n_stops:
             raise RoutingError(f"Haltestellenindex {max_stop} ist zu groß für {n_stops} Haltestellen.")
         n_trips = int(trip.max(initial=-1)) + 1
-        pos = np.arange(m, dtype=np.int64)
-        order = np.lexsort((pos, arr_time, dep_time))
-        rev = np.lexsort((-pos[order], -dep_time[order], -arr_time[order].astype(np.int64)))
+        order, rev = _scan_orders(dep_time, arr_time)
         if run_trip is None:
             run_trip = np.arange(n_trips, dtype=np.int32)
         if run_day_offset is None:
@@ -582,6 +580,57 @@ class Connections:
             df["dep_stop_id"] = self.stop_ids[self.dep_stop]
             df["arr_stop_id"] = self.stop_ids[self.arr_stop]
         return df
+
+
+def _scan_orders(dep_time: np.ndarray, arr_time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scan orders of connections given in trip order: ``(order, rev)`` as in :class:`Connections`.
+
+    ``order`` sorts by departure, then arrival, then input position; ``rev`` orders
+    the sorted connections by descending arrival, descending departure, descending
+    position. Both are the permutations of :func:`numpy.lexsort` over these keys.
+    Where the three keys fit into 63 bits (always for real timetables: times span
+    a few days, i.e. under 20 bits each), they are packed into one ``int64`` per
+    connection with the position in the lowest bits; the packed values are
+    distinct, so one plain sort of them gives exactly the lexicographic order,
+    and the permutation is read back from the low bits. This is several times
+    faster than ``lexsort`` (one SIMD sort of integers instead of three stable
+    indirect sorts).
+
+    Parameters
+    ----------
+    dep_time, arr_time
+        ``int32`` seconds, one entry per connection, in input (trip) order.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``order`` and ``rev``, both ``int64``.
+    """
+    m = int(dep_time.shape[0])
+    if m == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    dep = dep_time.astype(np.int64)
+    arr = arr_time.astype(np.int64)
+    d_lo, d_hi = int(dep.min()), int(dep.max())
+    a_lo, a_hi = int(arr.min()), int(arr.max())
+    b_pos = (m - 1).bit_length()
+    b_arr = (a_hi - a_lo).bit_length()
+    b_dep = (d_hi - d_lo).bit_length()
+    if b_pos + b_arr + b_dep > 63:  # not for timetables: times spread over centuries, or billions of connections
+        pos = np.arange(m, dtype=np.int64)
+        order = np.lexsort((pos, arr, dep))
+        return order, np.lexsort((-pos[order], -dep[order], -arr[order]))
+    low = (1 << b_pos) - 1
+    pos = np.arange(m, dtype=np.int64)
+    key = ((dep - d_lo) << (b_arr + b_pos)) | ((arr - a_lo) << b_pos) | pos
+    key.sort()
+    order = key & low
+    # reverse: descending (arrival, departure, position). Among connections with equal times the
+    # sorted positions ascend with the input positions, so the sorted position breaks ties the same way.
+    key = ((a_hi - arr[order]) << (b_dep + b_pos)) | ((d_hi - dep[order]) << b_pos) | (m - 1 - pos)
+    key.sort()
+    rev = (m - 1) - (key & low)
+    return order, rev
 
 
 # ---------------------------------------------------------------------------
@@ -804,7 +853,8 @@ class Feed:
         allc = self._all_connections()
         sid_pos = {s: i for i, s in enumerate(self.service_ids.tolist())}
         parts: list[dict[str, np.ndarray]] = []
-        for off, services in self._runs(date):
+        runs = self._runs(date)
+        for off, services in runs:
             svc_mask = np.zeros(self.service_ids.shape[0], dtype=bool)
             svc_mask[[sid_pos[s] for s in services]] = True
             sel = svc_mask[self.trip_service[allc["trip"]]]
@@ -820,11 +870,16 @@ class Feed:
                     "arr_time": allc["arr_time"][idx] + shift,
                     "board": allc["board"][idx],
                     "alight": allc["alight"][idx],
-                    "run_key": allc["trip"][idx].astype(np.int64) * 64 + (-off),
+                    "run_key": allc["trip"][idx].astype(np.int64) * len(runs) + (-off),
                 }
             )
         cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-        run_keys, run = np.unique(cat["run_key"], return_inverse=True)
+        # runs numbered in the order of (trip, -offset), as np.unique(run_key) would, with a table instead of a sort
+        seen = np.zeros((self.st_ptr.shape[0] - 1) * len(runs), dtype=bool)
+        seen[cat["run_key"]] = True
+        run_keys = np.flatnonzero(seen)
+        rank = np.cumsum(seen, dtype=np.int64) - 1
+        run = rank[cat["run_key"]]
         return Connections.from_arrays(
             cat["dep_stop"],
             cat["arr_stop"],
@@ -837,8 +892,8 @@ class Feed:
             stop_ids=self.stop_ids,
             min_transfer=self.min_transfer_time,
             date=date,
-            run_trip=(run_keys // 64).astype(np.int32),
-            run_day_offset=(-(run_keys % 64)).astype(np.int32),
+            run_trip=(run_keys // len(runs)).astype(np.int32),
+            run_day_offset=(-(run_keys % len(runs))).astype(np.int32),
         )
 
 

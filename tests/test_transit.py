@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from coverage.errors import RoutingError
@@ -263,6 +263,46 @@ def test_invalid_arguments():
         earliest_arrival(c, sources={0: 0}, footpaths=Footpaths.empty(3))
     with pytest.raises(RoutingError):
         Connections.from_arrays([0], [1], [10], [0], [0])
+
+
+_INT32 = st.integers(-(2**31), 2**31 - 1)
+
+
+@settings(max_examples=150, deadline=None)
+@example(times=[(2**31 - 1, -(2**31)), (-(2**31), 2**31 - 1), (0, 0), (0, 0)])  # 65 bits: the fallback
+@given(
+    times=st.one_of(
+        st.lists(st.tuples(st.integers(-3, 3), st.integers(-3, 3)), max_size=40),  # many ties: packed keys
+        st.lists(st.tuples(_INT32, _INT32), max_size=12),  # over 63 bits: lexsort fallback
+    )
+)
+def test_scan_orders_equal_lexsort(times: list[tuple[int, int]]) -> None:
+    """The packed-key sort gives exactly the permutations of the lexsort reference."""
+    from coverage.gtfs import _scan_orders
+
+    dep = np.array([t[0] for t in times], dtype=np.int32)
+    arr = np.array([t[1] for t in times], dtype=np.int32)
+    pos = np.arange(len(times), dtype=np.int64)
+    want = np.lexsort((pos, arr, dep))
+    want_rev = np.lexsort((-pos[want], -dep[want].astype(np.int64), -arr[want].astype(np.int64)))
+    order, rev = _scan_orders(dep, arr)
+    assert order.dtype == rev.dtype == np.int64
+    np.testing.assert_array_equal(order, want)
+    np.testing.assert_array_equal(rev, want_rev)
+
+
+def test_scan_orders_of_a_day_equal_lexsort() -> None:
+    from coverage.gtfs import _scan_orders
+
+    rng = np.random.default_rng(3)
+    dep = rng.integers(-86400, 2 * 86400, 50_000).astype(np.int32)
+    arr = (dep + rng.integers(0, 600, dep.size)).astype(np.int32)
+    dep[::7] = dep[0]  # ties
+    pos = np.arange(dep.size)
+    want = np.lexsort((pos, arr, dep))
+    order, rev = _scan_orders(dep, arr)
+    np.testing.assert_array_equal(order, want)
+    np.testing.assert_array_equal(rev, np.lexsort((-pos[want], -dep[want], -arr[want].astype(np.int64))))
 
 
 # ---------------------------------------------------------------------------
