@@ -305,7 +305,7 @@ def run(config: Config, *, progress: Progress | None = None, proposals: bool = T
     previous = manifest.latest_run(config.ergebnisse)
     input_hashes = manifest.hash_inputs(manifest.config_input_files(config))
     cache = Cache(config.cache / "berechnung", keep={"reisezeiten_kurs": 20000, "zugang": 5, "versorgung_block": 60,
-                                                        "versorgung_kandidaten": 12},
+                                                        "versorgung_kandidaten": 12, "verbindungen": 30},
                   default_keep=10)
     inputs = load_inputs(config, cache=cache)
     params = config.parameter

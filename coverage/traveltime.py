@@ -30,7 +30,6 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .errors import RoutingError
 from .network import StreetNetwork, snap, street_times, street_times_sparse
 from .schema import MODES
 
@@ -39,7 +38,7 @@ if TYPE_CHECKING:
 
     from .cache import Cache
     from .config import Config, Parameters
-    from .gtfs import Feed
+    from .gtfs import Connections, Feed
     from .load import Region
 
 __all__ = [
@@ -480,7 +479,9 @@ def course_travel_times(
         one course recomputes only that course, and a changed input never yields a
         stale result. Columns are stored in blocks of many courses (one file,
         memory-mapped on reading) plus single entries for courses added since the
-        last block.
+        last block. The connections of each timetable day are stored too (kind
+        ``verbindungen``, keyed by the networks' key, which covers the feed, and the
+        day's service signature), so routing a new course does not rebuild them.
 
     Returns
     -------
@@ -838,7 +839,9 @@ def _compute(
         hin[i_pt, :, c] = w[s] / 60.0
         rueck[i_pt, :, c] = w[s] / 60.0
     if networks.feed is not None and prep.access is not None:
-        _transit_legs(result, courses, located, site_of, site_keys, sw.node, site_walk_snap, prep, networks, params)
+        _transit_legs(
+            result, courses, located, site_of, site_keys, sw.node, site_walk_snap, prep, networks, params, cache
+        )
     logger.info("Reisezeiten: %d Herkunftsorte × %d Kurse (%d Kursorte)", n_o, n_c, len(site_keys))
     return result
 
@@ -854,6 +857,7 @@ def _transit_legs(
     prep: _Prepared,
     networks: Networks,
     params: Parameters,
+    cache: Cache | None,
 ) -> None:
     from .transit import earliest_arrival, latest_departure
 
@@ -864,6 +868,7 @@ def _transit_legs(
     egress = _add_snaps(egress, site_walk_snap, prep.stop_snap_s, params.max_zugang_min * 60.0)
     # group courses by (site, start, end, days)
     groups: dict[tuple, list[int]] = defaultdict(list)
+    signature_of: dict[dt.date, tuple[str, ...]] = {}
     for j, c in enumerate(located):
         row = courses.iloc[c]
         days = course_days(
@@ -875,7 +880,10 @@ def _transit_legs(
         days = _days_in_feed(days, feed)
         sigs: dict[tuple[str, ...], dt.date] = {}
         for d in days:
-            sigs.setdefault(feed.service_signature(d), d)
+            sig = feed.service_signature(d)
+            if sig not in sigs:
+                sigs[sig] = d
+                signature_of[d] = sig
         key = (int(site_of[j]), int(row["beginn"]), int(row["ende"]), tuple(sorted(sigs.values())))
         groups[key].append(int(c))
     horizon_s = _horizon_s(params)
@@ -891,10 +899,7 @@ def _transit_legs(
             continue
         for d in dates:
             if d not in conn_cache:
-                try:
-                    conn_cache[d] = feed.connections(d)
-                except RoutingError:
-                    raise
+                conn_cache[d] = _day_connections(feed, d, signature_of[d], networks.key, cache)
             conns = conn_cache[d]
             ld = latest_departure(
                 conns, targets=(stops, start_s - walk_s), footpaths=prep.footpaths, since=start_s - horizon_s
@@ -913,6 +918,82 @@ def _transit_legs(
             np.minimum(cur_h, (worst_hin / 60.0).astype(np.float32), out=cur_h)
             np.minimum(cur_r, (worst_rueck / 60.0).astype(np.float32), out=cur_r)
     logger.info("ÖPNV: %d Verbindungssuchen für %d Kurs-Fahrplan-Gruppen", n_scans, len(groups))
+
+
+_KIND_CONNECTIONS = "verbindungen"
+_CONNECTION_ARRAYS: dict[str, type] = {
+    "dep_stop": np.int32,
+    "arr_stop": np.int32,
+    "dep_time": np.int32,
+    "arr_time": np.int32,
+    "trip": np.int32,
+    "board": np.bool_,
+    "alight": np.bool_,
+    "rev_order": np.int64,
+}
+_RUN_ARRAYS: dict[str, type] = {"run_trip": np.int32, "run_day_offset": np.int32}
+
+
+def _day_connections(
+    feed: Feed, date: dt.date, signature: tuple[str, ...], nets_key: str, cache: Cache | None
+) -> Connections:
+    """``feed.connections(date)``, through the disk cache (kind ``verbindungen``) when there is one.
+
+    Building a day's connections costs more than reading them: a rerun that computes
+    one new course would build them again for its course days. The entry is keyed by
+    ``nets_key`` (:attr:`Networks.key`, which covers the feed's content), the
+    timetable signature of the day (:meth:`Feed.service_signature`: days with equal
+    signatures have identical connections, so one entry serves all of them) and
+    the code (:data:`TRAVEL_CODE`, including the GTFS module). A hit gives the same
+    arrays as building them; an entry that does not fit the feed is built again.
+    """
+    if cache is None or not nets_key:
+        return feed.connections(date)
+    from .cache import fingerprint
+
+    key = fingerprint(_KIND_CONNECTIONS, nets_key, signature, feed.n_stops, code=TRAVEL_CODE)
+    conns = _connections_from(cache.get(_KIND_CONNECTIONS, key), feed, date)
+    if conns is not None:
+        return conns
+    conns = feed.connections(date)
+    arrays = {name: getattr(conns, name) for name in (*_CONNECTION_ARRAYS, *_RUN_ARRAYS)}
+    try:
+        cache.put(_KIND_CONNECTIONS, key, arrays)
+    except OSError as exc:
+        logger.warning("Verbindungen des %s nicht im Cache gespeichert (%s)", date.isoformat(), exc)
+    return conns
+
+
+def _connections_from(hit: object, feed: Feed, date: dt.date) -> Connections | None:
+    """The :class:`~coverage.gtfs.Connections` of ``date`` from a cache entry, or None if it does not fit ``feed``."""
+    from .gtfs import Connections
+
+    names = {**_CONNECTION_ARRAYS, **_RUN_ARRAYS}
+    if not isinstance(hit, dict) or set(hit) != set(names):
+        return None
+    if any(hit[n].ndim != 1 or hit[n].dtype != np.dtype(t) for n, t in names.items()):
+        return None
+    m = hit["dep_stop"].shape[0]
+    n_trips = hit["run_trip"].shape[0]
+    if any(hit[n].shape[0] != m for n in _CONNECTION_ARRAYS) or hit["run_day_offset"].shape[0] != n_trips:
+        return None
+    if m and not (
+        min(int(hit["dep_stop"].min()), int(hit["arr_stop"].min())) >= 0
+        and max(int(hit["dep_stop"].max()), int(hit["arr_stop"].max())) < feed.n_stops
+        and 0 <= int(hit["trip"].min()) <= int(hit["trip"].max()) < n_trips
+        and 0 <= int(hit["rev_order"].min()) <= int(hit["rev_order"].max()) < m
+    ):
+        return None
+    return Connections(
+        **{n: hit[n] for n in _CONNECTION_ARRAYS},
+        n_stops=feed.n_stops,
+        n_trips=n_trips,
+        run_trip=hit["run_trip"],
+        run_day_offset=hit["run_day_offset"],
+        stop_ids=feed.stop_ids,
+        min_transfer=np.asarray(feed.min_transfer_time, dtype=np.float64),
+        date=date,
+    )
 
 
 # --------------------------------------------------------------------------- matrix API

@@ -378,3 +378,81 @@ def test_courses_with_the_same_site_and_schedule_share_columns(tmp_path: Path, m
     _same(got, course_travel_times(origins, twins, networks=nets, params=p))
     np.testing.assert_array_equal(got.hin[:, :, 0], got.hin[:, :, -1])
     _same(course_travel_times(origins, twins, networks=nets, params=p, cache=cache), got)
+
+
+# --------------------------------------------------------------------------- connections of a day
+
+
+_CONNECTION_FIELDS = (
+    "dep_stop", "arr_stop", "dep_time", "arr_time", "trip", "board", "alight", "rev_order", "run_trip",
+    "run_day_offset", "stop_ids", "min_transfer",
+)  # fmt: skip
+
+
+def _same_connections(a, b) -> None:
+    for name in _CONNECTION_FIELDS:
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype and x.shape == y.shape, name
+        np.testing.assert_array_equal(x, y, err_msg=name)
+    assert (a.n_stops, a.n_trips, a.date) == (b.n_stops, b.n_trips, b.date)
+
+
+def test_connections_of_a_day_are_cached_on_disk_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    nets, origins, courses = _many(tmp_path)
+    p = Parameters()
+    cache = Cache(tmp_path / "cache")
+    course_travel_times(origins, courses, networks=nets, params=p, cache=cache)
+    assert len(cache.entries("verbindungen")) == 1  # Mon-Fri share one timetable
+    # a rerun that routes one new course reads the day's connections instead of building them
+    more = _one_more(courses, "NEU", beginn=17 * 60, ende=20 * 60)
+    plain = course_travel_times(origins, more, networks=nets, params=p)
+
+    def no_build(self, date):
+        raise AssertionError("Verbindungen neu gebaut")
+
+    with monkeypatch.context() as m:
+        m.setattr(type(nets.feed), "connections", no_build)
+        _same(course_travel_times(origins, more, networks=nets, params=p, cache=cache), plain)
+    # a hit equals the built connections, for another date with the same timetable too
+    feed = nets.feed
+    for day in (dt.date(2027, 2, 1), dt.date(2027, 2, 3)):
+        sig = feed.service_signature(day)
+        _same_connections(traveltime._day_connections(feed, day, sig, nets.key, cache), feed.connections(day))
+
+
+def test_connections_entry_that_does_not_fit_is_rebuilt(tmp_path: Path) -> None:
+    nets, _, _ = _setup(tmp_path)
+    feed, key = nets.feed, "netze"
+    cache = Cache(tmp_path / "cache")
+    day = dt.date(2027, 2, 2)
+    sig = feed.service_signature(day)
+    fresh = feed.connections(day)
+    _same_connections(traveltime._day_connections(feed, day, sig, key, cache), fresh)
+    (entry,) = cache.entries("verbindungen")
+    name = entry.stem
+    good = cache.get("verbindungen", name)
+    for bad in (
+        {**good, "trip": good["trip"].astype(np.int64)},  # wrong type
+        {**good, "dep_stop": good["dep_stop"] + feed.n_stops},  # stops the feed does not have
+        {k: v for k, v in good.items() if k != "rev_order"},  # incomplete
+    ):
+        cache.put("verbindungen", name, bad)
+        _same_connections(traveltime._day_connections(feed, day, sig, key, cache), fresh)
+        np.testing.assert_array_equal(cache.get("verbindungen", name)["dep_stop"], fresh.dep_stop)  # stored again
+    # without a cache, or without a network key, nothing is stored
+    other = Cache(tmp_path / "ohne")
+    _same_connections(traveltime._day_connections(feed, day, sig, "", other), fresh)
+    assert other.entries() == []
+
+
+def test_connections_from_cache_of_a_feed_with_trips_past_midnight(tmp_path: Path) -> None:
+    feed = load_gtfs(Path(__file__).parent / "data" / "cairns_gtfs_2014.zip")
+    cache = Cache(tmp_path / "cache")
+    for day in (dt.date(2014, 6, 2), dt.date(2014, 6, 7), dt.date(2014, 6, 8)):
+        sig = feed.service_signature(day)
+        built = traveltime._day_connections(feed, day, sig, "cairns", cache)
+        read = traveltime._day_connections(feed, day, sig, "cairns", cache)
+        _same_connections(built, feed.connections(day))
+        _same_connections(read, built)
+    assert cache.hits == 3
+
