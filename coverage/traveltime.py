@@ -20,6 +20,7 @@ walking the whole way. Snap distances to the street network are walked.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
@@ -501,10 +502,16 @@ _INDEX_LEN = 8
 """Blocks listed per origins/networks/parameters key."""
 
 
-def _base_key(origins: gpd.GeoDataFrame, xy: np.ndarray, networks: Networks, params: Parameters) -> str:
-    """Fingerprint of everything all courses' columns depend on (origins, networks, parameters, code)."""
+@functools.cache
+def _holidays_version() -> str:
+    """Installed version of the ``holidays`` package (read once per process: the lookup costs ~10 ms)."""
     import importlib.metadata
 
+    return importlib.metadata.version("holidays")
+
+
+def _base_key(origins: gpd.GeoDataFrame, xy: np.ndarray, networks: Networks, params: Parameters) -> str:
+    """Fingerprint of everything all courses' columns depend on (origins, networks, parameters, code)."""
     from .cache import fingerprint
 
     return fingerprint(
@@ -520,7 +527,7 @@ def _base_key(origins: gpd.GeoDataFrame, xy: np.ndarray, networks: Networks, par
             params.feiertage_land,
             _horizon_s(params),
         ),
-        importlib.metadata.version("holidays"),
+        _holidays_version(),
         code=TRAVEL_CODE,
     )
 
@@ -587,6 +594,37 @@ def _copy_columns(dst: np.ndarray, dst_cols: np.ndarray, src: np.ndarray, src_co
         dst[:, :, d[a] : d[b - 1] + 1] = src[:, :, s[a] : s[b - 1] + 1]
 
 
+_PARALLEL_BYTES = 1 << 23
+"""Copies of ``hin`` and ``rueck`` larger than this (each) run side by side in two threads."""
+
+
+def _copy_pair(
+    dst: tuple[np.ndarray, np.ndarray],
+    dst_cols: np.ndarray,
+    src: tuple[np.ndarray, np.ndarray],
+    src_cols: np.ndarray,
+) -> None:
+    """:func:`_copy_columns` for ``hin`` and ``rueck`` (``dst[i][:, :, dst_cols] = src[i][:, :, src_cols]``).
+
+    Large copies run in two threads, one per array: numpy releases the GIL while
+    copying, so on two cores the copies, and the page faults of freshly allocated
+    result arrays, overlap (a rerun copies the columns of all unchanged courses from
+    a block, 2 × 60 MB at county scale). Both copies have finished when this returns,
+    also when one fails, so no view of a memory-mapped source outlives the call.
+    """
+    n_bytes = len(dst_cols) * src[0].shape[0] * src[0].shape[1] * src[0].itemsize
+    if n_bytes < _PARALLEL_BYTES:
+        _copy_columns(dst[0], dst_cols, src[0], src_cols)
+        _copy_columns(dst[1], dst_cols, src[1], src_cols)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kursatlas-kopie") as pool:
+        first = pool.submit(_copy_columns, dst[0], dst_cols, src[0], src_cols)
+        _copy_columns(dst[1], dst_cols, src[1], src_cols)
+        first.result()
+
+
 def _cached_columns(
     origins: gpd.GeoDataFrame,
     courses: gpd.GeoDataFrame | pd.DataFrame,
@@ -641,8 +679,7 @@ def _cached_columns(
         if missed.size == n_u:
             u_hin, u_rueck = sub.hin, sub.rueck
         else:
-            _copy_columns(u_hin, missed, sub.hin, np.arange(missed.size))
-            _copy_columns(u_rueck, missed, sub.rueck, np.arange(missed.size))
+            _copy_pair((u_hin, u_rueck), missed, (sub.hin, sub.rueck), np.arange(missed.size))
     loose = n_u - n_block
     if loose >= _BLOCK_MIN and 8 * loose >= n_u:
         _write_block(cache, base, blocks, ukeys, u_hin, u_rueck)
@@ -662,8 +699,7 @@ def _cached_columns(
     else:
         hin = np.empty((n_m, n_o, len(keys)), dtype=np.float32)
         rueck = np.empty_like(hin)
-        _copy_columns(hin, np.arange(len(keys)), u_hin, inverse)
-        _copy_columns(rueck, np.arange(len(keys)), u_rueck, inverse)
+        _copy_pair((hin, rueck), np.arange(len(keys)), (u_hin, u_rueck), inverse)
     return CourseTravelTimes(
         origin_ids=origins["herkunft_id"].to_numpy(),
         course_ids=courses["kurs_id"].astype(str).to_numpy(),
@@ -739,8 +775,7 @@ def _from_blocks(
                     dst.append(j)
                     src.append(s)
             dst_cols, src_cols = np.array(dst, dtype=np.int64), np.array(src, dtype=np.int64)
-            _copy_columns(hin, dst_cols, hit["hin"], src_cols)
-            _copy_columns(rueck, dst_cols, hit["rueck"], src_cols)
+            _copy_pair((hin, rueck), dst_cols, (hit["hin"], hit["rueck"]), src_cols)
             n += len(dst)
             del hit  # no view may outlive the mapping
     return hin, rueck, n

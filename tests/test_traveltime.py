@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import mmap
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -456,3 +457,39 @@ def test_connections_from_cache_of_a_feed_with_trips_past_midnight(tmp_path: Pat
         _same_connections(read, built)
     assert cache.hits == 3
 
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_copy_pair_equals_fancy_indexing(monkeypatch: pytest.MonkeyPatch, parallel: bool) -> None:
+    monkeypatch.setattr(traveltime, "_PARALLEL_BYTES", 0 if parallel else 1 << 60)
+    rng = np.random.default_rng(5)
+    src = (rng.random((3, 40, 9), dtype=np.float32), rng.random((3, 40, 9), dtype=np.float32))
+    dst_cols = np.array([4, 0, 1, 2, 7, 6], dtype=np.int64)
+    src_cols = np.array([8, 0, 1, 2, 3, 3], dtype=np.int64)
+    dst = (np.zeros((3, 40, 8), np.float32), np.zeros((3, 40, 8), np.float32))
+    traveltime._copy_pair(dst, dst_cols, src, src_cols)
+    for d, s in zip(dst, src, strict=True):
+        want = np.zeros_like(d)
+        want[:, :, dst_cols] = s[:, :, src_cols]
+        np.testing.assert_array_equal(d, want)
+    with pytest.raises(ValueError):  # a failing copy is reported after both have ended
+        traveltime._copy_pair(dst, dst_cols, (src[0], src[1][:, :5]), src_cols)
+
+
+def test_results_served_from_the_cache_are_writable_copies(tmp_path: Path) -> None:
+    """Columns read from a (memory-mapped) block never alias the cache: callers may write to them."""
+    nets, origins, courses = _many(tmp_path)
+    p = Parameters()
+    cache = Cache(tmp_path / "cache")
+    first = course_travel_times(origins, courses, networks=nets, params=p, cache=cache)
+    more = _one_more(courses, "NEU", beginn=17 * 60, ende=20 * 60)
+    for _ in range(2):  # block + computed column, then block + single entry
+        got = course_travel_times(origins, more, networks=nets, params=p, cache=cache)
+        assert got.hin.flags.writeable and got.rueck.flags.writeable
+        for arr in (got.hin, got.rueck):
+            while isinstance(arr.base, np.ndarray):
+                arr = arr.base
+            assert not isinstance(arr.base, mmap.mmap)
+        got.hin[...] = -1.0
+        got.rueck[...] = -1.0
+    _same(course_travel_times(origins, courses, networks=nets, params=p, cache=cache), first)
