@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import xxhash
 
 from . import _reachcore as _rc
 from ._compat import import_numba
@@ -100,6 +101,10 @@ class Problem:
         Number of Mitgliedskommunen.
     origin_mk
         ``(n_o,)`` Mitgliedskommune of every origin (that of its first segment, -1 if none).
+    column_keys
+        ``(n_t,)`` content keys of the travel columns
+        (:attr:`coverage.traveltime.CourseTravelTimes.column_keys`), or None: then the
+        columns are identified by :func:`column_digests` of their values.
     """
 
     prep: _Prepared
@@ -114,6 +119,7 @@ class Problem:
     seg_mk: np.ndarray
     n_mk: int
     origin_mk: np.ndarray
+    column_keys: np.ndarray | None = None
 
 
 UNSERVED_TOL = 1e-6
@@ -303,7 +309,7 @@ def _candidates_reused(problem: Problem, segs: np.ndarray, crs: np.ndarray, dige
     seg_key = hashlib.sha256()
     for a in (p.seg_origin[segs].astype(np.int32), p.seg_group[segs].astype(np.int16),
               p.seg_level[segs].astype(np.int8), p.groups["mode_allowed"], problem.limits.max(axis=0)):
-        seg_key.update(repr((a.dtype.str, a.shape)).encode() + np.ascontiguousarray(a).tobytes())
+        seg_key.update(repr((a.dtype.str, a.shape)).encode() + xxhash.xxh3_128_digest(np.ascontiguousarray(a)))
     seg_key.update(repr(("kandidaten", problem.hin.shape[:2], str(problem.hin.dtype),
                          str(problem.rueck.dtype))).encode())
     head = seg_key.digest()
@@ -490,9 +496,12 @@ _PARTS = _Memo(_MEMO_BYTES)  # per-course pieces of a block: candidate columns, 
 
 
 def clear_memory() -> None:
-    """Forget all results kept in this process (the disk cache is not touched)."""
+    """Forget all results kept in this process (the disk cache is not touched), codes of text columns too."""
+    from . import _codes
+
     _MEMO.clear()
     _PARTS.clear()
+    _codes.clear()
 
 
 def _valid(value: object, n_seg: int, n_crs: int, n_levels: int) -> bool:
@@ -520,7 +529,7 @@ def compute_blocks(problem: Problem, *, cache: Cache | None = None) -> list[tupl
     from .cache import code_salt
 
     salt = code_salt(_CODE)
-    digests = column_digests(problem.hin, problem.rueck)
+    digests = travel_digests(problem)
     blocks = level_blocks(problem.prep.courses["level_ok"], problem.prep.seg_level)
     values: list[dict | None] = [None] * len(blocks)
     keys: list[str] = []
@@ -658,6 +667,20 @@ def _digest_kernel(words, seed):  # pragma: no cover - numba
             x ^= x >> np.uint32(16)
             h[lane, c] = x
     return h.T.copy()
+
+
+def travel_digests(problem: Problem) -> np.ndarray:
+    """One row of ``uint32`` per travel column that identifies its content (inside block and part keys).
+
+    The travel-time cache keys when the problem has them (equal keys mean equal
+    columns; 8 words of the SHA-256 plus a marker word), else :func:`column_digests`
+    of ``hin`` and ``rueck`` (a different row width, so the two never coincide).
+    """
+    keys = problem.column_keys
+    if keys is None or len(keys) != problem.hin.shape[2]:
+        return column_digests(problem.hin, problem.rueck)
+    raw = np.frombuffer(bytes.fromhex("".join(str(k) for k in keys)), np.uint32).reshape(len(keys), 8)
+    return np.hstack([raw, np.full((len(keys), 1), 0x4B455953, np.uint32)])
 
 
 def column_digests(*arrays: np.ndarray) -> np.ndarray:

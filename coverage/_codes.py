@@ -3,21 +3,21 @@
 :func:`factorize` returns the same as :func:`pandas.factorize` (codes in order of
 first appearance, no NA sentinel). For Arrow-backed string columns – the default
 text columns of pandas 3 – the result is kept in a small in-process store under a
-SHA-256 of the column's Arrow buffers (offsets, data, validity, offset and length
+128-bit XXH3 digest of the column's Arrow buffers (offsets, data, validity, offset and length
 of every chunk), so a rerun over the same demand table does not factorise its
 hundreds of thousands of strings again. Other columns are factorised every time.
 """
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import OrderedDict
 
 import numpy as np
 import pandas as pd
+import xxhash
 
-__all__ = ["factorize"]
+__all__ = ["clear", "factorize"]
 
 _MAX_ITEMS = 16
 _store: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
@@ -25,11 +25,11 @@ _lock = threading.Lock()
 
 
 def _arrow_key(series: pd.Series) -> str | None:
-    """SHA-256 of the Arrow buffers of a string column, or None if it is not Arrow-backed."""
+    """XXH3-128 digest of the Arrow buffers of a string column, or None if it is not Arrow-backed."""
     chunked = getattr(series.array, "_pa_array", None)
     if chunked is None or not hasattr(chunked, "chunks"):
         return None
-    h = hashlib.sha256(f"{series.dtype}|{len(series)}|{chunked.type}".encode())
+    h = xxhash.xxh3_128(f"{series.dtype}|{len(series)}|{chunked.type}".encode())
     for chunk in chunked.chunks:
         h.update(f"|{chunk.offset}|{len(chunk)}|".encode())
         for buf in chunk.buffers():
@@ -39,6 +39,12 @@ def _arrow_key(series: pd.Series) -> str | None:
                 h.update(len(buf).to_bytes(8, "little"))
                 h.update(memoryview(buf))
     return h.hexdigest()
+
+
+def clear() -> None:
+    """Forget the codes kept in this process."""
+    with _lock:
+        _store.clear()
 
 
 def factorize(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:

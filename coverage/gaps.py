@@ -540,7 +540,8 @@ def _problem(demand: pd.DataFrame, courses: pd.DataFrame, travel: CourseTravelTi
     return _blocks.Problem(prep=prep, persons=persons, capacity=np.asarray(cap, float), limits=limits,
                            hin=travel.hin, rueck=travel.rueck, modes=modes, e2sfca_modes=e2_modes,
                            bands=tuple((float(u), float(w)) for u, w in params.e2sfca_baender),
-                           seg_mk=seg_mk, n_mk=len(mk), origin_mk=_origin_mk(prep.seg_origin, seg_mk, n_o))
+                           seg_mk=seg_mk, n_mk=len(mk), origin_mk=_origin_mk(prep.seg_origin, seg_mk, n_o),
+                           column_keys=travel.column_keys)
 
 
 def _tables_of_sums(g: dict, mk: pd.DataFrame, origin_mk: np.ndarray

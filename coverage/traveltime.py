@@ -23,7 +23,7 @@ import datetime as dt
 import functools
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -71,6 +71,13 @@ class CourseTravelTimes:
         ``(n_modes, n_o, n_c)`` minutes to arrive by the start (worst course day); ``inf`` = impossible.
     rueck
         ``(n_modes, n_o, n_c)`` minutes home after the end (worst course day).
+    column_keys
+        ``(n_c,)`` content key of every course column (the travel-time cache key: a
+        SHA-256 over the origins, networks, parameters, code and exactly the course
+        fields the routing reads), or None. Equal keys mean equal columns, so later
+        stages can identify a column by its key instead of hashing its values. Set by
+        :func:`course_travel_times` with a cache; do not change ``hin``/``rueck`` in
+        place while keys are set.
     """
 
     origin_ids: np.ndarray
@@ -78,6 +85,7 @@ class CourseTravelTimes:
     modes: tuple[str, ...]
     hin: np.ndarray
     rueck: np.ndarray
+    column_keys: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         shape = (len(self.modes), len(self.origin_ids), len(self.course_ids))
@@ -85,6 +93,8 @@ class CourseTravelTimes:
             raise ValueError(f"Reisezeiten haben die Form {self.hin.shape}/{self.rueck.shape}, erwartet {shape}.")
         if any(m not in MODES for m in self.modes):
             raise ValueError(f"Unbekannter Modus in {self.modes}; erlaubt: {MODES}.")
+        if self.column_keys is not None and len(self.column_keys) != shape[2]:
+            raise ValueError(f"{len(self.column_keys)} Spaltenschlüssel für {shape[2]} Kurse.")
 
     @property
     def course_index(self) -> dict[str, int]:
@@ -104,6 +114,7 @@ class CourseTravelTimes:
             modes=self.modes,
             hin=self.hin[:, :, courses],
             rueck=self.rueck[:, :, courses],
+            column_keys=None if self.column_keys is None else np.asarray(self.column_keys)[courses],
         )
 
     def to_long(self, *, finite_only: bool = True) -> pd.DataFrame:
@@ -706,6 +717,7 @@ def _cached_columns(
         modes=MODES,
         hin=hin,
         rueck=rueck,
+        column_keys=np.array(keys, dtype="U64"),
     )
 
 

@@ -453,3 +453,48 @@ def test_candidate_columns_from_disk_equal_cold_run(tmp_path):
         pd.testing.assert_frame_equal(getattr(after, name), getattr(cold, name))
     assert (after.reach.ok != cold.reach.ok).nnz == 0
     assert (after.assignment.flow != cold.assignment.flow).nnz == 0
+
+
+def test_travel_column_keys_stand_for_the_values():
+    """With travel-cache keys the blocks are keyed by them: same results as hashing the values; a new key is seen."""
+    import hashlib
+    from dataclasses import replace
+    from unittest import mock
+
+    from coverage import _blocks
+
+    seg, courses, travel, mk = _case()
+    keys = np.array([hashlib.sha256(f"spalte{j}".encode()).hexdigest() for j in range(len(courses))])
+    keyed = replace(travel, column_keys=keys)
+    assert list(keyed.subset([2, 0]).column_keys) == [keys[2], keys[0]]
+
+    def run(t):
+        return assess(seg, courses, t, params=Parameters(), mitgliedskommunen=mk, kapazitaet="freie_plaetze")
+
+    _blocks.clear_memory()
+    by_value = run(travel)
+    _blocks.clear_memory()
+    by_key = run(keyed)
+    for name in ("gaps", "segments", "courses", "e2sfca"):
+        pd.testing.assert_frame_equal(getattr(by_key, name), getattr(by_value, name))
+    # K1 (A1) gets other travel times and hence another key: only the A1 block is solved again, as a cold run would
+    hin = travel.hin.copy()
+    hin[:, 0, 0] = 100.0
+    new_keys = keys.copy()
+    new_keys[0] = hashlib.sha256(b"anders").hexdigest()
+    changed = replace(_with_travel(travel, hin), column_keys=new_keys)
+    solved: list[list[str]] = []
+    real = _blocks.solve_block
+
+    def spy(problem, levels, segs, crs, **kw):
+        solved.append([LEVELS[i] for i in levels])
+        return real(problem, levels, segs, crs, **kw)
+
+    with mock.patch.object(_blocks, "solve_block", side_effect=spy):
+        again = run(changed)
+    assert solved == [["A1"]]
+    _blocks.clear_memory()
+    cold = run(_with_travel(travel, hin))
+    pd.testing.assert_frame_equal(again.gaps, cold.gaps)
+    with pytest.raises(ValueError, match="Spaltenschlüssel"):
+        replace(travel, column_keys=keys[:2])
