@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import xxhash
 
-__all__ = ["clear", "factorize"]
+__all__ = ["clear", "factorize", "remember"]
 
 _MAX_ITEMS = 16
 _store: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
@@ -45,6 +45,27 @@ def clear() -> None:
     """Forget the codes kept in this process."""
     with _lock:
         _store.clear()
+
+
+def remember(series: pd.Series, codes: np.ndarray, uniques: np.ndarray) -> None:
+    """Keep a known factorisation of ``series`` (as :func:`factorize` would compute it) for later calls.
+
+    For a text column rebuilt from stored codes (:func:`coverage._frames.decode_frame`):
+    ``codes`` must number the values in order of first appearance, ``uniques`` be the
+    values in that order, and the column have no missing values. Columns that are not
+    Arrow-backed are ignored.
+    """
+    key = _arrow_key(series)
+    if key is None:
+        return
+    out = (np.asarray(codes, np.int64), np.asarray(uniques).astype(str))
+    out[0].setflags(write=False)
+    out[1].setflags(write=False)
+    with _lock:
+        _store[key] = out
+        _store.move_to_end(key)
+        while len(_store) > _MAX_ITEMS:
+            _store.popitem(last=False)
 
 
 def factorize(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:

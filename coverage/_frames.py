@@ -19,6 +19,7 @@ import shapely
 __all__ = ["decode_frame", "encode_frame", "library_versions", "same_frame"]
 
 _MIN_INT = (np.int8, np.int16, np.int32, np.int64)
+_REMEMBER_MIN = 10_000  # shorter text columns are factorised quickly enough again
 _SEP = "\x1f"  # joins the texts of a tuple cell (a text containing it is not cached: the round trip check fails)
 
 
@@ -124,8 +125,26 @@ def decode_frame(arrays: Mapping[str, np.ndarray], prefix: str) -> pd.DataFrame:
             raise ValueError(f"Spalte {name!r} hat die falsche Länge")
     if f"{prefix}geo" in arrays:
         geo_name, crs = arrays[f"{prefix}geo"].tolist()
-        return gpd.GeoDataFrame(data, geometry=geo_name, crs=crs or None)
-    return pd.DataFrame(data, index=pd.RangeIndex(n))
+        out = gpd.GeoDataFrame(data, geometry=geo_name, crs=crs or None)
+    else:
+        out = pd.DataFrame(data, index=pd.RangeIndex(n))
+    _remember_codes(out, arrays, prefix, names, kinds)
+    return out
+
+
+def _remember_codes(df: pd.DataFrame, arrays: Mapping[str, np.ndarray], prefix: str, names: list[str],
+                    kinds: list[str]) -> None:
+    """Hand the stored codes of long text columns to :mod:`coverage._codes` (they are its factorisation).
+
+    :func:`encode_frame` numbers the values in order of first appearance, as
+    :func:`pandas.factorize` does; columns with missing values are left out.
+    """
+    from . import _codes
+
+    for i, (name, kind) in enumerate(zip(names, kinds, strict=True)):
+        codes = arrays[f"{prefix}{i}"]
+        if kind == "text" and len(codes) >= _REMEMBER_MIN and (len(codes) == 0 or int(codes.min()) >= 0):
+            _codes.remember(df[name], codes, arrays[f"{prefix}{i}w"])
 
 
 def same_frame(a: pd.DataFrame, b: pd.DataFrame) -> bool:

@@ -403,3 +403,31 @@ def test_text_fingerprint_fixed_cases() -> None:
     assert fp(["a\x00"]) != fp(["a"])
     assert fp(["\ud83d\ude00"]) != fp(["\U0001f600"])  # a surrogate pair is not the character it would form
     assert fingerprint(pd.Series(["x", None])) != fingerprint(pd.Series(["x", ""]))
+
+
+def test_decoded_text_columns_hand_their_codes_to_factorize() -> None:
+    """A long text column rebuilt from stored codes: factorize answers with them, equal to pandas' own result."""
+    from coverage import _codes
+    from coverage._frames import decode_frame, encode_frame
+
+    rng = np.random.default_rng(4)
+    n = 30_000
+    df = pd.DataFrame({
+        "herkunft_id": pd.array([f"h{v}" for v in rng.integers(0, 5000, n)], dtype="str"),
+        "niveau": pd.array(rng.choice(["A1", "B1", "Alpha"], n).tolist(), dtype="str"),
+        "mit_luecke": pd.array([None if v == 0 else f"x{v}" for v in rng.integers(0, 3, n)], dtype="str"),
+        "personen": rng.uniform(0, 5, n),
+    })
+    enc = encode_frame(df, "t.")
+    assert enc is not None
+    _codes.clear()
+    back = decode_frame(enc, "t.")
+    pd.testing.assert_frame_equal(back, df)
+    assert len(_codes._store) == 2  # the two text columns without missing values
+    for col in ("herkunft_id", "niveau", "mit_luecke"):
+        got = _codes.factorize(back[col])
+        _codes.clear()
+        codes, uniques = pd.factorize(back[col].astype(str), use_na_sentinel=False)
+        np.testing.assert_array_equal(got[0], codes)
+        np.testing.assert_array_equal(got[1], np.asarray(uniques).astype(str))
+        assert _codes.factorize(back[col])[0].tolist() == got[0].tolist()
