@@ -13,13 +13,19 @@ lexicographic optimum: most persons served, then fewest minutes.
 
 The start basis is a greedy assignment: every segment takes its cheapest course if
 that course still has more free seats than the segment has persons, else it stays
-unserved. If no course fills up this way, the start is already optimal and the
-network simplex (:mod:`coverage._netsimplex`) only proves it. Otherwise segments
-are visited by increasing minutes to their cheapest course, pairs that can never
-carry flow are dropped first (exactly, see :func:`_prune_sorted`), and the simplex
-pivots from the start. The basis is a spanning tree of depth 2 rooted at the root
-node; all tree arcs point towards the root and none is saturated, so it is
-strongly feasible.
+unserved. If no course fills up this way, the start is already optimal. Otherwise
+segments are visited by increasing minutes to their cheapest course, pairs that
+can never carry flow are dropped first (exactly, see :func:`_prune_sorted`), and
+the network simplex (:mod:`coverage._netsimplex`) pivots from the start. The basis
+is a spanning tree of depth 2 rooted at the root node; all tree arcs point towards
+the root and none is saturated, so it is strongly feasible. Its reduced costs are
+checked first with the simplex's own arithmetic (:func:`_start_is_optimal`): if no
+arc would enter, the simplex would stop at once and is not started (the arcs are
+not even built).
+
+Large inputs: no array as long as the input's nonzeros is allocated (the minutes
+are rounded where the kernels read them, int32 indices are used as they are), as
+first touches of fresh memory cost more than the arithmetic here.
 """
 
 from __future__ import annotations
@@ -37,68 +43,106 @@ __all__ = ["assign_csr", "group_rows", "solve_transport"]
 
 
 @njit(cache=True, nogil=True)
-def _mix(h, v):  # pragma: no cover - numba
-    """splitmix64-style mixing of ``v`` into ``h`` (uint64 arithmetic wraps)."""
-    z = h ^ (v + np.uint64(0x9E3779B97F4A7C15) + (h << np.uint64(6)) + (h >> np.uint64(2)))
+def _fmix(z):  # pragma: no cover - numba
+    """splitmix64 finaliser of ``z`` (uint64 arithmetic wraps)."""
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return z ^ (z >> np.uint64(31))
 
 
 @njit(cache=True, nogil=True)
-def _group_rows_kernel(indptr, indices, bits):  # pragma: no cover - numba
+def _rounded(x, rounded, step):  # pragma: no cover - numba
+    """``x`` rounded like ``np.round(x / step) * step`` (half to even) if ``rounded``, else ``x``."""
+    if rounded:
+        return np.rint(x / step) * step
+    return x
+
+
+@njit(cache=True, nogil=True)
+def _key(v):  # pragma: no cover - numba
+    """The bits of ``v`` with −0.0 as 0.0: equal keys ⇔ equal values (NaN: equal bits)."""
+    if v == 0.0:
+        return np.uint64(0)
+    return np.float64(v).view(np.uint64)
+
+
+@njit(cache=True, nogil=True)
+def _group_rows_kernel(indptr, indices, data, rounded, step):  # pragma: no cover - numba
+    """Group of every row and first row of every group, of the values rounded on the fly (:func:`_rounded`).
+
+    A row's hash is a sum over its entries (independent of each other, so the
+    loop pipelines); with sorted indices the entries determine the row. Rows with
+    equal hashes are compared exactly: first all raw entries at once (equal raw
+    values round equally), entry by entry with rounding only if they differ.
+    """
     n = indptr.shape[0] - 1
     hashes = np.empty(n, np.uint64)
     for s in range(n):
-        h = np.uint64(indptr[s + 1] - indptr[s])
+        h = np.uint64(0)
         for q in range(indptr[s], indptr[s + 1]):
-            h = _mix(h, bits[q] ^ (np.uint64(indices[q]) * np.uint64(0xD6E8FEB86659FD93)))
-        hashes[s] = h
+            v = _key(_rounded(data[q], rounded, step))
+            h += _fmix(v + np.uint64(indices[q]) * np.uint64(0xD6E8FEB86659FD93))
+        hashes[s] = _fmix(h ^ np.uint64(indptr[s + 1] - indptr[s]))
     size = 1
     while size < 2 * n + 2:
         size *= 2
     mask = np.uint64(size - 1)
-    table = np.full(size, -1, np.int64)  # representative row of the slot
+    table = np.full(size, -1, np.int32)  # group of the slot
     group = np.empty(n, np.int64)
-    rep_group = np.empty(n, np.int64)
+    first = np.empty(n, np.int64)  # first row of every group
     n_groups = 0
     for s in range(n):
+        a = indptr[s]
+        length = indptr[s + 1] - a
         slot = hashes[s] & mask
         while True:
-            r = table[slot]
-            if r < 0:
-                table[slot] = s
+            g = table[slot]
+            if g < 0:
+                table[slot] = n_groups
                 group[s] = n_groups
-                rep_group[s] = n_groups
+                first[n_groups] = s
                 n_groups += 1
                 break
-            if hashes[r] == hashes[s] and indptr[r + 1] - indptr[r] == indptr[s + 1] - indptr[s]:
+            r = first[g]
+            if hashes[r] == hashes[s] and indptr[r + 1] - indptr[r] == length:
+                b = indptr[r]
+                differ = False
+                for k in range(length):  # no early exit: vectorised
+                    differ |= (indices[a + k] != indices[b + k]) | (data[a + k] != data[b + k])
                 same = True
-                a = indptr[r]
-                b = indptr[s]
-                for k in range(indptr[s + 1] - indptr[s]):
-                    if indices[a + k] != indices[b + k] or bits[a + k] != bits[b + k]:
-                        same = False
-                        break
+                if differ:
+                    for k in range(length):
+                        if indices[a + k] != indices[b + k]:
+                            same = False
+                            break
+                        x = data[a + k]
+                        y = data[b + k]
+                        if x != y and _key(_rounded(x, rounded, step)) != _key(_rounded(y, rounded, step)):
+                            same = False
+                            break
                 if same:
-                    group[s] = rep_group[r]
+                    group[s] = g
                     break
             slot = (slot + np.uint64(1)) & mask
-    rep = np.empty(n_groups, np.int64)
-    seen = np.zeros(n_groups, np.bool_)
-    for s in range(n):
-        g = group[s]
-        if not seen[g]:
-            seen[g] = True
-            rep[g] = s
-    return group, rep
+    return group, first[:n_groups].copy()
+
+
+def _index(a: np.ndarray) -> np.ndarray:
+    """``a`` as contiguous int32 or int64 array (no copy if it is one already; numba specialises on both)."""
+    a = np.asarray(a)
+    return np.ascontiguousarray(a) if a.dtype in (np.int32, np.int64) else np.ascontiguousarray(a, np.int64)
+
+
+def _csr_arrays(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR arrays as the kernels take them: int32/int64 indices (see :func:`_index`), float64 values."""
+    return _index(indptr), _index(indices), np.ascontiguousarray(data, np.float64)
 
 
 def group_rows(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Group the rows of a CSR matrix (sorted indices) that are exactly equal (pattern and values).
 
     Rows are hashed, and rows with equal hashes are compared entry by entry, so
-    the grouping is exact. Groups are numbered in the order of their first row.
+    the grouping is exact (−0.0 equals 0.0). Groups are numbered in the order of their first row.
 
     Returns
     -------
@@ -107,9 +151,7 @@ def group_rows(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray) -> tup
     rep : numpy.ndarray
         ``(n_groups,)`` first row of every group.
     """
-    bits = np.ascontiguousarray(data, dtype=np.float64).view(np.uint64)
-    bits = np.where(np.asarray(data) == 0, np.uint64(0), bits)  # -0.0 == 0.0
-    return _group_rows_kernel(np.asarray(indptr, np.int64), np.asarray(indices, np.int64), bits)
+    return _group_rows_kernel(*_csr_arrays(indptr, indices, data), False, 1.0)
 
 
 @njit(cache=True, nogil=True)
@@ -213,6 +255,76 @@ def _cheapest(indptr, cols, t, supply, capacity):  # pragma: no cover - numba
     return cheapest, full
 
 
+@njit(cache=True, nogil=True)
+def _start_is_optimal(indptr, t, state, pedge, n_p, big_m, tol):  # pragma: no cover - numba
+    """Whether :func:`network_simplex` would find no entering arc in the start basis of :func:`_crash`.
+
+    The same potentials and reduced costs, with the same floating-point operations,
+    as its first scan, on the arcs :func:`_arcs` would build: the root and the course
+    nodes have potential 0, a segment ``t − M`` of its tree pair or 0 if unserved.
+    """
+    for g in range(indptr.shape[0] - 1):
+        e = pedge[g]
+        if e < n_p:
+            pi_g = 0.0 + (t[e] - big_m)
+            if 0.0 - pi_g + 0.0 < -tol:  # its unserved arc (not in the tree)
+                return False
+        else:
+            pi_g = 0.0 + 0.0
+        for q in range(indptr[g], indptr[g + 1]):
+            if state[q] != TREE and (t[q] - big_m) - pi_g + 0.0 < -tol:
+                return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _arcs(indptr, cols, t, capacity, big_m):  # pragma: no cover - numba
+    """Tail, head, capacity and cost of every arc: pairs, course arcs, unserved arcs (see module docstring)."""
+    n_g = indptr.shape[0] - 1
+    n_c = capacity.shape[0]
+    n_p = cols.shape[0]
+    m = n_p + n_c + n_g
+    root = n_g + n_c
+    src = np.empty(m, np.int64)
+    dst = np.empty(m, np.int64)
+    cap = np.empty(m)
+    cost = np.empty(m)
+    for g in range(n_g):
+        for q in range(indptr[g], indptr[g + 1]):
+            src[q] = g
+            dst[q] = n_g + cols[q]
+            cap[q] = np.inf
+            cost[q] = t[q] - big_m
+    for c in range(n_c):
+        e = n_p + c
+        src[e] = n_g + c
+        dst[e] = root
+        cap[e] = capacity[c]
+        cost[e] = 0.0
+    for g in range(n_g):
+        e = n_p + n_c + g
+        src[e] = g
+        dst[e] = root
+        cap[e] = np.inf
+        cost[e] = 0.0
+    return src, dst, cap, cost
+
+
+@njit(cache=True, nogil=True)
+def _start(indptr, cols, t, supply, capacity, order, big_m, tol):  # pragma: no cover - numba
+    """Start basis of :func:`_crash`, whether it is optimal, and the arcs for the simplex if it is not.
+
+    One kernel for the three steps, so that a process loads one compiled kernel for them.
+    If the start is optimal, the arcs are not built (empty arrays).
+    """
+    n_g, n_c, n_p = indptr.shape[0] - 1, capacity.shape[0], cols.shape[0]
+    flow, state, parent, pedge = _crash(indptr, cols, t, supply, capacity, n_p, n_c, n_g, order)
+    if _start_is_optimal(indptr, t, state, pedge, n_p, big_m, tol):
+        return flow, state, parent, pedge, True, np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), np.empty(0)
+    src, dst, cap, cost = _arcs(indptr, cols, t, capacity, big_m)
+    return flow, state, parent, pedge, False, src, dst, cap, cost
+
+
 def solve_transport(
     supply: np.ndarray,
     capacity: np.ndarray,
@@ -231,7 +343,8 @@ def solve_transport(
     capacity
         ``(n_c,)`` seats per course, all ``> 0``.
     indptr, cols, t
-        CSR ``(n_g, n_c)`` of the allowed pairs and their minutes (≥ 0).
+        CSR ``(n_g, n_c)`` of the allowed pairs and their minutes (≥ 0); ``indptr[0] == 0``;
+        int32 or int64 ``cols``.
     max_pivots
         Safety limit for the network simplex.
 
@@ -248,26 +361,26 @@ def solve_transport(
         If the simplex stops without an optimum (cannot happen for valid input).
     """
     n_g, n_c, n_p = len(supply), len(capacity), len(cols)
-    indptr = np.asarray(indptr, np.int64)
-    cols = np.asarray(cols, np.int64)
-    t = np.asarray(t, np.float64)
+    indptr = np.ascontiguousarray(indptr, np.int64)
+    cols = _index(cols)
+    t = np.ascontiguousarray(t, np.float64)
     if n_p == 0:
         return np.zeros(0), 0
-    supply = np.asarray(supply, np.float64)
-    capacity = np.asarray(capacity, np.float64)
+    supply = np.ascontiguousarray(supply, np.float64)
+    capacity = np.ascontiguousarray(capacity, np.float64)
     keep = None
     cheapest, congested = _cheapest(indptr, cols, t, supply, capacity)
     if congested:
         # congested: drop pairs that never carry flow (exact), visit segments by their cheapest minutes
-        rows = np.repeat(np.arange(n_g, dtype=np.int64), np.diff(indptr))
         has_pair = np.diff(indptr) > 0
         bound = min(float(capacity.sum()), float(supply[has_pair].sum()))
-        pair_supply = np.bincount(cols, weights=supply[rows], minlength=n_c)
+        pair_supply = np.bincount(cols, weights=np.repeat(supply, np.diff(indptr)), minlength=n_c)
         if pair_supply.max() >= bound * (1.0 - 1e-12) - 1e-9:
             keep = _prune_sorted(np.argsort(t).astype(np.int64), indptr, cols, t, supply, n_c, bound)
             if keep.all():
                 keep = None
             else:
+                rows = np.repeat(np.arange(n_g, dtype=np.int64), np.diff(indptr))
                 indptr = np.zeros(n_g + 1, np.int64)
                 np.cumsum(np.bincount(rows[keep], minlength=n_g), out=indptr[1:])
                 cols = cols[keep]
@@ -278,19 +391,18 @@ def solve_transport(
         # uncongested: every segment to its cheapest course is optimal
         order = np.arange(n_g, dtype=np.int64)
     big_m = n_c * float(t.max()) + 1.0
-    root = n_g + n_c
-    rows = np.repeat(np.arange(n_g, dtype=np.int64), np.diff(indptr))
-    src = np.concatenate([rows, n_g + np.arange(n_c, dtype=np.int64), np.arange(n_g, dtype=np.int64)])
-    dst = np.concatenate([n_g + cols, np.full(n_c + n_g, root, np.int64)])
-    cap = np.concatenate([np.full(n_p, np.inf), np.asarray(capacity, np.float64), np.full(n_g, np.inf)])
-    cost = np.concatenate([t - big_m, np.zeros(n_c + n_g)])
-    flow, state, parent, pedge = _crash(indptr, cols, t, supply, capacity, n_p, n_c, n_g, order)
     # integer costs give integer reduced costs; otherwise a tolerance far below any real improvement
     tol = 1e-11 * big_m
-    _, status, pivots = network_simplex(src, dst, cap, cost, flow, state, parent, pedge, root, tol, max_pivots)
-    if status != 0:
-        raise OptimizationError(f"Zuordnung zu Kursplätzen nicht lösbar (Netzwerk-Simplex, Status {status}).")
-    x = np.maximum(flow[:n_p], 0.0)
+    flow, state, parent, pedge, optimal, src, dst, cap, cost = _start(indptr, cols, t, supply, capacity, order,
+                                                                      big_m, tol)
+    pivots = 0
+    if not optimal:  # else the simplex would stop at once
+        root = n_g + n_c
+        _, status, pivots = network_simplex(src, dst, cap, cost, flow, state, parent, pedge, root, tol, max_pivots)
+        if status != 0:
+            raise OptimizationError(f"Zuordnung zu Kursplätzen nicht lösbar (Netzwerk-Simplex, Status {status}).")
+    x = flow[:n_p]
+    np.maximum(x, 0.0, out=x)
     if keep is not None:
         full = np.zeros(len(keep))
         full[keep] = x
@@ -299,8 +411,11 @@ def solve_transport(
 
 
 @njit(cache=True, nogil=True)
-def _merged_problem(indptr, indices, t, rep, m_supply, capacity, tol):  # pragma: no cover - numba
-    """The transportation problem of the merged segments with persons and the courses with seats."""
+def _merged_problem(indptr, indices, data, rounded, step, rep, m_supply, capacity, tol):  # pragma: no cover - numba
+    """The transportation problem of the merged segments with persons and the courses with seats.
+
+    The minutes of the pairs are rounded on the fly (:func:`_rounded`).
+    """
     n_g = rep.shape[0]
     g_pos = np.full(n_g, -1, np.int64)
     n_live = 0
@@ -318,7 +433,7 @@ def _merged_problem(indptr, indices, t, rep, m_supply, capacity, tol):  # pragma
                 n_p += k
     live = np.empty(n_live, np.int64)
     ptr = np.zeros(n_live + 1, np.int64)
-    cols = np.empty(n_p, np.int64)
+    cols = np.empty(n_p, np.int32)  # course indices < 2**31 (as in the flow's CSR indices)
     tt = np.empty(n_p, np.float64)
     fill = 0
     for g in range(n_g):
@@ -330,7 +445,7 @@ def _merged_problem(indptr, indices, t, rep, m_supply, capacity, tol):  # pragma
                 c = indices[q]
                 if capacity[c] > tol:
                     cols[fill] = c
-                    tt[fill] = t[q]
+                    tt[fill] = _rounded(data[q], rounded, step)
                     fill += 1
             ptr[i + 1] = fill
     return g_pos, live, ptr, cols, tt
@@ -338,16 +453,32 @@ def _merged_problem(indptr, indices, t, rep, m_supply, capacity, tol):  # pragma
 
 @njit(cache=True, nogil=True)
 def _expand(group, supply, m_supply, g_pos, ptr, cols, tt, x, n_c):  # pragma: no cover - numba
-    """Split the flow of every merged segment among its members in proportion to their persons."""
+    """Split the flow of every merged segment among its members in proportion to their persons.
+
+    The pairs with flow are listed per merged segment first, so a member visits only those
+    (in the same order, with the same arithmetic as over all pairs of its segment).
+    """
+    n_live = ptr.shape[0] - 1
+    pos_ptr = np.zeros(n_live + 1, np.int64)
+    for i in range(n_live):
+        k = 0
+        for q in range(ptr[i], ptr[i + 1]):
+            if x[q] > 0.0:
+                k += 1
+        pos_ptr[i + 1] = pos_ptr[i] + k
+    pos = np.empty(pos_ptr[n_live], np.int64)
+    w = 0
+    for q in range(ptr[n_live]):
+        if x[q] > 0.0:
+            pos[w] = q
+            w += 1
     n_s = group.shape[0]
     f_ptr = np.zeros(n_s + 1, np.int64)
     for s in range(n_s):
         i = g_pos[group[s]]
         k = 0
         if i >= 0 and supply[s] > 0.0:
-            for q in range(ptr[i], ptr[i + 1]):
-                if x[q] > 0.0:
-                    k += 1
+            k = pos_ptr[i + 1] - pos_ptr[i]
         f_ptr[s + 1] = f_ptr[s] + k
     nnz = f_ptr[n_s]
     f_idx = np.empty(nnz, np.int32)
@@ -363,15 +494,15 @@ def _expand(group, supply, m_supply, g_pos, ptr, cols, tt, x, n_c):  # pragma: n
         share = supply[s] / m_supply[g]
         w = f_ptr[s]
         total = 0.0
-        for q in range(ptr[i], ptr[i + 1]):
-            if x[q] > 0.0:
-                v = x[q] * share
-                f_idx[w] = cols[q]
-                f_val[w] = v
-                total += v
-                load[cols[q]] += v
-                minutes += v * tt[q]
-                w += 1
+        for k in range(pos_ptr[i], pos_ptr[i + 1]):
+            q = pos[k]
+            v = x[q] * share
+            f_idx[w] = cols[q]
+            f_val[w] = v
+            total += v
+            load[cols[q]] += v
+            minutes += v * tt[q]
+            w += 1
         served[s] = min(total, supply[s])
     return f_ptr, f_idx, f_val, served, load, minutes
 
@@ -393,7 +524,8 @@ def assign_csr(
     supply, capacity
         ``(n_s,)`` persons, ``(n_c,)`` seats (finite, ≥ 0).
     indptr, indices, minutes
-        CSR ``(n_s, n_c)`` of the allowed pairs with sorted indices, no duplicates.
+        CSR ``(n_s, n_c)`` of the allowed pairs with sorted indices, no duplicates
+        (int32 or int64 indices are used without a copy).
     round_minutes
         Round the minutes to this step first (None = exact minutes).
     tol
@@ -407,16 +539,15 @@ def assign_csr(
         ``load``, ``total_minutes`` (with the rounded minutes), ``n_variables``,
         ``n_groups``, ``pivots``.
     """
-    supply = np.asarray(supply, np.float64)
-    capacity = np.asarray(capacity, np.float64)
-    t = np.asarray(minutes, np.float64)
-    if round_minutes:
-        t = np.round(t / round_minutes) * round_minutes
-    group, rep = group_rows(indptr, indices, t)
+    supply = np.ascontiguousarray(supply, np.float64)
+    capacity = np.ascontiguousarray(capacity, np.float64)
+    indptr, indices, t = _csr_arrays(indptr, indices, minutes)
+    # the kernels round the minutes where they read them (np.round(t / step) * step, no temporaries)
+    rounded = bool(round_minutes)
+    step = float(round_minutes) if rounded else 1.0
+    group, rep = _group_rows_kernel(indptr, indices, t, rounded, step)
     m_supply = np.bincount(group, weights=supply, minlength=len(rep))
-    g_pos, live, ptr, cols, tt = _merged_problem(
-        np.asarray(indptr, np.int64), np.asarray(indices, np.int64), t, rep, m_supply, capacity, tol
-    )
+    g_pos, live, ptr, cols, tt = _merged_problem(indptr, indices, t, rounded, step, rep, m_supply, capacity, tol)
     x, pivots = solve_transport(m_supply[live], capacity, ptr, cols, tt)
     f_ptr, f_idx, f_val, served, load, total = _expand(group, supply, m_supply, g_pos, ptr, cols, tt, x,
                                                        len(capacity))
