@@ -56,16 +56,8 @@ def remember(series: pd.Series, codes: np.ndarray, uniques: np.ndarray) -> None:
     Arrow-backed are ignored.
     """
     key = _arrow_key(series)
-    if key is None:
-        return
-    out = (np.asarray(codes, np.int64), np.asarray(uniques).astype(str))
-    out[0].setflags(write=False)
-    out[1].setflags(write=False)
-    with _lock:
-        _store[key] = out
-        _store.move_to_end(key)
-        while len(_store) > _MAX_ITEMS:
-            _store.popitem(last=False)
+    if key is not None:
+        _keep(key, codes, uniques)
 
 
 def factorize(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -83,12 +75,25 @@ def factorize(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
                 _store.move_to_end(key)
                 return hit
     codes, uniques = pd.factorize(series, use_na_sentinel=False)
+    if key is not None:
+        return _keep(key, codes, uniques)
+    return _frozen(codes, uniques)
+
+
+def _frozen(codes: np.ndarray, uniques: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Read-only int64 codes and str uniques (callers share them)."""
     out = (np.asarray(codes, np.int64), np.asarray(uniques).astype(str))
     out[0].setflags(write=False)
     out[1].setflags(write=False)
-    if key is not None:
-        with _lock:
-            _store[key] = out
-            while len(_store) > _MAX_ITEMS:
-                _store.popitem(last=False)
+    return out
+
+
+def _keep(key: str, codes: np.ndarray, uniques: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Store a factorisation under ``key`` (most recently used last, at most ``_MAX_ITEMS``) and return it."""
+    out = _frozen(codes, uniques)
+    with _lock:
+        _store[key] = out
+        _store.move_to_end(key)
+        while len(_store) > _MAX_ITEMS:
+            _store.popitem(last=False)
     return out
