@@ -8,10 +8,12 @@ Paths in the TOML file are relative to the file itself.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from .errors import ConfigError
@@ -287,9 +289,17 @@ class Config:
     einwohner, einwohner_format, einwohner_spalte, einwohner_crs
         Residents file, its format (``zensus``, ``punkte``, ``flaechen``), the
         column with the target population, and the CRS of x/y columns in a CSV.
+    puffer_km
+        Width of the buffer around the county that, with the county, forms the
+        *analysis area* (default 15 km): courses, candidate sites, stops, trips and
+        streets are used inside the whole area, residents are counted only inside
+        the county.
     kurse, standorte
         Course registry and candidate-site files (``standorte`` may be None: then
         candidate sites are generated).
+    nachbarkurse
+        Optional second registry (same columns) of courses outside the county,
+        e.g. in neighbouring towns; None without one.
     osm, gtfs
         Street-network source (file path or ``"download"``) and GTFS feed (or None).
     karten, ergebnisse, cache
@@ -319,6 +329,13 @@ class Config:
     cache: Path
     datenquellen: tuple[DataSource, ...]
     parameter: Parameters
+    puffer_km: float = 15.0
+    nachbarkurse: Path | None = None
+
+    @property
+    def puffer_m(self) -> float:
+        """Width of the buffer around the county in metres (see ``puffer_km``)."""
+        return 1000.0 * self.puffer_km
 
     @property
     def has_modelled_data(self) -> bool:
@@ -346,6 +363,36 @@ _FORMATS = ("zensus", "punkte", "flaechen")
 
 def _err(path: Path, key: str, value: Any, allowed: str) -> ConfigError:
     return ConfigError(f"Konfiguration {path}: Schlüssel '{key}' hat den Wert {value!r}; erlaubt ist {allowed}.")
+
+
+_SECTION_KEYS: dict[str, tuple[str, ...]] = {
+    "region": ("name", "grenzen", "ebene_landkreis", "ebene_mitgliedskommunen", "ebene_gemeinden", "puffer_km"),
+    "einwohner": ("datei", "format", "spalte", "crs"),
+    "kurse": ("datei", "nachbarkurse"),
+    "standorte": ("datei",),
+    "netz": ("osm", "gtfs"),
+    "ausgabe": ("karten", "ergebnisse", "cache"),
+    "datenquellen": ("datei", "art", "quelle", "lizenz", "namensnennung", "grundlagen"),
+}
+"""The keys each section of the region file may hold (``[parameter]`` is checked in detail)."""
+
+
+def _unknown_key(path: Path, section: str, key: str, allowed: Sequence[str]) -> ConfigError:
+    """Error for an unknown key: names the file, the section, the key and the nearest valid key."""
+    near = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.5)
+    hint = f" Meinten Sie '{near[0]}'?" if near else ""
+    return ConfigError(
+        f"Konfiguration {path}: unbekannter Schlüssel '{key}' im Abschnitt [{section}].{hint} "
+        f"Erlaubt sind: {', '.join(sorted(allowed))}."
+    )
+
+
+def _check_keys(section: dict[str, Any], name: str, path: Path, *, allowed: Sequence[str] | None = None) -> None:
+    """Raise :class:`ConfigError` for the first key of ``section`` that is not allowed there."""
+    allowed = _SECTION_KEYS[name.split("[")[0]] if allowed is None else allowed
+    for key in section:
+        if key not in allowed:
+            raise _unknown_key(path, name, str(key), allowed)
 
 
 def _get(section: dict[str, Any], key: str, path: Path, section_name: str, *, required: bool = True) -> Any:
@@ -401,7 +448,8 @@ def _parse_parameters(raw: dict[str, Any], cfg_path: Path) -> Parameters:
             lo, hi = scalar_ranges[key]
             updates[key] = _number(value, f"parameter.{key}", cfg_path, minimum=lo, maximum=hi)
         elif key in ("mindestanzahl", "budget_kurse"):
-            v = _number(value, f"parameter.{key}", cfg_path, minimum=0, maximum=10000)
+            # fewer than 3 persons is never a safe threshold for published counts (see README, Datenschutz)
+            v = _number(value, f"parameter.{key}", cfg_path, minimum=3 if key == "mindestanzahl" else 0, maximum=10000)
             if v != int(v):
                 raise _err(cfg_path, f"parameter.{key}", value, "eine ganze Zahl")
             updates[key] = int(v)
@@ -436,25 +484,19 @@ def _parse_parameters(raw: dict[str, Any], cfg_path: Path) -> Parameters:
         elif key == "gruppen":
             updates[key] = _parse_groups(value, p.gruppen, cfg_path)
         else:
-            raise ConfigError(
-                f"Konfiguration {cfg_path}: unbekannter Parameter '{key}'. Erlaubt sind: "
-                + ", ".join(
-                    sorted(
-                        [
-                            *scalar_ranges,
-                            "mindestanzahl",
-                            "budget_kurse",
-                            "budget_euro",
-                            "min_gruppe",
-                            "max_gruppe",
-                            "kosten",
-                            "feiertage_land",
-                            "kapazitaet",
-                            "gruppen",
-                        ]
-                    )
-                )
-            )
+            allowed = [
+                *scalar_ranges,
+                "mindestanzahl",
+                "budget_kurse",
+                "budget_euro",
+                "min_gruppe",
+                "max_gruppe",
+                "kosten",
+                "feiertage_land",
+                "kapazitaet",
+                "gruppen",
+            ]
+            raise _unknown_key(cfg_path, "parameter", str(key), allowed)
     params = replace(p, **updates)
     if params.min_gruppe and any(params.min_gruppe[k] > params.max_gruppe[k] for k in params.min_gruppe):
         raise ConfigError(f"Konfiguration {cfg_path}: min_gruppe ist größer als max_gruppe für eine Kursart.")
@@ -495,8 +537,7 @@ def _parse_groups(value: Any, defaults: dict[str, GroupRule], cfg_path: Path) ->
                     raise _err(cfg_path, f"{key}.{k}", v, "eine Liste aus " + ", ".join(LEVELS))
                 upd[k] = tuple(v)
             else:
-                names = [f.name for f in fields(GroupRule)]
-                raise _err(cfg_path, f"{key}.{k}", v, "einer der Schlüssel " + ", ".join(names))
+                raise _unknown_key(cfg_path, key, str(k), [f.name for f in fields(GroupRule)])
         groups[name] = replace(g, **upd)
     return groups
 
@@ -541,10 +582,20 @@ def load_config(path: str | Path) -> Config:
     for section in ("region", "einwohner", "kurse", "netz"):
         if not isinstance(raw.get(section), dict):
             raise ConfigError(f"Konfiguration {cfg_path}: Abschnitt [{section}] fehlt.")
+    for section in ("standorte", "ausgabe"):
+        if section in raw and not isinstance(raw[section], dict):
+            raise ConfigError(f"Konfiguration {cfg_path}: [{section}] muss ein Abschnitt sein.")
+    for section in _SECTION_KEYS:
+        if section != "datenquellen" and section in raw:
+            _check_keys(raw[section], section, cfg_path)
+    if not isinstance(raw.get("parameter", {}), dict):
+        raise ConfigError(f"Konfiguration {cfg_path}: [parameter] muss ein Abschnitt sein.")
     region = raw["region"]
     ew = raw["einwohner"]
     netz = raw["netz"]
     ausgabe = raw.get("ausgabe", {})
+    puffer_km = _number(region.get("puffer_km", 15.0), "region.puffer_km", cfg_path, minimum=0.0, maximum=100.0)
+    nachbar_raw = raw["kurse"].get("nachbarkurse")
     fmt = ew.get("format", "zensus")
     if fmt not in _FORMATS:
         raise _err(cfg_path, "einwohner.format", fmt, ", ".join(_FORMATS))
@@ -556,6 +607,7 @@ def load_config(path: str | Path) -> Config:
     for i, s in enumerate(raw.get("datenquellen", []), start=1):
         if not isinstance(s, dict):
             raise _err(cfg_path, f"datenquellen[{i}]", s, "eine Tabelle")
+        _check_keys(s, f"datenquellen[{i}]", cfg_path)
         art = s.get("art", "")
         if art not in ("real", "modelliert"):
             raise _err(cfg_path, f"datenquellen[{i}].art", art, "'real' oder 'modelliert'")
@@ -589,6 +641,8 @@ def load_config(path: str | Path) -> Config:
         cache=_path(base, ausgabe["cache"], "ausgabe.cache", cfg_path) if "cache" in ausgabe else ergebnisse / ".cache",
         datenquellen=tuple(sources),
         parameter=_parse_parameters(raw.get("parameter", {}), cfg_path),
+        puffer_km=puffer_km,
+        nachbarkurse=None if nachbar_raw in (None, "") else _path(base, nachbar_raw, "kurse.nachbarkurse", cfg_path),
     )
     logger.debug("Konfiguration %s gelesen", cfg_path)
     return cfg

@@ -67,8 +67,11 @@ logger = logging.getLogger(__name__)
 
 GAP_REASONS: tuple[str, ...] = (*(r for r in REASONS if r), "kurs_voll")
 _REASON_COLUMNS: dict[str, str] = {k: f"davon: {REASON_LABELS[k]}" for k in GAP_REASONS}
+OUTSIDE_COLUMN = "außerhalb des Kreises versorgt"
+"""Gap-table column: persons of the row served by a course outside the county (part of ``versorgt``)."""
 _PERSON_COLUMNS: tuple[str, ...] = (
     "Bedarf", "erreichbar", "versorgt", "unversorgt", *_REASON_COLUMNS.values(), "zusätzlich online versorgbar",
+    OUTSIDE_COLUMN,
 )
 _TOL = _blocks.UNSERVED_TOL
 
@@ -81,7 +84,7 @@ def gap_columns(sensitivitaet_min: float = 15.0) -> tuple[str, ...]:
     """Column names of the gap table for a given robustness shift (default ±15 min)."""
     return (
         "Mitgliedskommune", "ARS", "Niveau", *_PERSON_COLUMNS[:4], *_REASON_COLUMNS.values(), "Versorgungsquote",
-        "zusätzlich online versorgbar", "E2SFCA-Index (Median)", "Versorgungslücke", "Begründung",
+        "zusätzlich online versorgbar", OUTSIDE_COLUMN, "E2SFCA-Index (Median)", "Versorgungslücke", "Begründung",
         _shift_label("−", sensitivitaet_min), _shift_label("+", sensitivitaet_min), "Flagge robust",
     )
 
@@ -117,6 +120,9 @@ def _explanations(params: Parameters, kapazitaet: str) -> list[tuple[str, str]]:
         ("zusätzlich online versorgbar", "Personen, die nur dank eines Online-Kurses versorgt sind: Sie erreichen "
                                          "keinen passenden Präsenzkurs, ihre Zielgruppe nimmt auf diesem Niveau aber "
                                          "Online-Kurse an. Sie sind in „versorgt“ enthalten."),
+        (OUTSIDE_COLUMN, "Personen, deren Platz in einem Kurs außerhalb des Landkreises liegt (Kurse im "
+                         "Analysegebiet um den Kreis, [region] puffer_km). Sie sind in „versorgt“ enthalten; "
+                         "ohne diese Kurse wären sie unversorgt oder anders zugeordnet."),
         ("E2SFCA-Index (Median)", "Erweiterter Zwei-Stufen-Einzugsgebietsindex: Plätze je Person im gewichteten "
                                   "Einzugsbereich (Gewichte nach Reisezeit, siehe Annahmen), Median über die "
                                   "Personen der Mitgliedskommune. Höher = mehr Plätze in der Nähe. Online-Kurse "
@@ -319,9 +325,11 @@ def _numbers(seg: pd.DataFrame, mk: pd.DataFrame) -> pd.DataFrame:
             seg["versorgt"].to_numpy(float), unserved,
             *[np.where(grund == k, unserved, 0.0) for k in GAP_REASONS],
             np.where(column("nur_online", zero).astype(bool), column("online_versorgt", zero).astype(float), 0.0)]
-    sums = _blocks.segment_sums(np.where(lv_code >= 0, mk_code, -1), np.maximum(lv_code, 0), len(mk), len(LEVELS),
-                                cols)
-    return _numbers_frame(sums, mk)
+    seg_mk = np.where(lv_code >= 0, mk_code, -1)
+    sums = _blocks.segment_sums(seg_mk, np.maximum(lv_code, 0), len(mk), len(LEVELS), cols)
+    outside = _blocks.segment_sums(seg_mk, np.maximum(lv_code, 0), len(mk), len(LEVELS),
+                                   [column("versorgt_ausserhalb", zero).astype(float)])[:, 0]
+    return _numbers_frame(sums, mk, outside=outside)
 
 
 def _mk_level_frame(mk: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -329,13 +337,17 @@ def _mk_level_frame(mk: pd.DataFrame) -> dict[str, np.ndarray]:
             "Niveau": np.tile(np.array(LEVELS, dtype=object), len(mk))}
 
 
-def _numbers_frame(sums: np.ndarray, mk: pd.DataFrame) -> pd.DataFrame:
-    """The sums of :data:`coverage._blocks.SUM_COLUMNS` per MK × level as the German columns."""
+def _numbers_frame(sums: np.ndarray, mk: pd.DataFrame, *, outside: np.ndarray | None = None) -> pd.DataFrame:
+    """The sums of :data:`coverage._blocks.SUM_COLUMNS` per MK × level as the German columns.
+
+    ``outside`` holds the persons per MK × level served by courses outside the county (zeros if None).
+    """
     col = {k: sums[:, i] for i, k in enumerate(_blocks.SUM_COLUMNS)}
     return pd.DataFrame(_mk_level_frame(mk) | {
         "Bedarf": col["personen"], "erreichbar": col["erreichbar"], "versorgt": col["versorgt"],
         "unversorgt": col["unversorgt"], **{_REASON_COLUMNS[k]: col[k] for k in GAP_REASONS},
         "zusätzlich online versorgbar": col["nur_online"],
+        OUTSIDE_COLUMN: np.zeros(len(sums)) if outside is None else outside,
     })
 
 
@@ -492,7 +504,20 @@ def _course_table(courses: pd.DataFrame, r: Reach, a: AssignmentResult, seg: pd.
         "zugeordnet": load,
         "auslastung": np.divide(load, cap, out=np.full(len(cap), np.nan), where=cap > 0),
         "erreichbare_personen": reachable,
+        "im_kreis": (courses["im_kreis"].astype(bool).to_numpy() if "im_kreis" in courses.columns
+                     else np.ones(len(courses), bool)),
     })
+
+
+def _outside_flow(courses: pd.DataFrame, flow_ptr: np.ndarray, flow_idx: np.ndarray, flow_val: np.ndarray,
+                  n_s: int) -> np.ndarray:
+    """Persons per segment placed in courses outside the county (``im_kreis`` False; zeros without the column)."""
+    if "im_kreis" not in courses.columns or courses["im_kreis"].astype(bool).all():
+        return np.zeros(n_s)
+    outside = ~courses["im_kreis"].astype(bool).to_numpy()
+    rows = np.repeat(np.arange(n_s), np.diff(flow_ptr))
+    mask = outside[flow_idx]
+    return np.bincount(rows[mask], weights=flow_val[mask], minlength=n_s)
 
 
 def _reach_objects(g: dict, prep, n_c: int) -> tuple[Reach, Reach]:
@@ -544,7 +569,7 @@ def _problem(demand: pd.DataFrame, courses: pd.DataFrame, travel: CourseTravelTi
                            column_keys=travel.column_keys)
 
 
-def _tables_of_sums(g: dict, mk: pd.DataFrame, origin_mk: np.ndarray
+def _tables_of_sums(g: dict, mk: pd.DataFrame, origin_mk: np.ndarray, *, outside: np.ndarray | None = None
                     ) -> tuple[pd.DataFrame, list[pd.DataFrame], pd.DataFrame]:
     """Person sums (analysis, shifted runs) and index medians per MK × level from the summed block results."""
     n = len(mk) * len(LEVELS)
@@ -563,7 +588,7 @@ def _tables_of_sums(g: dict, mk: pd.DataFrame, origin_mk: np.ndarray
         if covered is None or not covered[lv]:
             med[lv] = np.where(has_origin, 0.0, np.nan)
     medians = pd.DataFrame(_mk_level_frame(mk) | {"E2SFCA-Index (Median)": np.round(med.T.ravel(), 4)})
-    return _numbers_frame(sums, mk), shifted, medians
+    return _numbers_frame(sums, mk, outside=outside), shifted, medians
 
 
 def _e2sfca_frame(e2: np.ndarray, problem: _blocks.Problem, origin_ids: np.ndarray) -> pd.DataFrame:
@@ -654,13 +679,17 @@ def assess(
         online_flow = np.zeros(n_s)
     cols = _segment_columns(g["ok_ptr"], g["ok_min"], stage_reason(g["stage"]), stage_reason(g["stage_off"]),
                             served, unserved, online_flow)
+    outside_flow = _outside_flow(courses, g["flow_ptr"], g["flow_idx"], g["flow_val"], n_s)
+    cols["versorgt_ausserhalb"] = outside_flow
     seg = _segment_frame(demand, cols)
     mk_code = problem.seg_mk
     if (mk_code < 0).any():
         unknown = sorted(set(pd.unique(demand["mk_ars"].astype(str)[mk_code < 0])))
         logger.warning("%.1f Personen liegen in unbekannten Mitgliedskommunen %s und fehlen in der Lückentabelle.",
                        float(persons[mk_code < 0].sum()), unknown[:5])
-    num, shifted, med = _tables_of_sums(g, mk, problem.origin_mk)
+    lv_code = problem.prep.seg_level
+    outside = _blocks.segment_sums(mk_code, lv_code, len(mk), len(LEVELS), [outside_flow])[:, 0]
+    num, shifted, med = _tables_of_sums(g, mk, problem.origin_mk, outside=outside)
     e2 = _e2sfca_frame(g["e2sfca"], problem, travel.origin_ids)
     gaps = _gap_table(num, mk, params=params, shifted=shifted, e2sfca_median=med)
     m = params.sensitivitaet_min
@@ -673,7 +702,8 @@ def assess(
                                                          strict=True)))
     total, served = float(seg["personen"].sum()), float(seg["versorgt"].sum())
     notes = [
-        f"{_de(served)} von {_de(total)} Personen versorgt (Kapazität: {kapazitaet}).",
+        f"{_de(served)} von {_de(total)} Personen versorgt (Kapazität: {kapazitaet}), davon "
+        f"{_de(float(outside_flow.sum()))} in Kursen außerhalb des Kreises.",
         f"{int((gaps['Versorgungslücke'] == 'ja').sum())} Versorgungslücken, davon {len(robustness)} nicht robust "
         f"gegenüber ±{m:g} min.",
     ]
@@ -725,6 +755,8 @@ def _course_sheet(result: CoverageResult) -> pd.DataFrame:
         "zugeordnete Personen": c["zugeordnet"].round(1),
         "Auslastung": c["auslastung"].round(3),
         "Personen, die den Kurs erreichen": c["erreichbare_personen"].round(1),
+        "Lage": np.where(c["im_kreis"].astype(bool), "im Landkreis", "außerhalb des Kreises")
+        if "im_kreis" in c.columns else "im Landkreis",
     })
 
 

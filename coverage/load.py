@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
+import shapely.prepared
 from shapely.geometry.base import BaseGeometry
 
 from . import ANALYSIS_CRS
@@ -80,11 +81,35 @@ class Region:
     landkreis: gpd.GeoDataFrame
     mitgliedskommunen: gpd.GeoDataFrame
     gemeinden: gpd.GeoDataFrame
+    puffer_m: float = 0.0
+    """Buffer around the county that forms the analysis area (``[region] puffer_km``)."""
 
     @functools.cached_property
     def boundary(self) -> BaseGeometry:
         """Union of the county polygon(s) (computed once)."""
         return self.landkreis.geometry.union_all()
+
+    @functools.cached_property
+    def area(self) -> BaseGeometry:
+        """The analysis area: the county buffered by :attr:`puffer_m` (at least :data:`REGION_TOLERANCE_M`).
+
+        Courses, candidate sites, stops, trips and streets are used inside this
+        area; residents are counted only inside the county.
+        """
+        return self.boundary.buffer(max(self.puffer_m, REGION_TOLERANCE_M))
+
+    def in_county(self, geometry: gpd.GeoSeries) -> np.ndarray:
+        """True for points inside the county (within :data:`REGION_TOLERANCE_M` of its generalised border).
+
+        Empty geometries (online courses) count as inside.
+        """
+        near = shapely.prepared.prep(self.boundary.buffer(REGION_TOLERANCE_M))
+        geoms = geometry.to_numpy()
+        out = np.ones(len(geoms), dtype=bool)
+        for i, g in enumerate(geoms):
+            if g is not None and not g.is_empty:
+                out[i] = near.contains(g)
+        return out
 
     def mk_names(self) -> dict[str, str]:
         """Mitgliedskommune ARS → name."""
@@ -201,7 +226,7 @@ def load_region(config: Config) -> Region:
         crs=ANALYSIS_CRS,
     )
     logger.info("Region %s: %d Mitgliedskommunen, %d Gemeinden", config.name, len(mitglied), len(gemeinden))
-    return Region(landkreis=landkreis, mitgliedskommunen=mitglied, gemeinden=gemeinden)
+    return Region(landkreis=landkreis, mitgliedskommunen=mitglied, gemeinden=gemeinden, puffer_m=config.puffer_m)
 
 
 def _check_inside(region: Region, geometry: gpd.GeoSeries, *, path: Path, what: str, columns: str) -> None:
@@ -220,6 +245,33 @@ def _check_inside(region: Region, geometry: gpd.GeoSeries, *, path: Path, what: 
             row=line_of(row),
             column=columns,
         )
+
+
+def _check_in_area(region: Region, geometry: gpd.GeoSeries, *, path: Path, what: str, columns: str) -> None:
+    """Points must lie in the analysis area (county plus ``puffer_km``); else an error naming the row."""
+    area = shapely.prepared.prep(region.area)
+    geoms = geometry.to_numpy()
+    for i, pt in enumerate(geoms):
+        if pt is None or pt.is_empty or area.contains(pt):
+            continue
+        dist_km = region.boundary.distance(pt) / 1000.0
+        raise InputDataError(
+            f"{what}: Koordinaten liegen außerhalb des Analysegebiets ({dist_km:.1f} km vom Landkreis entfernt; "
+            f"erlaubt sind Orte im Landkreis und bis {region.puffer_m / 1000:g} km um ihn herum, "
+            f"[region] puffer_km; Punkt {pt.x:.0f}/{pt.y:.0f} in EPSG:25832). Sind Breite und Länge vertauscht?",
+            file=str(path),
+            row=line_of(i),
+            column=columns,
+        )
+
+
+def _locate_in_county(region: Region, geometry: gpd.GeoSeries) -> pd.DataFrame:
+    """``gemeinde_ars``, ``mk_ars`` and ``im_kreis`` of points; points outside the county get empty ARS."""
+    loc = region.locate(geometry)
+    inside = region.in_county(geometry)
+    loc.loc[~inside, ["gemeinde_ars", "mk_ars"]] = ""
+    loc["im_kreis"] = inside
+    return loc
 
 
 # --------------------------------------------------------------------------- residents
@@ -474,11 +526,19 @@ def load_courses(path: Path, region: Region, *, crs: str | None = None) -> gpd.G
             value="",
         )
     out.loc[out["online"], "geometry"] = None
-    _check_inside(region, out.geometry, path=path, what=what, columns="lat/lon")
-    loc = region.locate(out.geometry)
+    _check_in_area(region, out.geometry, path=path, what=what, columns="lat/lon")
+    loc = _locate_in_county(region, out.geometry)
     out["gemeinde_ars"] = loc["gemeinde_ars"].to_numpy()
     out["mk_ars"] = loc["mk_ars"].to_numpy()
-    logger.info("Kursregister: %d Kurse (%d online) aus %s", len(out), int(out["online"].sum()), path.name)
+    out["im_kreis"] = loc["im_kreis"].to_numpy()
+    outside = int((~out["im_kreis"]).sum())
+    logger.info(
+        "Kursregister: %d Kurse (%d online, %d außerhalb des Landkreises) aus %s",
+        len(out),
+        int(out["online"].sum()),
+        outside,
+        path.name,
+    )
     return out
 
 
@@ -539,9 +599,9 @@ def load_candidates(config: Config, region: Region) -> gpd.GeoDataFrame:
             geometry=geom.values,
             crs=ANALYSIS_CRS,
         )
-        _check_inside(region, out.geometry, path=path, what=what, columns="lat/lon")
+        _check_in_area(region, out.geometry, path=path, what=what, columns="lat/lon")
         logger.info("Standorte: %d aus %s", len(out), path.name)
-    loc = region.locate(out.geometry)
+    loc = _locate_in_county(region, out.geometry)
     out["gemeinde_ars"] = loc["gemeinde_ars"].to_numpy()
     out["mk_ars"] = loc["mk_ars"].to_numpy()
     return out
@@ -564,8 +624,30 @@ def load_inputs(config: Config, *, cache: Cache | None = None) -> Inputs:
     region = _cached_region(config, cache)
     residents = _cached_residents(config, region, cache)
     courses = load_courses(config.kurse, region, crs=config.einwohner_crs)
+    if config.nachbarkurse is not None:
+        courses = _with_neighbour_courses(courses, config.nachbarkurse, config, region)
     candidates = _cached_candidates(config, region, cache)
     return Inputs(region=region, residents=residents, courses=courses, candidates=candidates)
+
+
+def _with_neighbour_courses(
+    courses: gpd.GeoDataFrame, path: Path, config: Config, region: Region
+) -> gpd.GeoDataFrame:
+    """The registry plus the courses of ``[kurse] nachbarkurse`` (same columns; IDs unique across both files)."""
+    other = load_courses(path, region, crs=config.einwohner_crs)
+    seen = set(courses["kurs_id"])
+    for i, kid in enumerate(other["kurs_id"]):
+        if kid in seen:
+            raise InputDataError(
+                f"Kurs-ID kommt auch im Kursregister {config.kurse.name} vor; Kurs-IDs müssen über beide "
+                "Dateien eindeutig sein.",
+                file=str(path),
+                row=line_of(i),
+                column="kurs_id",
+                value=kid,
+            )
+    out = pd.concat([courses, other], ignore_index=True)
+    return gpd.GeoDataFrame(out, geometry="geometry", crs=ANALYSIS_CRS)
 
 
 # --------------------------------------------------------------------------- cached tables
@@ -586,7 +668,9 @@ def _cached_region(config: Config, cache: Cache | None) -> Region:
         return {"lk": r.landkreis, "mk": r.mitgliedskommunen, "gem": r.gemeinden}
 
     frames = cached_frames(cache, "grenzen", _region_key(config), compute, code=_LOADER_CODE)
-    return Region(landkreis=frames["lk"], mitgliedskommunen=frames["mk"], gemeinden=frames["gem"])
+    return Region(
+        landkreis=frames["lk"], mitgliedskommunen=frames["mk"], gemeinden=frames["gem"], puffer_m=config.puffer_m
+    )
 
 
 def _cached_residents(config: Config, region: Region, cache: Cache | None) -> gpd.GeoDataFrame:
@@ -607,7 +691,7 @@ def _cached_candidates(config: Config, region: Region, cache: Cache | None) -> g
     files = [p for p in (config.standorte, config.grenzen) if p is not None]
     if cache is None or not all(p.is_file() for p in files):
         return load_candidates(config, region)
-    parts = (config.standorte or "", config.einwohner_crs or "", *_region_key(config))
+    parts = (config.standorte or "", config.einwohner_crs or "", config.puffer_km, *_region_key(config))
     frames = cached_frames(cache, "standorte", parts, lambda: {"s": load_candidates(config, region)}, code=_LOADER_CODE)
     return frames["s"]
 

@@ -462,6 +462,8 @@ class _Prepared:
     proposals: gpd.GeoDataFrame | None
     cell_m: float
     min_count: int
+    n_outside: int = 0
+    """Courses with a place outside the county (drawn with a dashed outline)."""
     # shared, computed once: WGS84 geometries (GeoJSON dicts) and escaped properties
     mk_geo: list[dict[str, Any] | None] = field(default_factory=list)
     mk_bounds: list[tuple[float, float, float, float]] = field(default_factory=list)
@@ -575,6 +577,7 @@ def _prepare(
         proposals=_as_gdf(data.proposals),
         cell_m=cell,
         min_count=mincount,
+        n_outside=0 if courses is None else sum(not _in_county(r) for _, r in courses.iterrows()),
     )
     _share(prep)
     if data.changes is not None and getattr(data.changes, "has_previous", False):
@@ -770,9 +773,17 @@ def _course_popup(row: pd.Series, reach_text: str | None) -> str:
         ("Plätze", f"{row.get('plaetze')} (frei: {row.get('freie_plaetze')})"),
         ("Kinderbetreuung", "ja" if bool(row.get("kinderbetreuung")) else "nein"),
     ]
+    if not _in_county(row):
+        rows.append(("Lage", "außerhalb des Landkreises (im Analysegebiet)"))
     if reach_text is not None:
         rows.append(("Mit Bus und Bahn erreichbar für", reach_text))
     return info_table(str(row.get("kursname")), rows)
+
+
+def _in_county(row: pd.Series) -> bool:
+    """False for a course marked as outside the county (``im_kreis`` False)."""
+    value = row.get("im_kreis", True)
+    return True if value is None or (isinstance(value, float) and math.isnan(value)) else bool(value)
 
 
 def _course_markers(prep: _Prepared, courses: gpd.GeoDataFrame) -> list[_Marker]:
@@ -784,15 +795,18 @@ def _course_markers(prep: _Prepared, courses: gpd.GeoDataFrame) -> list[_Marker]
     for (_, row), latlon in zip(courses.iterrows(), _latlons(courses.geometry), strict=True):
         color = COURSE_TYPE_COLORS.get(str(row["kursart"]), "#333333")
         label = esc(_levels_label(row["niveaus"]))
+        inside = _in_county(row)
+        css = "ka-kurs" if inside else "ka-kurs ka-aussen"
+        tooltip = esc(row["kursname"]) if inside else f"{esc(row['kursname'])} (außerhalb des Kreises)"
         out.append(
             _Marker(
                 latlon=latlon,
-                icon=f'<div class="ka-kurs" style="background:{color}">{label}</div>',
+                icon=f'<div class="{css}" style="background:{color}">{label}</div>',
                 icon_size=(44, 18),
                 icon_anchor=(22, 9),
                 popup=_course_popup(row, reach_text.get(row["kurs_id"])),
                 popup_width=360,
-                tooltip=esc(row["kursname"]),
+                tooltip=tooltip,
             )
         )
     return out
@@ -1001,6 +1015,7 @@ _CSS = (
 .ka-icon { background: none; border: none; }
 .ka-kurs { color: #fff; font: bold 11px/18px sans-serif; text-align: center; border-radius: 9px;
   border: 1px solid #fff; box-shadow: 0 0 2px #000; white-space: nowrap; }
+.ka-aussen { outline: 2px dashed #000; outline-offset: 1px; }
 .ka-vorschlag { color: #fff; background: """
     + PROPOSAL_COLOR
     + """; font: bold 12px/20px sans-serif;
@@ -1082,6 +1097,11 @@ def _legend_html(
             )
         if prep.online is not None and len(prep.online):
             parts.append(f"<div>{len(prep.online)} Online-Kurs(e) ohne Kursort, nicht in der Karte</div>")
+        if prep.n_outside:
+            parts.append(
+                '<div><i style="background:#888;outline:2px dashed #000;outline-offset:-2px"></i>'
+                f"gestrichelt: Kurs außerhalb des Kreises ({prep.n_outside})</div>"
+            )
     if proposals:
         parts.append(
             f'<h5>Vorschläge</h5><div><i style="background:{PROPOSAL_COLOR}"></i>'

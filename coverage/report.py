@@ -288,11 +288,19 @@ def _key_figures(
         out.append(("Kurse im Kursregister", fmt_int(len(courses))))
         if n_online:
             out.append(("davon online", fmt_int(n_online)))
+        if "im_kreis" in courses.columns:
+            n_out = int((~courses["im_kreis"].astype(bool)).sum())
+            if n_out:
+                out.append(("davon außerhalb des Kreises", fmt_int(n_out)))
     if gaps is not None and len(gaps):
         b = pd.to_numeric(gaps["Bedarf"], errors="coerce").sum()
         v = pd.to_numeric(gaps["versorgt"], errors="coerce").sum()
         out.append(("Personen mit Kursbedarf (Modell)", fmt_count(b, min_count=mc, round_to=10)))
         out.append(("davon ohne Auto versorgt", fmt_count(v, min_count=mc, round_to=10)))
+        if "außerhalb des Kreises versorgt" in gaps.columns:
+            o = pd.to_numeric(gaps["außerhalb des Kreises versorgt"], errors="coerce").sum()
+            if o > 0:
+                out.append(("davon außerhalb des Kreises versorgt", fmt_count(o, min_count=mc, round_to=10)))
         out.append(("Versorgungsquote gesamt", fmt_percent(v / b) if b > 0 else "–"))
         n_gap = int((gaps["Versorgungslücke"].astype(str) == "ja").sum())
         out.append(("Lücken (Mitgliedskommune × Niveau)", fmt_int(n_gap)))

@@ -96,7 +96,7 @@ def test_empty_registry(tiny_region: Path) -> None:
 def test_coordinates_outside_region(tiny_region: Path) -> None:
     # Munich is far outside the test county.
     err = _courses_error(tiny_region, COURSE_HEADER + "\n" + _course_line(tiny_region, lat="48.137", lon="11.575"))
-    assert err.row == 2 and "außerhalb der Region" in str(err)
+    assert err.row == 2 and "außerhalb des Analysegebiets" in str(err)
 
 
 def test_layer_without_crs(tiny_region: Path) -> None:

@@ -121,7 +121,7 @@ def test_outside_region_is_rejected(tiny_region: Path) -> None:
     with pytest.raises(InputDataError) as err:
         add_course(config, _new_values(lat="48.1", lon="11.5"))
     assert err.value.column == "lat/lon"
-    assert "außerhalb der Region" in str(err.value)
+    assert "außerhalb des Analysegebiets" in str(err.value)
     assert config.kurse.read_bytes() == before
 
 
