@@ -146,14 +146,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from .config import load_config
-    from .load import load_inputs
+    from .summary import summarize
 
     config = load_config(args.config)
-    inputs = load_inputs(config)
-    print(f"Eingaben der Region '{config.name}' sind gültig:")
-    print(f"  {len(inputs.region.mitgliedskommunen)} Mitgliedskommunen, {len(inputs.region.gemeinden)} Gemeinden")
-    print(f"  {len(inputs.residents)} Herkunftsorte mit {inputs.residents['einwohner'].sum():.0f} Personen")
-    print(f"  {len(inputs.courses)} Kurse, {len(inputs.candidates)} mögliche Standorte")
+    summary = summarize(config)
+    print(f"Eingaben der Region '{config.name}' sind gültig (Grenzen, Einwohner, Kurse, Standorte, "
+          "Straßennetz, Fahrplan, Ausgabeordner):")
+    for line in summary.lines():
+        print(line)
     return 0
 
 
@@ -246,7 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auch die Vorschläge für neue Kurse neu rechnen (langsamer)")
     p.set_defaults(func=_cmd_watch)
 
-    p = sub.add_parser("validate", help="nur die Eingabedateien prüfen (schreibt nichts)")
+    p = sub.add_parser(
+        "validate",
+        help="alle Eingaben (auch Straßennetz und Fahrplan) und die Ausgabeordner prüfen, zeigen, was das "
+        "Analysegebiet enthält (schreibt keine Ergebnisse, füllt nur den Cache)",
+    )
     p.add_argument("--config", required=True, type=Path, help="Regionsdatei (TOML)")
     p.set_defaults(func=_cmd_validate)
 

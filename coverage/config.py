@@ -11,9 +11,9 @@ from __future__ import annotations
 import difflib
 import logging
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from collections.abc import Sequence
 from typing import Any
 
 from .errors import ConfigError

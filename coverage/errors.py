@@ -17,6 +17,7 @@ __all__ = [
     "KursatlasError",
     "NetworkError",
     "OptimizationError",
+    "OutputError",
     "RoutingError",
 ]
 
@@ -95,3 +96,7 @@ class OptimizationError(KursatlasError, RuntimeError):
 
 class CacheError(KursatlasError, OSError):
     """A cache entry is unreadable or inconsistent."""
+
+
+class OutputError(KursatlasError, OSError):
+    """An output folder is missing, a file, or cannot be written."""

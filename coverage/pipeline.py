@@ -286,6 +286,7 @@ def run(config: Config, *, progress: Progress | None = None, proposals: bool = T
     from . import demand as demand_mod
     from . import gaps, manifest, maps, report
     from .cache import Cache
+    from .summary import check_outputs
     from .traveltime import course_travel_times, load_networks
 
     progress = progress or _log_progress
@@ -302,6 +303,7 @@ def run(config: Config, *, progress: Progress | None = None, proposals: bool = T
         progress(i + 1, total, STAGES[i])
 
     stage(0)
+    check_outputs(config)  # fail before computing, not after
     previous = manifest.latest_run(config.ergebnisse)
     input_hashes = manifest.hash_inputs(manifest.config_input_files(config))
     cache = Cache(config.cache / "berechnung", keep={"reisezeiten_kurs": 20000, "zugang": 5, "versorgung_block": 60,
