@@ -283,12 +283,22 @@ def _gap_key(df: pd.DataFrame) -> pd.DataFrame:
             "ARS": df["ARS"].astype(str) if "ARS" in df else df["Mitgliedskommune"].astype(str),
             "Niveau": df["Niveau"].astype(str),
             "Mitgliedskommune": df["Mitgliedskommune"].astype(str),
-            "versorgt": pd.to_numeric(df["versorgt"], errors="coerce") if "versorgt" in df else np.nan,
+            "versorgt": _published_counts(df["versorgt"]) if "versorgt" in df else np.nan,
             "quote": pd.to_numeric(df["Versorgungsquote"], errors="coerce"),
             "luecke": df["Versorgungslücke"].astype(str).str.strip().str.lower(),
         }
     )
     return out.drop_duplicates(["ARS", "Niveau"])
+
+
+def _published_counts(values: pd.Series) -> pd.Series:
+    """Published counts as numbers, suppressed ones kept as their text (``"< 5"``), missing ones NaN."""
+    num = pd.to_numeric(values, errors="coerce")
+    text = values.astype(str).str.strip()
+    hidden = num.isna() & text.str.startswith("<")
+    out = num.astype(object)
+    out[hidden] = text[hidden]
+    return out
 
 
 def _status(before: object, after: object) -> str:
@@ -321,8 +331,8 @@ def _gap_changes(before: pd.DataFrame | None, now: pd.DataFrame) -> pd.DataFrame
             "Mitgliedskommune": m["Mitgliedskommune"].to_numpy(),
             "ARS": m["ARS"].to_numpy(),
             "Niveau": m["Niveau"].to_numpy(),
-            "versorgt vorher": m["versorgt_b"].to_numpy(dtype=float),
-            "versorgt nachher": m["versorgt_a"].to_numpy(dtype=float),
+            "versorgt vorher": m["versorgt_b"].to_numpy(dtype=object),
+            "versorgt nachher": m["versorgt_a"].to_numpy(dtype=object),
             "Versorgungsquote vorher": m["quote_b"].to_numpy(dtype=float),
             "Versorgungsquote nachher": m["quote_a"].to_numpy(dtype=float),
             "Änderung": (m["quote_a"] - m["quote_b"]).to_numpy(dtype=float),
@@ -345,8 +355,11 @@ def compare_runs(
         Folder of the previous run (:func:`coverage.manifest.latest_run` taken before
         this run is recorded), or None.
     gap_table_now
-        This run's gap table (``Mitgliedskommune``, ``ARS``, ``Niveau``, ``versorgt``,
-        ``Versorgungsquote`` 0..1, ``Versorgungslücke`` ``ja``/``nein``, …).
+        This run's *published* gap table (``Mitgliedskommune``, ``ARS``, ``Niveau``,
+        ``versorgt`` as published: rounded, or ``"< 5"`` when suppressed,
+        ``Versorgungsquote`` 0..1 from published counts, ``Versorgungslücke``, …; see
+        :func:`coverage.gaps.published_gaps`). The change report only ever compares
+        published numbers.
     courses_now
         This run's courses (output of :func:`coverage.load.load_courses` or
         :func:`course_records`).
@@ -453,5 +466,8 @@ def change_layer(
     poly = poly.assign(ARS=poly["ARS"].astype(str))
     table = report.table if levels is None else report.table[report.table["Niveau"].isin(list(levels))]
     merged = poly.merge(table, on="ARS", how="inner")
+    for c in ("versorgt vorher", "versorgt nachher"):  # published counts or "< 5": one text column
+        merged[c] = ["" if v is None or (isinstance(v, float) and math.isnan(v)) else
+                     (f"{v:g}" if isinstance(v, float | int | np.number) else str(v)) for v in merged[c]]
     cols = [*CHANGE_COLUMNS, merged.geometry.name]
     return gpd.GeoDataFrame(merged[cols], geometry=merged.geometry.name, crs=mitgliedskommunen.crs)

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -53,6 +54,7 @@ from ._reachcore import stage_reason
 from .assignment import AssignmentResult, course_capacity
 from .config import Parameters
 from .demand import demand_assumptions_table
+from .disclosure import DisclosurePolicy
 from .errors import InputDataError
 from .reach import REASON_LABELS, REASONS, Reach, _group_limits, _prepare
 from .schema import COURSE_TYPE_LABELS, LEVELS
@@ -61,7 +63,17 @@ from .traveltime import CourseTravelTimes
 if TYPE_CHECKING:
     from .cache import Cache
 
-__all__ = ["GAP_COLUMNS", "GAP_EXPLANATIONS", "CoverageResult", "assess", "gap_table", "write_gap_tables"]
+__all__ = [
+    "FLAG_LITTLE",
+    "GAP_COLUMNS",
+    "GAP_EXPLANATIONS",
+    "OUTSIDE_COLUMN",
+    "CoverageResult",
+    "assess",
+    "gap_table",
+    "published_gaps",
+    "write_gap_tables",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +86,8 @@ _PERSON_COLUMNS: tuple[str, ...] = (
     OUTSIDE_COLUMN,
 )
 _TOL = _blocks.UNSERVED_TOL
+FLAG_LITTLE = "zu wenig Bedarf"
+"""Value of ``Versorgungslücke`` for a row whose demand is below ``mindestanzahl``: no statement."""
 
 
 def _shift_label(sign: str, minutes: float) -> str:
@@ -129,7 +143,8 @@ def _explanations(params: Parameters, kapazitaet: str) -> list[tuple[str, str]]:
                                   "zählen nicht mit."),
         ("Versorgungslücke", f"„ja“, wenn mindestens {params.min_gruppe.get('landkreis', 0)} Personen unversorgt "
                              "sind (Mindestgruppe eines landkreisgeförderten Kurses) oder die Versorgungsquote unter "
-                             f"{100 * params.ziel_quote:g} % liegt (bei einem Bedarf von mindestens 1 Person)."),
+                             f"{100 * params.ziel_quote:g} % liegt; „{FLAG_LITTLE}“, wenn der Bedarf unter "
+                             f"{params.mindestanzahl} Personen liegt (keine Aussage möglich und zum Datenschutz)."),
         ("Begründung", "Die Lücke in einem Satz mit dem häufigsten Grund."),
         (_shift_label("−", m), f"Versorgungslücke, wenn alle Zeitgrenzen um {m:g} Minuten kürzer wären."),
         (_shift_label("+", m), f"Versorgungslücke, wenn alle Zeitgrenzen um {m:g} Minuten länger wären."),
@@ -137,8 +152,11 @@ def _explanations(params: Parameters, kapazitaet: str) -> list[tuple[str, str]]:
                           "heißt: das Ergebnis hängt an der gewählten Zeitgrenze."),
         ("Hinweis", "Alle Personenzahlen sind Erwartungswerte aus dem Bedarfsmodell (siehe Blatt Annahmen), keine "
                     "Anmeldungen oder gezählten Personen."),
-        ("Hinweis", f"Zahlen unter {params.mindestanzahl} werden in den Dateien als „< {params.mindestanzahl}“ "
-                    "angezeigt (Datenschutz)."),
+        ("Hinweis", f"Datenschutz: Personenzahlen unter {params.mindestanzahl} werden als „< "
+                    f"{params.mindestanzahl}“ angezeigt, alle anderen auf Vielfache von {2 * params.mindestanzahl} "
+                    "gerundet; Quoten werden aus den gerundeten Zahlen berechnet. So lässt sich keine verborgene "
+                    "Zahl aus Summen oder Differenzen zurückrechnen. Gerundete Teile addieren sich daher nicht "
+                    "immer genau zur gerundeten Summe."),
     ]
 
 
@@ -207,16 +225,25 @@ class CoverageResult:
         cols = ["herkunft_id", "niveau", "gruppe", "unversorgt", "mk_ars", "gemeinde_ars"]
         return s.loc[keep, cols].reset_index(drop=True)
 
-    def gap_layer(self, geometries: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
-        """The gap table joined to the Mitgliedskommune polygons (long: one row per MK × level)."""
+    def published_gaps(self, *, text: bool = False) -> pd.DataFrame:
+        """The gap table with every count published by the disclosure policy (see :func:`published_gaps`)."""
+        return published_gaps(self.gaps, DisclosurePolicy(self.params.mindestanzahl), text=text)
+
+    def gap_layer(self, geometries: gpd.GeoDataFrame | None = None, *,
+                  policy: DisclosurePolicy | None = None) -> gpd.GeoDataFrame:
+        """The published gap table joined to the Mitgliedskommune polygons (long: one row per MK × level).
+
+        Suppressed counts are empty (NULL); the others rounded (``policy``, default from the parameters).
+        """
         mk = self.mitgliedskommunen if geometries is None else geometries
         geo = mk[["mk_ars", "geometry"]].rename(columns={"mk_ars": "ARS"})
         geo = geo.assign(ARS=geo["ARS"].astype(str))
-        out = geo.merge(self.gaps, on="ARS", how="right")
+        policy = policy or DisclosurePolicy(self.params.mindestanzahl)
+        out = geo.merge(published_gaps(self.gaps, policy), on="ARS", how="right")
         return gpd.GeoDataFrame(out, geometry="geometry", crs=mk.crs)
 
     def layers(self) -> dict[str, gpd.GeoDataFrame]:
-        """Layers for the project GeoPackage: ``luecken``."""
+        """Layers for the project GeoPackage: ``luecken`` (published numbers only)."""
         return {"luecken": self.gap_layer()}
 
 
@@ -230,11 +257,6 @@ def _de(x: float, digits: int = 1) -> str:
     return s
 
 
-def _persons(x: float, min_count: int) -> str:
-    x = round(float(x), 1)
-    if 0 < x < min_count:
-        return f"weniger als {min_count} Personen"
-    return "1 Person" if x == 1 else f"{_de(x)} Personen"
 
 
 def _segment_table(
@@ -374,35 +396,42 @@ def _round_and_flag(num: pd.DataFrame, params: Parameters) -> pd.DataFrame:
     t["Versorgungsquote"] = np.round(quote, 3)
     unv = t["unversorgt"].to_numpy(float)
     min_n = float(params.min_gruppe.get("landkreis", 0))
+    enough = bedarf >= max(1.0, float(params.mindestanzahl))
     with np.errstate(invalid="ignore"):
-        flag = (bedarf >= 1.0) & ((unv >= min_n) | (quote < params.ziel_quote - 1e-12))
+        flag = enough & ((unv >= min_n) | (quote < params.ziel_quote - 1e-12))
     t["_flag"] = flag
+    t["_wenig"] = (bedarf > 0) & ~enough
     return t
 
 
-def _reason_sentence(row: Mapping[str, object], params: Parameters, min_count: int) -> str:
+def _flag_text(flag: np.ndarray, little: np.ndarray) -> np.ndarray:
+    return np.where(flag, "ja", np.where(little, FLAG_LITTLE, "nein"))
+
+
+def _reason_sentence(row: Mapping[str, object], params: Parameters, policy: DisclosurePolicy) -> str:
+    """The gap of one row in a sentence; every number in it is published by ``policy``."""
     lv = row["Niveau"]
     bedarf = float(row["Bedarf"])
     if bedarf <= 0:
         return f"Kein Bedarf auf Niveau {lv} geschätzt."
-    if bedarf < 1:
-        return f"Bedarf auf Niveau {lv} unter 1 Person; keine Bewertung."
+    if row["Versorgungslücke"] == FLAG_LITTLE:
+        return f"Bedarf auf Niveau {lv} unter {policy.min_count} Personen: zu wenig Bedarf für eine Aussage."
     unv = float(row["unversorgt"])
-    q = float(row["Versorgungsquote"])
+    q = float(policy.share(policy.counts(np.array([float(row["versorgt"])])),
+                           policy.counts(np.array([bedarf])))[0])
+    quote = f"Versorgungsquote {_de(100 * q)} %" if math.isfinite(q) else "Versorgungsquote nicht ausgewiesen"
     ziel = f"{100 * params.ziel_quote:g} %"
     if row["Versorgungslücke"] == "ja":
         counts = {k: float(row[_REASON_COLUMNS[k]]) for k in GAP_REASONS}
         main = max(GAP_REASONS, key=lambda k: counts[k])
-        text = f"{_persons(unv, min_count)} auf Niveau {lv} unversorgt"
+        text = f"{policy.persons(unv)} auf Niveau {lv} unversorgt"
         if counts[main] > 0:
-            n_main = counts[main]
-            shown = _de(n_main) if not (0 < n_main < min_count) else f"< {min_count}"
-            text += f", vor allem: {REASON_LABELS[main]} ({shown})"
-        return text + f"; Versorgungsquote {_de(100 * q)} % (Ziel {ziel})."
+            text += f", vor allem: {REASON_LABELS[main]} ({policy.text(counts[main])})"
+        return text + f"; {quote} (Ziel {ziel})."
     if unv > 0:
-        return (f"Versorgungsquote {_de(100 * q)} % erreicht das Ziel von {ziel}; {_persons(unv, min_count)} "
-                f"unversorgt, weniger als die Mindestgruppe von {params.min_gruppe.get('landkreis', 0)}.")
-    return f"Bedarf von {_persons(bedarf, min_count)} auf Niveau {lv} ist gedeckt."
+        return (f"{quote}, Ziel {ziel}; {policy.persons(unv)} unversorgt, weniger als die Mindestgruppe von "
+                f"{params.min_gruppe.get('landkreis', 0)}.")
+    return f"Bedarf von {policy.persons(bedarf)} auf Niveau {lv} ist gedeckt."
 
 
 def _e2sfca_median(e2: pd.DataFrame, seg: pd.DataFrame, mk: pd.DataFrame) -> pd.DataFrame:
@@ -468,20 +497,22 @@ def _gap_table(num: pd.DataFrame, mk: pd.DataFrame, *, params: Parameters, shift
     """The gap table from the sums per MK × level (analysis and the two shifted runs)."""
     t = _round_and_flag(num, params)
     t = mk.merge(t, on="ARS", how="right")
-    t["Versorgungslücke"] = np.where(t["_flag"], "ja", "nein")
+    little = t["_wenig"].to_numpy(bool)
+    t["Versorgungslücke"] = _flag_text(t["_flag"].to_numpy(bool), little)
     flags = [t["_flag"].to_numpy(bool)]
     m = params.sensitivitaet_min
     for sign, sh in zip(("−", "+"), shifted, strict=True):
         f = t["_flag"].to_numpy(bool) if sh is None else _round_and_flag(sh, params)["_flag"].to_numpy(bool)
         flags.append(f)
-        t[_shift_label(sign, m)] = np.where(f, "ja", "nein")
+        t[_shift_label(sign, m)] = _flag_text(f, little)
     robust = (flags[0] == flags[1]) & (flags[0] == flags[2])
     t["Flagge robust"] = np.where(robust, "ja", "nein")
     if e2sfca_median is not None:
         t = t.merge(e2sfca_median, on=["ARS", "Niveau"], how="left")
     else:
         t["E2SFCA-Index (Median)"] = np.nan
-    t["Begründung"] = [_reason_sentence(row, params, params.mindestanzahl) for row in t.to_dict("records")]
+    policy = DisclosurePolicy(params.mindestanzahl)
+    t["Begründung"] = [_reason_sentence(row, params, policy) for row in t.to_dict("records")]
     return t[list(gap_columns(m))].reset_index(drop=True)
 
 
@@ -728,22 +759,27 @@ def assess(
 # --------------------------------------------------------------------------- export
 
 
-def _suppress(df: pd.DataFrame, columns: Sequence[str], min_count: int) -> pd.DataFrame:
-    """Replace person numbers ``0 < x < min_count`` by the text ``< min_count``."""
-    if min_count <= 0:
-        return df
-    out = df.copy()
-    for c in columns:
-        v = out[c].astype(float)
-        small = (v > 0) & (v < min_count)
-        if small.any():
-            out[c] = out[c].astype(object)
-            out.loc[small, c] = f"< {min_count}"
+def published_gaps(gaps: pd.DataFrame, policy: DisclosurePolicy, *, text: bool = False) -> pd.DataFrame:
+    """The gap table as it may be published (see :mod:`coverage.disclosure`).
+
+    Every person column is published by ``policy`` (NaN, or ``"< 5"`` with
+    ``text=True``, for suppressed counts; others rounded); ``Versorgungsquote`` is
+    recomputed from the published ``versorgt`` and ``Bedarf``. All other columns
+    (flags, Begründung, E2SFCA) are unchanged; the Begründung is already written
+    with published numbers.
+    """
+    cols = [c for c in _PERSON_COLUMNS if c in gaps.columns]
+    num = policy.frame(gaps, cols, text=False)
+    out = policy.frame(gaps, cols, text=True) if text else num
+    if "Versorgungsquote" in out.columns:
+        out["Versorgungsquote"] = np.round(policy.share(num["versorgt"], num["Bedarf"]), 3)
     return out
 
 
-def _course_sheet(result: CoverageResult) -> pd.DataFrame:
+def _course_sheet(result: CoverageResult, policy: DisclosurePolicy) -> pd.DataFrame:
     c = result.courses
+    load = policy.counts(c["zugeordnet"].to_numpy(float))
+    cap = c["kapazitaet"].to_numpy(float)
     return pd.DataFrame({
         "Kurs-ID": c["kurs_id"],
         "Kursname": c["kursname"],
@@ -751,13 +787,13 @@ def _course_sheet(result: CoverageResult) -> pd.DataFrame:
         "Kursort": c["kursort"],
         "Kursart": c["kursart"].map(lambda k: COURSE_TYPE_LABELS.get(k, k)),
         "Niveaus": c["niveaus"],
-        "verfügbare Plätze": c["kapazitaet"],
-        "zugeordnete Personen": c["zugeordnet"].round(1),
-        "Auslastung": c["auslastung"].round(3),
-        "Personen, die den Kurs erreichen": c["erreichbare_personen"].round(1),
+        "verfügbare Plätze": cap,
+        "zugeordnete Personen": c["zugeordnet"],
+        "Auslastung": np.round(policy.share(load, cap), 3),
+        "Personen, die den Kurs erreichen": c["erreichbare_personen"],
         "Lage": np.where(c["im_kreis"].astype(bool), "im Landkreis", "außerhalb des Kreises")
         if "im_kreis" in c.columns else "im Landkreis",
-    })
+    }).pipe(policy.frame, ["zugeordnete Personen", "Personen, die den Kurs erreichen"], text=True)
 
 
 def _write_gpkg(target: Path, layer: gpd.GeoDataFrame, name: str) -> None:
@@ -812,11 +848,9 @@ def write_gap_tables(
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    min_count = result.params.mindestanzahl if mindestanzahl is None else int(mindestanzahl)
-    person_cols = [c for c in _PERSON_COLUMNS if c in result.gaps.columns]
-    table = _suppress(result.gaps, person_cols, min_count)
-    courses = _suppress(_course_sheet(result), ["zugeordnete Personen", "Personen, die den Kurs erreichen"],
-                        min_count)
+    policy = DisclosurePolicy(result.params.mindestanzahl if mindestanzahl is None else int(mindestanzahl))
+    table = published_gaps(result.gaps, policy, text=True)
+    courses = _course_sheet(result, policy)
     explain = pd.DataFrame(_explanations(result.params, result.kapazitaet), columns=["Spalte", "Bedeutung"])
     csv_path = directory / "luecken.csv"
     xlsx_path = directory / "luecken.xlsx"
@@ -831,11 +865,7 @@ def write_gap_tables(
          "Annahmen": result.assumptions},
         percent_columns={"Lücken": ["Versorgungsquote"], "Kurse": ["Auslastung"]},
     )
-    layer = result.gap_layer(crs_geometries)
-    if min_count > 0:
-        for c in person_cols:
-            v = layer[c].astype(float)
-            layer[c] = v.where(~((v > 0) & (v < min_count)))
+    layer = result.gap_layer(crs_geometries, policy=policy)
     _write_gpkg(gpkg_path, layer, "luecken")
     logger.info("Lückentabellen geschrieben: %s", ", ".join(p.name for p in (csv_path, xlsx_path, gpkg_path)))
     return [csv_path, xlsx_path, gpkg_path]

@@ -58,6 +58,7 @@ from . import ANALYSIS_CRS
 from ._html import esc, esc_props, fmt_count, fmt_euro, fmt_int, fmt_percent, fmt_time, info_table
 from ._io import write_text
 from .config import Config
+from .disclosure import DisclosurePolicy
 from .schema import COURSE_TYPE_LABELS, COURSE_TYPES, LEVELS, WEEKDAYS
 from .traveltime import CourseTravelTimes
 
@@ -206,9 +207,10 @@ def aggregate_residents(
        group total minus the visible squares does not reveal the suppressed count.
        If the suppressed square is the only one of its group, the group is flagged
        (``gruppe_geschuetzt``) and its total must not be published.
-    4. **Rounding.** Visible square counts are whole numbers; totals that are
-       published next to the map (per Mitgliedskommune, county) are rounded to
-       multiples of 10, and reach counts per course likewise.
+    4. **Rounding.** Visible square counts, totals published next to the map
+       (per Mitgliedskommune, county) and reach counts per course are rounded to
+       multiples of ``2 × min_count`` (10 by default), as every published count
+       (:class:`coverage.disclosure.DisclosurePolicy`).
 
     Parameters
     ----------
@@ -275,7 +277,9 @@ def aggregate_residents(
         else:
             protected[idx] = True
     suppressed = grund != ""
-    einwohner = np.where(suppressed, np.nan, np.round(cw))
+    # visible squares are published like every count (rounded to 2 × min_count, see coverage.disclosure)
+    policy = DisclosurePolicy(max(int(min_count), 3))
+    einwohner = np.where(suppressed, np.nan, policy.counts(cw))
     cells = gpd.GeoDataFrame(
         {
             "zelle_id": zelle_id,
@@ -352,6 +356,7 @@ def course_reach(
         rounded to 10), ``anzeige`` (text) and the area (EPSG:25832; empty if none).
     """
     cols = ["kurs_id", "minuten", "erreichbar", "anzeige"]
+    policy = DisclosurePolicy(max(int(min_count), 3))
     if mode not in travel_times.modes:
         logger.warning("Reisezeiten enthalten keinen Modus '%s'; keine Erreichbarkeitsflächen.", mode)
         return gpd.GeoDataFrame(columns=[*cols, "geometry"], geometry="geometry", crs=ANALYSIS_CRS)
@@ -389,8 +394,8 @@ def course_reach(
             area = shapely.normalize(shapely.coverage_union_all(boxes))
         else:
             area = shapely.Polygon()
-        shown = round_total(total) if total >= min_count else None
-        text = fmt_count(total, min_count=min_count, round_to=10)
+        shown = policy.count(total)
+        text = policy.text(total)
         rows.append(
             {"kurs_id": cid, "minuten": float(limits[j]), "erreichbar": shown, "anzeige": text, "geometry": area}
         )
@@ -503,8 +508,14 @@ def _as_gdf(df: pd.DataFrame | gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | No
     return g.to_crs(ANALYSIS_CRS)
 
 
-def _gap_layers(gaps: pd.DataFrame | None) -> dict[str, dict[str, dict[str, Any]]]:
-    """The gap table per level plus an ``alle Niveaus`` aggregate: level → ARS → row."""
+def _gap_layers(gaps: pd.DataFrame | None, policy: DisclosurePolicy) -> dict[str, dict[str, dict[str, Any]]]:
+    """The gap table per level plus an ``alle Niveaus`` aggregate: level → ARS → row.
+
+    Counts leave this function only as published text (``b``, ``v``, ``u``:
+    rounded, or ``"< 5"``) and the Versorgungsquote only as computed from the
+    published counts (:mod:`coverage.disclosure`); the totals over all levels are
+    summed from the unrounded values and then published the same way.
+    """
     if gaps is None or len(gaps) == 0:
         return {}
     g = gaps.copy()
@@ -512,9 +523,6 @@ def _gap_layers(gaps: pd.DataFrame | None) -> dict[str, dict[str, dict[str, Any]
     for c in ("Bedarf", "versorgt", "unversorgt"):
         g[c] = pd.to_numeric(g[c], errors="coerce")
     agg = g.groupby("ARS").agg(Bedarf=("Bedarf", "sum"), versorgt=("versorgt", "sum"), unversorgt=("unversorgt", "sum"))
-    agg["Versorgungsquote"] = np.where(
-        agg["Bedarf"] > 0, agg["versorgt"] / agg["Bedarf"].where(agg["Bedarf"] > 0), np.nan
-    )
     records = g.to_dict("records")
     order = {lv: i for i, lv in enumerate(LEVELS)}
     gap_levels: dict[str, list[tuple[int, str]]] = {}
@@ -524,7 +532,15 @@ def _gap_layers(gaps: pd.DataFrame | None) -> dict[str, dict[str, dict[str, Any]
     joined = {a: ", ".join(lv for _, lv in sorted(v, key=lambda t: t[0])) for a, v in gap_levels.items()}
     agg["Versorgungslücke"] = np.where(agg.index.isin(list(joined)), "ja", "nein")
     agg["Begründung"] = ["Lücke bei: " + joined[a] if a in joined else "" for a in agg.index]
-    out: dict[str, dict[str, dict[str, Any]]] = {"alle Niveaus": agg.to_dict("index")}
+    all_levels = agg.to_dict("index")
+    for rows in ([all_levels[a] for a in all_levels], records):
+        for r in rows:
+            b, v = policy.count(r["Bedarf"]), policy.count(r["versorgt"])
+            r["Versorgungsquote"] = float(policy.share(np.nan if v is None else v, np.nan if b is None else b))
+            r["b"], r["v"], r["u"] = (policy.text(r[c]) for c in ("Bedarf", "versorgt", "unversorgt"))
+            for c in _PERSON_KEYS:  # no unpublished number travels further
+                r.pop(c, None)
+    out: dict[str, dict[str, dict[str, Any]]] = {"alle Niveaus": all_levels}
     per_level: dict[str, dict[str, dict[str, Any]]] = {}
     for r in records:
         per_level.setdefault(str(r["Niveau"]), {}).setdefault(r["ARS"], r)
@@ -532,6 +548,14 @@ def _gap_layers(gaps: pd.DataFrame | None) -> dict[str, dict[str, dict[str, Any]
         if level in per_level:
             out[level] = per_level[level]
     return out
+
+
+_PERSON_KEYS: tuple[str, ...] = (
+    "Bedarf", "erreichbar", "versorgt", "unversorgt", "davon: kein Kurs erreichbar", "davon: kein Rückweg",
+    "davon: Termin passt nicht", "davon: keine Kinderbetreuung", "davon: Kurs voll", "zusätzlich online versorgbar",
+    "außerhalb des Kreises versorgt",
+)
+"""Person columns of the gap table (see :data:`coverage.gaps.GAP_COLUMNS`)."""
 
 
 def _prepare(
@@ -569,7 +593,7 @@ def _prepare(
         config=config,
         mk=mk,
         landkreis=landkreis,
-        gaps=_gap_layers(data.gaps),
+        gaps=_gap_layers(data.gaps, DisclosurePolicy(mincount)),
         courses=courses,
         online=online,
         cells=cells,
@@ -710,7 +734,6 @@ def _grid_color(n: float) -> str:
 
 def _quote_props(prep: _Prepared) -> dict[str, list[dict[str, object]]]:
     """Escaped properties of the served-share layers: level → one entry per Mitgliedskommune row."""
-    mc = prep.min_count
     layers = prep.gaps or {"": {}}
     out: dict[str, list[dict[str, object]]] = {}
     arts = prep.mk["mk_art"] if "mk_art" in prep.mk.columns else pd.Series([""] * len(prep.mk))
@@ -725,9 +748,9 @@ def _quote_props(prep: _Prepared) -> dict[str, list[dict[str, object]]]:
                         "Mitgliedskommune": name,
                         "art": art,
                         "niv": level or "–",
-                        "b": fmt_count(r["Bedarf"], min_count=mc) if r is not None else "–",
-                        "v": fmt_count(r["versorgt"], min_count=mc) if r is not None else "–",
-                        "u": fmt_count(r["unversorgt"], min_count=mc) if r is not None else "–",
+                        "b": r["b"] if r is not None else "–",
+                        "v": r["v"] if r is not None else "–",
+                        "u": r["u"] if r is not None else "–",
                         "q": fmt_percent(q),
                         "l": str(r["Versorgungslücke"]) if r is not None else "–",
                         "g": str(r["Begründung"]) if r is not None and pd.notna(r["Begründung"]) else "",
@@ -887,9 +910,11 @@ def _num(v: object) -> float:
 def _change_line(r: Mapping[str, object], min_count: int) -> str:
     """``A1: 13 % → 65 % (versorgt < 5 → 5), Lücke geschlossen`` (not yet escaped)."""
     qb, qa = _num(r["Versorgungsquote vorher"]), _num(r["Versorgungsquote nachher"])
-    vb, va = _num(r["versorgt vorher"]), _num(r["versorgt nachher"])
+    def count(v: object) -> str:  # published counts: a rounded number or the text "< 5"
+        return v if isinstance(v, str) and v.startswith("<") else fmt_count(_num(v), min_count=min_count)
+
     text = f"{r['Niveau']}: {fmt_percent(qb)} → {fmt_percent(qa)}"
-    text += f" (versorgt {fmt_count(vb, min_count=min_count)} → {fmt_count(va, min_count=min_count)})"
+    text += f" (versorgt {count(r['versorgt vorher'])} → {count(r['versorgt nachher'])})"
     status = str(r["Status"])
     if status == "neu geöffnet":
         text += ", Lücke neu geöffnet"

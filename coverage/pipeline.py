@@ -31,6 +31,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .config import Config, Parameters
+from .disclosure import DisclosurePolicy
 from .load import Inputs, load_inputs
 from .traveltime import CourseTravelTimes
 
@@ -378,7 +379,9 @@ def run(config: Config, *, progress: Progress | None = None, proposals: bool = T
 
     stage(6, "vorschlaege")
     records = changes_mod.course_records(inputs.courses)
-    report_changes = changes_mod.compare_runs(previous, cov.gaps, records)
+    policy = DisclosurePolicy(params.mindestanzahl)
+    published = cov.published_gaps(text=True)  # what may leave the process: rounded, small counts "< 5"
+    report_changes = changes_mod.compare_runs(previous, published, records)
     result.changes = report_changes
     config.ergebnisse.mkdir(parents=True, exist_ok=True)
     config.karten.mkdir(parents=True, exist_ok=True)
@@ -393,7 +396,7 @@ def run(config: Config, *, progress: Progress | None = None, proposals: bool = T
         changes_mod.write_changes(report_changes, res_dir)
         proposals_geo = None
         if prop is not None:
-            placement.write_proposals(prop, directory=res_dir)
+            placement.write_proposals(prop, directory=res_dir, policy=policy)
             proposals_geo = _proposal_points(prop, inputs.candidates)
         grid = maps.aggregate_residents(
             inputs.residents,
@@ -430,7 +433,7 @@ def run(config: Config, *, progress: Progress | None = None, proposals: bool = T
             directory=res_dir,
             gaps=cov.gaps,
             proposals=None if prop is None else prop.proposals,
-            marginal=None if prop is None else prop.curve,
+            marginal=None if prop is None else placement.published_curve(prop.curve, policy),
             assumptions=demand_mod.demand_assumptions_table(params),
             courses=inputs.courses,
         )
@@ -447,7 +450,7 @@ def run(config: Config, *, progress: Progress | None = None, proposals: bool = T
         stage_seconds=timings,
         output_files=result.files,
         output_keys=output_keys,
-        gap_table=cov.gaps,
+        gap_table=published,
         courses=records,
         extra={"cache": {"treffer": cache.hits, "fehlend": cache.misses}, "vorschlaege": proposals},
     )
@@ -522,7 +525,8 @@ def _layers(
         "kurse": courses,
         "standorte": inputs.candidates,
     }
-    gap_layer = inputs.region.mitgliedskommunen.merge(cov.gaps, left_on="mk_ars", right_on="ARS", how="left")
+    gap_layer = inputs.region.mitgliedskommunen.merge(cov.published_gaps(), left_on="mk_ars", right_on="ARS",
+                                                      how="left")
     layers["luecken"] = gap_layer
     layers["zielgruppe_raster"] = grid
     if proposals_geo is not None:

@@ -33,6 +33,7 @@ import scipy.sparse as sp
 from . import _aggregate, _milp
 from ._io import atomic_path, write_csv, write_xlsx
 from .config import Parameters
+from .disclosure import DisclosurePolicy
 from .errors import InputDataError
 from .schema import GROUP_LABELS, LEVELS, SLOT_LABELS, SLOTS, WEEKDAYS
 
@@ -43,6 +44,7 @@ __all__ = [
     "evaluate_selection",
     "marginal_curve",
     "propose_courses",
+    "published_curve",
     "solve_placement",
     "write_proposals",
 ]
@@ -1198,6 +1200,7 @@ def _proposal_table(
     params: Parameters,
     names: Mapping[str, str],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    policy = DisclosurePolicy(params.mindestanzahl)
     sel_idx = np.nonzero(sol.selected)[0]
     flow = sol.flow.tocsc()
     ok_csc = ok.tocsc()
@@ -1236,11 +1239,11 @@ def _proposal_table(
         extra = []
         for g in ("berufstaetig", "eltern"):
             if by_group.get(g, 0.0) >= 0.5:
-                extra.append(f"davon {_de(by_group[g])} {GROUP_LABELS[g]}")
+                extra.append(f"davon {policy.text(by_group[g])} {GROUP_LABELS[g]}")
         reason = (
-            f"{_de(reach)} Personen auf Niveau {course['niveau']} ohne erreichbaren Kursplatz können diesen Kurs "
-            f"erreichen, vor allem aus {_join_names(main_gem)}; Mindestgruppe {int(min_size[k])} erreicht "
-            f"({_de(part)} erwartet, höchstens {int(capacity[k])} Plätze)"
+            f"{policy.text(reach)} Personen auf Niveau {course['niveau']} ohne erreichbaren Kursplatz können diesen "
+            f"Kurs erreichen, vor allem aus {_join_names(main_gem)}; Mindestgruppe {int(min_size[k])} erreicht "
+            f"({policy.text(part)} erwartet, höchstens {int(capacity[k])} Plätze)"
             + (f"; {'; '.join(extra)}" if extra else "")
             + f"; {_slot_reason(course['slot'], params)}."
         )
@@ -1251,12 +1254,12 @@ def _proposal_table(
             "Mitgliedskommune": names.get(str(course["mk_ars"]), str(course["mk_ars"])),
             "Niveau": course["niveau"],
             "Zeitfenster": _slot_text(course["slot"], params),
-            "erwartete Teilnehmende": round(part, 1),
+            # published counts only (coverage.disclosure): rounded, small ones suppressed
+            "erwartete Teilnehmende": _published(policy, part),
             "Teilnehmende nach Mitgliedskommune": "; ".join(
-                f"{names.get(a, a)} {_de(v) if v >= params.mindestanzahl else f'< {params.mindestanzahl}'}"
-                for a, v in by_mk.items() if v >= 0.05
+                f"{names.get(a, a) or 'außerhalb des Kreises'} {policy.text(v)}" for a, v in by_mk.items() if v >= 0.05
             ),
-            "neu versorgt": round(marginal[k], 1),
+            "neu versorgt": _published(policy, marginal[k]),
             "Reisezeit Median (min)": round(_weighted_median(mcol, f), 0),
             "Reisezeit max (min)": round(float(mcol.max()) if len(mcol) else float("nan"), 0),
             "Kosten (€)": float(course["kosten"]),
@@ -1298,11 +1301,34 @@ _EXPLANATION: tuple[tuple[str, str], ...] = (
 )
 
 
-def write_proposals(result: PlacementResult, *, directory: str | Path) -> list[Path]:
+def _published(policy: DisclosurePolicy, value: float) -> float:
+    """A published count as a number (NaN when suppressed)."""
+    out = policy.count(value)
+    return float("nan") if out is None else out
+
+
+def published_curve(curve: pd.DataFrame, policy: DisclosurePolicy) -> pd.DataFrame:
+    """The marginal-value curve with published counts: the cumulative persons rounded, the gain from them."""
+    out = curve.copy()
+    if len(out) and "neu versorgte Personen" in out.columns:
+        persons = policy.counts(pd.to_numeric(out["neu versorgte Personen"], errors="coerce").to_numpy(float))
+        out["neu versorgte Personen"] = persons
+        if "Zuwachs" in out.columns:
+            out["Zuwachs"] = np.diff(np.r_[0.0, np.nan_to_num(persons)])
+    return out
+
+
+def write_proposals(
+    result: PlacementResult, *, directory: str | Path, policy: DisclosurePolicy | None = None
+) -> list[Path]:
     """Write ``vorschlaege.csv``, ``vorschlaege.xlsx``, ``grenznutzen.csv`` and ``grenznutzen.png``.
 
-    All files are written atomically. Returns the written paths.
+    All files are written atomically. Returns the written paths. The proposal table
+    holds published counts already; the curve is published with ``policy``
+    (default: ``mindestanzahl`` 5) before it is written or drawn.
     """
+    policy = policy or DisclosurePolicy()
+    curve = published_curve(result.curve, policy)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     csv_path = directory / "vorschlaege.csv"
@@ -1319,17 +1345,16 @@ def write_proposals(result: PlacementResult, *, directory: str | Path) -> list[P
         + [("Hinweis", n) for n in result.notes],
         columns=["Begriff", "Erläuterung"],
     )
-    write_xlsx(xlsx_path, {"Vorschläge": result.proposals, "Grenznutzen": result.curve, "Erläuterung": explanation})
-    write_csv(curve_csv, result.curve)
-    _plot_curve(result, curve_png)
+    write_xlsx(xlsx_path, {"Vorschläge": result.proposals, "Grenznutzen": curve, "Erläuterung": explanation})
+    write_csv(curve_csv, curve)
+    _plot_curve(result, curve, curve_png)
     return [csv_path, xlsx_path, curve_csv, curve_png]
 
 
-def _plot_curve(result: PlacementResult, target: Path) -> None:
+def _plot_curve(result: PlacementResult, curve: pd.DataFrame, target: Path) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    curve = result.curve
     fig = Figure(figsize=(7, 4.2), dpi=150)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)

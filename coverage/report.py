@@ -26,6 +26,8 @@ import pandas as pd
 from ._html import fmt_count, fmt_euro, fmt_int, fmt_percent
 from ._io import write_text
 from .config import Config
+from .disclosure import DisclosurePolicy
+from .gaps import published_gaps
 from .schema import LEVELS
 
 __all__ = ["render_report", "write_report"]
@@ -94,7 +96,9 @@ funktioniert, und dürfen nicht als Beschreibung der tatsächlichen Lage verwend
 <div class="kennzahlen">
 {% for label, value in kennzahlen %}<div class="kennzahl"><b>{{ value }}</b>{{ label }}</div>
 {% endfor %}</div>
-<p class="hinweis">Personenzahlen sind auf 10 gerundet; Werte unter {{ mindestanzahl }} werden nicht ausgewiesen.</p>
+<p class="hinweis">Datenschutz: Personenzahlen sind auf Vielfache von {{ rundung }} gerundet, Werte unter
+{{ mindestanzahl }} werden nicht ausgewiesen („&lt; {{ mindestanzahl }}“); Quoten sind aus den gerundeten Zahlen
+berechnet. Gerundete Teile ergeben daher nicht immer genau die gerundete Summe.</p>
 
 <h2 id="versorgung">Versorgung je Mitgliedskommune</h2>
 {% if chart_quote %}<figure><img alt="Balkendiagramm: Versorgungsquote je Mitgliedskommune über alle Niveaus"
@@ -157,9 +161,11 @@ def _svg_text(value: object) -> str:
     return html.escape(str(value).translate(_CONTROL), quote=True)
 
 
-def _quote_chart(gaps: pd.DataFrame, ziel: float) -> str | None:
+def _quote_chart(gaps: pd.DataFrame, ziel: float, policy: DisclosurePolicy) -> str | None:
     """Bar chart of the served share per Mitgliedskommune (all levels) as base64 SVG.
 
+    The shares are computed from the published (rounded) totals, as every share
+    Kursatlas shows; a Mitgliedskommune whose total is suppressed has no bar.
     Drawn directly as SVG (no plotting library): a few bars need no Matplotlib, the
     file is small and sharp in print, and it is fast enough for every quick rerun.
     """
@@ -167,10 +173,12 @@ def _quote_chart(gaps: pd.DataFrame, ziel: float) -> str | None:
     for c in ("Bedarf", "versorgt"):
         g[c] = pd.to_numeric(g[c], errors="coerce")
     agg = g.groupby("Mitgliedskommune", sort=False)[["Bedarf", "versorgt"]].sum()
-    agg = agg[agg["Bedarf"] > 0]
-    if agg.empty:
+    share = pd.Series(policy.share(policy.counts(agg["versorgt"].to_numpy(float)),
+                                   policy.counts(agg["Bedarf"].to_numpy(float))), index=agg.index)
+    share = share[np.isfinite(share.to_numpy(float))]
+    if share.empty:
         return None
-    q = (agg["versorgt"] / agg["Bedarf"]).sort_values(ascending=False, kind="stable")
+    q = share.sort_values(ascending=False, kind="stable")
     names = [str(n) for n in q.index]
     bar, gap, top, bottom, right = 20, 6, 24, 46, 56
     left = int(min(max(7.8 * max(len(n) for n in names) + 18, 90), 300))
@@ -246,6 +254,8 @@ def _cell(col: str, value: object, *, min_count: int) -> tuple[str, bool]:
     """Format one table cell German style; return (text, is_number)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–", False
+    if isinstance(value, str) and value.startswith("< "):  # a suppressed count, already published
+        return value, True
     if col == "Versorgungsquote":
         return fmt_percent(float(value)), True  # type: ignore[arg-type]
     if col.startswith("Kosten"):
@@ -281,7 +291,7 @@ def _key_figures(
     proposals: pd.DataFrame | None,
     courses: pd.DataFrame | None,
 ) -> list[tuple[str, str]]:
-    mc = config.parameter.mindestanzahl
+    policy = DisclosurePolicy(config.parameter.mindestanzahl)
     out: list[tuple[str, str]] = []
     if courses is not None:
         n_online = int((courses["kursart"] == "online").sum()) if "kursart" in courses.columns else 0
@@ -295,20 +305,21 @@ def _key_figures(
     if gaps is not None and len(gaps):
         b = pd.to_numeric(gaps["Bedarf"], errors="coerce").sum()
         v = pd.to_numeric(gaps["versorgt"], errors="coerce").sum()
-        out.append(("Personen mit Kursbedarf (Modell)", fmt_count(b, min_count=mc, round_to=10)))
-        out.append(("davon ohne Auto versorgt", fmt_count(v, min_count=mc, round_to=10)))
+        out.append(("Personen mit Kursbedarf (Modell)", policy.text(b)))
+        out.append(("davon ohne Auto versorgt", policy.text(v)))
         if "außerhalb des Kreises versorgt" in gaps.columns:
             o = pd.to_numeric(gaps["außerhalb des Kreises versorgt"], errors="coerce").sum()
             if o > 0:
-                out.append(("davon außerhalb des Kreises versorgt", fmt_count(o, min_count=mc, round_to=10)))
-        out.append(("Versorgungsquote gesamt", fmt_percent(v / b) if b > 0 else "–"))
+                out.append(("davon außerhalb des Kreises versorgt", policy.text(o)))
+        q = float(policy.share(policy.counts(np.array([v])), policy.counts(np.array([b])))[0])
+        out.append(("Versorgungsquote gesamt", fmt_percent(q) if math.isfinite(q) else "–"))
         n_gap = int((gaps["Versorgungslücke"].astype(str) == "ja").sum())
         out.append(("Lücken (Mitgliedskommune × Niveau)", fmt_int(n_gap)))
     if proposals is not None and len(proposals):
         out.append(("vorgeschlagene Kurse", fmt_int(len(proposals))))
-        if "neu versorgt" in proposals.columns:
+        if "neu versorgt" in proposals.columns:  # the proposal table holds published counts only
             nv = pd.to_numeric(proposals["neu versorgt"], errors="coerce").sum()
-            out.append(("dadurch zusätzlich versorgt", fmt_count(nv, min_count=mc, round_to=10)))
+            out.append(("dadurch zusätzlich versorgt", policy.text(nv)))
         if "Kosten (€)" in proposals.columns:
             out.append(
                 ("Kosten der Vorschläge", fmt_euro(pd.to_numeric(proposals["Kosten (€)"], errors="coerce").sum()))
@@ -339,7 +350,8 @@ def render_report(
             .sort_values(["Mitgliedskommune", "_o"], kind="stable")
             .drop(columns="_o")
         )
-    luecken_cols, luecken_raw = _rows(g, min_count=mc)
+    policy = DisclosurePolicy(mc)
+    luecken_cols, luecken_raw = _rows(None if g is None else published_gaps(g, policy, text=True), min_count=mc)
     gap_flags = [] if g is None else (g["Versorgungslücke"].astype(str) == "ja").tolist()
     context = {
         "title": f"Kursatlas {config.name}: Bericht zu Deutschkursen ohne Auto",
@@ -347,9 +359,10 @@ def render_report(
         "version": __version__,
         "modell": config.has_modelled_data,
         "mindestanzahl": mc,
+        "rundung": policy.base,
         "ziel": fmt_percent(config.parameter.ziel_quote),
         "kennzahlen": _key_figures(config, gaps, proposals, courses),
-        "chart_quote": _quote_chart(g, config.parameter.ziel_quote) if g is not None else None,
+        "chart_quote": _quote_chart(g, config.parameter.ziel_quote, policy) if g is not None else None,
         "chart_marginal": _marginal_chart(marginal) if marginal is not None else None,
         "luecken_cols": luecken_cols,
         "luecken_rows": list(zip(luecken_raw, gap_flags, strict=True)),

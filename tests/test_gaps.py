@@ -101,16 +101,19 @@ def test_each_reason_by_hand(result):
     assert (r["Bedarf"], r["erreichbar"], r["versorgt"], r["unversorgt"]) == (10.0, 10.0, 4.0, 6.0)
     assert r["davon: Kurs voll"] == 6.0 and r["Versorgungsquote"] == pytest.approx(0.4)
     assert r["Versorgungslücke"] == "ja"
-    assert r["Begründung"].startswith("6 Personen auf Niveau A1 unversorgt, vor allem: Kurs voll (6)")
+    # the sentence uses published numbers only: 6 → 10 (rounded to 10), versorgt 4 hidden → no quote
+    assert r["Begründung"] == ("10 Personen auf Niveau A1 unversorgt, vor allem: Kurs voll (10); "
+                               "Versorgungsquote nicht ausgewiesen (Ziel 80 %).")
     assert _row(result, 1, "A1")["davon: kein Kurs erreichbar"] == 12.0
     r2 = _row(result, 2, "A2")
     assert r2["davon: kein Rückweg"] == 9.0 and r2["erreichbar"] == 0.0
     assert _row(result, 3, "B1")["davon: Termin passt nicht"] == 5.0
     r4 = _row(result, 4, "A1")
-    assert r4["davon: keine Kinderbetreuung"] == 3.0 and r4["Versorgungslücke"] == "ja"
-    assert "weniger als 5 Personen" in r4["Begründung"]
+    assert r4["davon: keine Kinderbetreuung"] == 3.0 and r4["Versorgungslücke"] == "zu wenig Bedarf"
+    assert "zu wenig Bedarf für eine Aussage" in r4["Begründung"] and "3" not in r4["Begründung"]
     r5 = _row(result, 5, "C1")
-    assert (r5["versorgt"], r5["zusätzlich online versorgbar"], r5["Versorgungslücke"]) == (2.0, 2.0, "nein")
+    assert (r5["versorgt"], r5["zusätzlich online versorgbar"], r5["Versorgungslücke"]) == (2.0, 2.0,
+                                                                                          "zu wenig Bedarf")
     r6 = _row(result, 6, "B1")
     assert r6["versorgt"] == 5.0 and r6["Versorgungslücke"] == "nein" and "gedeckt" in r6["Begründung"]
     empty = _row(result, 9, "Alpha")
@@ -217,7 +220,8 @@ def test_synthetic_county_from_residents():
     assert g["Bedarf"].sum() == pytest.approx(demand["personen"].sum(), abs=0.05 * 78)
     assert (g["versorgt"] <= g["erreichbar"] + 0.1).all()
     assert out.segments["versorgt"].sum() <= out.courses["kapazitaet"].sum() + 1e-6
-    assert set(g["Versorgungslücke"]) <= {"ja", "nein"} and set(g["Flagge robust"]) <= {"ja", "nein"}
+    assert set(g["Versorgungslücke"]) <= {"ja", "nein", "zu wenig Bedarf"}
+    assert set(g["Flagge robust"]) <= {"ja", "nein"}
     assert g["E2SFCA-Index (Median)"].notna().sum() > 0
     assert set(out.segments["grund"]) <= {"", "kein_kurs", "kein_rueckweg", "termin", "kinderbetreuung",
                                           "kurs_voll"}

@@ -49,7 +49,7 @@ def test_outputs_of_a_full_run(region: Path) -> None:
     assert len(list(karten.glob("mk_*.html"))) == 13
     gaps = pd.read_csv(res / "luecken.csv", sep=";", decimal=",", encoding="utf-8-sig")
     assert len(gaps) == 13 * 6 and set(gaps["Niveau"]) == {"Alpha", "A1", "A2", "B1", "B2", "C1"}
-    assert gaps["Versorgungslücke"].isin(["ja", "nein"]).all()
+    assert gaps["Versorgungslücke"].isin(["ja", "nein", "zu wenig Bedarf"]).all()
     layers = {name for name, _ in pyogrio.list_layers(res / "kursatlas.gpkg")}
     assert {"mitgliedskommunen", "kurse", "luecken", "zielgruppe_raster", "vorschlaege", "aenderungen"} <= layers
     assert gpd.read_file(res / "kursatlas.gpkg", layer="luecken").crs.to_epsg() == 25832
