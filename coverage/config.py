@@ -303,7 +303,9 @@ class Config:
     osm, gtfs
         Street-network source (file path or ``"download"``) and GTFS feed (or None).
     karten, ergebnisse, cache
-        Output folders.
+        Output folders. The cache (default: ``.kursatlas-cache`` next to the region
+        file) holds unrounded intermediate results and stays with the inputs; the
+        results and map folders hold only published numbers and may be passed on.
     datenquellen
         Provenance of the inputs.
     parameter
@@ -359,6 +361,8 @@ class Config:
 # --------------------------------------------------------------------------- parsing
 
 _FORMATS = ("zensus", "punkte", "flaechen")
+CACHE_DIR = ".kursatlas-cache"
+"""Default cache folder, next to the region file (``[ausgabe] cache`` sets another)."""
 
 
 def _err(path: Path, key: str, value: Any, allowed: str) -> ConfigError:
@@ -638,7 +642,9 @@ def load_config(path: str | Path) -> Config:
         gtfs=None if gtfs_raw in (None, "") else _path(base, gtfs_raw, "netz.gtfs", cfg_path),
         karten=_path(base, ausgabe.get("karten", "karten"), "ausgabe.karten", cfg_path),
         ergebnisse=ergebnisse,
-        cache=_path(base, ausgabe["cache"], "ausgabe.cache", cfg_path) if "cache" in ausgabe else ergebnisse / ".cache",
+        # the cache holds unrounded intermediate results (as confidential as the inputs): by default next to
+        # the region file, never inside the results folder that planners pass on
+        cache=_path(base, ausgabe["cache"], "ausgabe.cache", cfg_path) if "cache" in ausgabe else base / CACHE_DIR,
         datenquellen=tuple(sources),
         parameter=_parse_parameters(raw.get("parameter", {}), cfg_path),
         puffer_km=puffer_km,

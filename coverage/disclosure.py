@@ -43,8 +43,9 @@ __all__ = ["MIN_THRESHOLD", "DisclosurePolicy"]
 MIN_THRESHOLD = 3
 """Smallest ``mindestanzahl`` the configuration accepts."""
 
-_ZERO = 0.05
-"""Expected values below this (they print as 0,0) count as zero."""
+_ZERO = 1e-9
+"""Only values below this count as zero; any larger value below ``min_count`` is suppressed (a part
+that is 0.04 must not be published as 0 next to a suppressed total of 0.2)."""
 
 
 @dataclass(frozen=True)

@@ -387,14 +387,22 @@ def _level_codes(niveau: pd.Series) -> np.ndarray:
 
 
 def _round_and_flag(num: pd.DataFrame, params: Parameters) -> pd.DataFrame:
+    """Person sums (unrounded; sums below 1e-9 are 0), the quote and the flag decided on one-decimal numbers.
+
+    The table keeps the unrounded sums: only :mod:`coverage.disclosure` turns them
+    into published numbers (a part that would print as 0,0 must not look like an
+    exact zero next to a suppressed total).
+    """
     t = num.copy()
     for c in _PERSON_COLUMNS:
         if c in t.columns:
-            t[c] = t[c].astype(float).round(1)
-    bedarf = t["Bedarf"].to_numpy(float)
-    quote = np.divide(t["versorgt"].to_numpy(float), bedarf, out=np.full(len(t), np.nan), where=bedarf > 0)
+            v = t[c].astype(float)
+            t[c] = v.where(v.abs() >= 1e-9, 0.0)
+    bedarf = t["Bedarf"].to_numpy(float).round(1)
+    versorgt = t["versorgt"].to_numpy(float).round(1)
+    quote = np.divide(versorgt, bedarf, out=np.full(len(t), np.nan), where=bedarf > 0)
     t["Versorgungsquote"] = np.round(quote, 3)
-    unv = t["unversorgt"].to_numpy(float)
+    unv = t["unversorgt"].to_numpy(float).round(1)
     min_n = float(params.min_gruppe.get("landkreis", 0))
     enough = bedarf >= max(1.0, float(params.mindestanzahl))
     with np.errstate(invalid="ignore"):
