@@ -79,8 +79,11 @@ def _print_result(config: Config, result: RunResult) -> None:
     if config.has_modelled_data:
         print("Hinweis: Die Region enthält modellierte Daten (keine realen Angaben), siehe QUELLEN.md.")
     if result.placement is not None:
+        from .disclosure import DisclosurePolicy
+
         st = result.placement.solution.stats()
-        print(f"Vorschläge: {st['kurse']} landkreisgeförderte Kurse, {float(st['neu_versorgt']):.1f} Personen neu "
+        served = DisclosurePolicy(config.parameter.mindestanzahl).text(float(st["neu_versorgt"]))
+        print(f"Vorschläge: {st['kurse']} landkreisgeförderte Kurse, {served} Personen neu "
               f"versorgt (Optimalitätslücke {100 * float(st['luecke']):.1f} %, {st['methode']}, "
               f"{float(st['rechenzeit_s']):.1f} s).")
     if result.changes is not None:

@@ -73,6 +73,7 @@ def config_input_files(config: Any) -> dict[str, Path]:
         "grenzen": config.grenzen,
         "einwohner": config.einwohner,
         "kurse": config.kurse,
+        "nachbarkurse": getattr(config, "nachbarkurse", None),
         "standorte": config.standorte,
         "osm": config.osm if not isinstance(config.osm, str) else None,
         "gtfs": config.gtfs,
