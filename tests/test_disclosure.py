@@ -293,11 +293,13 @@ def _attack(out: Path, names: dict[str, str]) -> dict[str, int]:
         n = len(cells)
         eq, le = [], []
         for lv in rows.index:
-            def row(*terms: tuple[str, float], lv: str = lv) -> np.ndarray:
+            def row(*terms: tuple[str, float], lv: str = lv, n: int = n,
+                    pos: dict[tuple[str, str], int] = pos) -> np.ndarray:
                 a = np.zeros(n)
                 for col, w in terms:
                     a[pos[(lv, col)]] += w
                 return a
+
             eq.append(row(("versorgt", 1), ("unversorgt", 1), ("Bedarf", -1)))
             eq.append(row(*((d, 1.0) for d in DAVON), ("unversorgt", -1)))
             le += [row(("erreichbar", 1), ("Bedarf", -1)), row(("versorgt", 1), ("erreichbar", -1)),
