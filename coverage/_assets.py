@@ -68,7 +68,8 @@ class Library:
     licence
         SPDX identifier.
     folder
-        Folder under ``coverage/_mapassets`` (the package's own layout inside it).
+        Folder under ``coverage/_mapassets``, ``<name>-<version>`` (the npm package's
+        layout inside it).
     licence_file
         Licence text, relative to ``folder``.
     js, css
@@ -98,7 +99,7 @@ LEAFLET = Library(
     name="leaflet",
     version="1.9.3",
     licence="BSD-2-Clause",
-    folder="leaflet",
+    folder="leaflet-1.9.3",
     licence_file="LICENSE",
     js=("dist/leaflet.js",),
     css=("dist/leaflet.css",),
@@ -112,7 +113,7 @@ JQUERY = Library(
     name="jquery",
     version="3.7.1",
     licence="MIT",
-    folder="jquery",
+    folder="jquery-3.7.1",
     licence_file="LICENSE.txt",
     js=("dist/jquery.min.js",),
     css=(),
@@ -123,7 +124,7 @@ LEAFLET_SEARCH = Library(
     name="leaflet-search",
     version="2.9.7",
     licence="MIT",
-    folder="leaflet-search",
+    folder="leaflet-search-2.9.7",
     licence_file="license.txt",
     js=("dist/leaflet-search.min.js",),
     css=("dist/leaflet-search.min.css",),
@@ -137,7 +138,7 @@ LEAFLET_FULLSCREEN = Library(
     name="leaflet.fullscreen",
     version="3.0.0",
     licence="MIT",
-    folder="leaflet.fullscreen",
+    folder="leaflet.fullscreen-3.0.0",
     licence_file="LICENSE",
     # the npm package has no minified file (jsDelivr minifies on the fly); 8 kB unminified
     js=("Control.FullScreen.js",),
