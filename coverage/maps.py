@@ -1029,7 +1029,7 @@ _CSS = (
     + PROPOSAL_COLOR
     + """; font: bold 12px/20px sans-serif;
   text-align: center; border-radius: 4px; border: 2px solid #fff; box-shadow: 0 0 3px #000; white-space: nowrap; }
-.ka-popup h4 { font-size: 14px; margin: 0 0 4px 0; }
+.ka-popup h4 { font-size: 14px; line-height: 1.2; margin: 0 0 4px 0; }
 .ka-popup table { font-size: 12px; border-collapse: collapse; }
 .ka-popup th { text-align: left; padding: 1px 8px 1px 0; vertical-align: top; font-weight: 600; }
 .ka-popup td { padding: 1px 0; }
@@ -1045,7 +1045,7 @@ _CSS = (
 .ka-legend summary { font-weight: bold; cursor: pointer; }
 .ka-legend i { display: inline-block; width: 14px; height: 12px; margin-right: 5px; vertical-align: middle;
   border: 1px solid #777; }
-.ka-legend h5 { font-size: 12px; font-weight: bold; margin: 5px 0 2px 0; }
+.ka-legend h5 { font-size: 12px; line-height: 1.2; font-weight: bold; margin: 5px 0 2px 0; }
 .ka-footer { bottom: 24px; left: 10px; max-width: calc(100% - 320px); font-size: 11px; }
 .leaflet-control-layers { font: 12px/1.4 sans-serif; }
 .leaflet-control-layers label { margin-bottom: 0; }
