@@ -6,23 +6,27 @@ ships the few library files its maps use in ``coverage/_mapassets/`` (package da
 installed by pip; versions, licences and sources in ``_mapassets/README.md``) and
 embeds them into every map file:
 
-1. :func:`use_vendored_assets` sets ``default_js`` / ``default_css`` of each folium
+1. :func:`vendored_assets` sets ``default_js`` / ``default_css`` of each folium
    element that needs a library (the map itself, the place search, the full-screen
-   button) on that *instance* to placeholders ``kursatlas-lib:<file>``. folium's module
-   lists stay untouched. Elements that need nothing else (Bootstrap, Font Awesome,
-   awesome-markers: Kursatlas draws its markers as HTML ``DivIcon``\\s) get no links.
+   button) on that *instance* to placeholders ``kursatlas-lib:<file>`` while the page is
+   rendered, and restores them afterwards. folium's module lists stay untouched.
+   Libraries no Kursatlas map uses (Bootstrap, Font Awesome, awesome-markers:
+   Kursatlas draws its markers as HTML ``DivIcon``\\s) are not linked at all.
 2. :func:`inline_assets` replaces each placeholder link in the rendered page by the
    file's content (``<script>`` / ``<style>``; images and the SVG icon that the CSS
    references become ``data:`` URLs).
 
 Every map file is therefore complete on its own (about 0.3 MB of libraries): it opens
 offline, from a network share, as an e-mail attachment and from a copied folder alike.
-Only the background tiles of OpenStreetMap need the network.
+Only the background tiles of OpenStreetMap need the network. :func:`render_page` does
+both steps for any folium figure; Kursatlas maps do it in every ``render`` (see
+``coverage.maps._Page``), so folium's ``save`` and the display in Jupyter embed too.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import hashlib
 import logging
@@ -43,7 +47,8 @@ __all__ = [
     "inline_assets",
     "read_asset",
     "remote_resources",
-    "use_vendored_assets",
+    "render_page",
+    "vendored_assets",
 ]
 
 logger = logging.getLogger(__name__)
@@ -230,17 +235,25 @@ def _walk(element: branca.element.Element) -> Iterator[branca.element.Element]:
         stack.extend(el._children.values())
 
 
-def use_vendored_assets(root: branca.element.Element) -> None:
-    """Point the library links of every element under ``root`` to the vendored files.
+_UNSET = object()
+
+
+@contextlib.contextmanager
+def vendored_assets(root: branca.element.Element) -> Iterator[None]:
+    """While inside, the library links of every element under ``root`` point to the vendored files.
 
     Sets ``default_js`` and ``default_css`` on the element *instances* (the map, the
     place search, the full-screen control) to placeholders that :func:`inline_assets`
-    replaces by the files' content. folium's class and module lists are not changed.
+    replaces by the files' content, and restores them on exit. folium's class and
+    module lists are never changed.
     """
+    saved: list[tuple[branca.element.Element, object, object]] = []
     for el in _walk(root):
         libs = _element_libraries(el)
         if libs is None:
             continue
+        own = vars(el)
+        saved.append((el, own.get("default_js", _UNSET), own.get("default_css", _UNSET)))
         js: list[tuple[str, str]] = []
         css: list[tuple[str, str]] = []
         for lib in libs:
@@ -249,6 +262,21 @@ def use_vendored_assets(root: branca.element.Element) -> None:
             css += c
         el.default_js = js  # type: ignore[attr-defined]
         el.default_css = css  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        for el, js_before, css_before in reversed(saved):
+            for name, value in (("default_js", js_before), ("default_css", css_before)):
+                if value is _UNSET:
+                    vars(el).pop(name, None)
+                else:
+                    setattr(el, name, value)
+
+
+def render_page(root: branca.element.Figure, **kwargs: object) -> str:
+    """Render the page ``root`` with the vendored libraries embedded (any folium figure)."""
+    with vendored_assets(root):
+        return inline_assets(root.render(**kwargs))
 
 
 def _data_url(path: str) -> str:
@@ -309,7 +337,7 @@ def remote_resources(html: str) -> list[str]:
 
 
 def inline_assets(html: str) -> str:
-    """Replace the placeholder links of :func:`use_vendored_assets` in ``<head>`` by the files' content.
+    """Replace the placeholder links of :func:`vendored_assets` in ``<head>`` by the files' content.
 
     A script or stylesheet that would still be loaded from the network (an element
     whose library Kursatlas does not ship) is logged as a warning: that map then

@@ -61,7 +61,7 @@ from folium import plugins
 from folium.template import Template
 
 from . import ANALYSIS_CRS
-from ._assets import asset_digest, inline_assets, use_vendored_assets
+from ._assets import asset_digest, inline_assets, render_page, vendored_assets
 from ._html import esc, esc_props, fmt_count, fmt_euro, fmt_int, fmt_percent, fmt_time, info_table
 from ._io import write_text
 from .config import Config
@@ -1384,7 +1384,7 @@ def _add_markers(fg: folium.FeatureGroup, markers: Sequence[_Marker]) -> None:
 
 def _build(spec: _MapSpec) -> folium.Map:
     """The folium map of ``spec``."""
-    fig = branca.element.Figure(title=esc(spec.title))
+    fig = _Page(title=esc(spec.title))
     m = folium.Map(location=None, tiles=None, control_scale=True, prefer_canvas=False, zoom_control=True)
     m.add_to(fig)
     attribution = " | ".join([_OSM_ATTR, *(esc(a) for a in spec.attributions)])
@@ -1592,6 +1592,19 @@ def _stable_ids(root: branca.element.Element) -> None:
     walk(root)
 
 
+class _Page(branca.element.Figure):
+    """The page of a Kursatlas map; every way of rendering it embeds the libraries.
+
+    :func:`render_html`, folium's ``save`` and the display in Jupyter all call
+    ``render``, so none of them gives a page that needs a CDN.
+    """
+
+    def render(self, **kwargs: Any) -> str:
+        """The complete HTML page with the vendored libraries embedded."""
+        with vendored_assets(self):
+            return inline_assets(super().render(**kwargs))
+
+
 def render_html(m: folium.Map) -> str:
     """Render a map to a complete HTML page (``lang="de"``, UTF-8, same map → same bytes).
 
@@ -1600,11 +1613,9 @@ def render_html(m: folium.Map) -> str:
     tiles are loaded from the network.
     """
     root = m.get_root()
-    use_vendored_assets(root)
     with _fast_templates():
         _stable_ids(root)
-        text = root.render()
-    text = inline_assets(text)
+        text = root.render() if isinstance(root, _Page) else render_page(root)
     return text.replace("<html>", '<html lang="de">', 1)
 
 

@@ -6,6 +6,7 @@ The browser side (a map works with every request refused) is in
 
 from __future__ import annotations
 
+import html
 import logging
 import re
 import tomllib
@@ -17,7 +18,7 @@ from folium import plugins
 
 from coverage import _assets
 from coverage._assets import LIBRARIES, asset_digest, asset_files, read_asset, remote_resources
-from coverage.maps import TILE_NOTICE, _render_salt, render_html, write_maps
+from coverage.maps import TILE_NOTICE, _render_salt, overview_map, render_html, write_maps
 from tests.synthetic_maps import make_region
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,6 +92,20 @@ def test_folium_is_not_changed_globally(tmp_path: Path) -> None:
     assert all(url.startswith("https://") for _, url in folium.Map.default_js)
 
 
+def test_every_way_of_rendering_a_kursatlas_map_embeds_the_libraries(tmp_path: Path) -> None:
+    config, data = make_region(tmp_path)
+    m = overview_map(config, data)
+    first = render_html(m)
+    # the per-instance links exist only while rendering
+    assert "default_js" not in vars(m) and m.default_js == folium.Map.default_js
+    m.save(str(tmp_path / "gespeichert.html"))  # folium's own save, as a user in a notebook might
+    saved = (tmp_path / "gespeichert.html").read_text(encoding="utf-8")
+    notebook = html.unescape(m._repr_html_())  # the iframe Jupyter shows
+    for text in (first, saved, notebook):
+        assert remote_resources(text) == [] and "https://cdn" not in text and _assets.PLACEHOLDER not in text
+        assert "Leaflet 1.9.3" in text and TILE_NOTICE in text
+
+
 def test_plain_folium_map_is_offline_too() -> None:
     text = render_html(folium.Map(location=[53.2, 9.4], zoom_start=9))
     assert remote_resources(text) == [] and "https://cdn" not in text
@@ -105,6 +120,7 @@ def test_a_library_kursatlas_does_not_ship_is_reported(caplog: pytest.LogCapture
         text = render_html(m)
     assert "nicht mitliefert" in caplog.text and "leaflet-minimap" in caplog.text.lower()
     assert any("minimap" in u.lower() for u in remote_resources(text))
+    assert "cdn.jsdelivr.net/npm/leaflet@" not in text  # the libraries Kursatlas ships are still embedded
 
 
 def test_map_keys_include_the_libraries() -> None:
