@@ -271,6 +271,12 @@ def vendored_assets(root: branca.element.Element) -> Iterator[None]:
                     vars(el).pop(name, None)
                 else:
                     setattr(el, name, value)
+        # rendering added the placeholder links to the page head; a later plain render must not see them
+        header = getattr(root.get_root(), "header", None)
+        if header is not None:
+            for key, child in list(header._children.items()):
+                if str(getattr(child, "url", "")).startswith(PLACEHOLDER):
+                    del header._children[key]
 
 
 def render_page(root: branca.element.Figure, **kwargs: object) -> str:

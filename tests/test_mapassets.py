@@ -107,9 +107,13 @@ def test_every_way_of_rendering_a_kursatlas_map_embeds_the_libraries(tmp_path: P
 
 
 def test_plain_folium_map_is_offline_too() -> None:
-    text = render_html(folium.Map(location=[53.2, 9.4], zoom_start=9))
+    m = folium.Map(location=[53.2, 9.4], zoom_start=9)
+    text = render_html(m)
     assert remote_resources(text) == [] and "https://cdn" not in text
     assert len(text.encode("utf-8")) < 400_000
+    # afterwards the map is folium's own again: folium's render links the CDN, no placeholder is left
+    plain = m.get_root().render()
+    assert _assets.PLACEHOLDER not in plain and "https://cdn.jsdelivr.net/npm/leaflet@1.9.3" in plain
 
 
 def test_a_library_kursatlas_does_not_ship_is_reported(caplog: pytest.LogCaptureFixture) -> None:
