@@ -321,8 +321,13 @@ def test_every_map_works_with_every_request_refused(region: dict[str, Any], open
     assert o.page.locator(".search-tip").first.inner_text() == HOSTILE_MK
     o.page.locator(".leaflet-control-zoom-fullscreen").click()
     o.page.wait_for_selector(".leaflet-control-zoom-fullscreen.leaflet-fullscreen-on")
-    assert o.page.evaluate("(name) => window[name]._isFullscreen", o.page.evaluate(_FIND_MAP)) is True
+    name = o.page.evaluate(_FIND_MAP)
+    assert o.page.evaluate("(name) => window[name]._isFullscreen", name) is True
     assert o.page.locator("#ka-kacheln").is_visible()
+    # back online: once the next tiles load, the notice disappears
+    o.router.tiles = True
+    o.page.evaluate("(name) => window[name].setZoom(window[name].getZoom() + 1, {animate: false})", name)
+    o.page.locator("#ka-kacheln").wait_for(state="hidden")
     o.clean()
 
 
