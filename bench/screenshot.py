@@ -5,9 +5,9 @@ Usage::
     python bench/screenshot.py karten/uebersicht.html docs/uebersicht.png [--breite 1280 --hoehe 850]
     python bench/screenshot.py --beispiel docs/uebersicht.png   # synthetic example region
 
-Tiles are not available offline; the background is plain. Needs
-``apt-get install -y chromium``, ``pip install playwright`` and ``npm ci`` in
-``tests/browser``.
+Tiles are not available offline; the background is plain (tile requests are
+answered with a 1×1 PNG, so the map's notice about missing tiles does not appear).
+Needs ``apt-get install -y chromium`` and ``pip install playwright``.
 """
 
 from __future__ import annotations

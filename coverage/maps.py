@@ -20,6 +20,12 @@ Security: every text from an input file is escaped with :func:`coverage._html.es
 before it reaches HTML, GeoJSON properties or folium's JavaScript template literals,
 and rendered text is never evaluated as a template again (see :class:`_Literal`).
 
+Offline: every map file embeds the JavaScript and CSS libraries it needs (Leaflet,
+jQuery, leaflet-search, leaflet.fullscreen; shipped in ``coverage/_mapassets``, see
+:mod:`coverage._assets`), so it opens without internet, e.g. as an e-mail attachment.
+Only the OpenStreetMap background tiles come from the network; when they fail, the map
+shows :data:`TILE_NOTICE`.
+
 Speed: the geometries and texts shared by the 15 maps are prepared once; each map
 has a content key (:class:`MapJob`), so the pipeline rewrites only maps whose
 content changed. The same content always gives the same bytes.
@@ -55,6 +61,7 @@ from folium import plugins
 from folium.template import Template
 
 from . import ANALYSIS_CRS
+from ._assets import asset_digest, inline_assets, render_page, vendored_assets
 from ._html import esc, esc_props, fmt_count, fmt_euro, fmt_int, fmt_percent, fmt_time, info_table
 from ._io import write_text
 from .config import Config
@@ -67,6 +74,7 @@ __all__ = [
     "COURSE_TYPE_COLORS",
     "MAX_MAP_BYTES",
     "QUOTE_BINS",
+    "TILE_NOTICE",
     "MapData",
     "MapJob",
     "aggregate_residents",
@@ -1037,6 +1045,7 @@ def _change_spec(prep: _Prepared, report: Any) -> _ChangeSpec:
 _CSS = (
     """
 <style>
+*, ::before, ::after { box-sizing: border-box; }
 .ka-icon { background: none; border: none; }
 .ka-kurs { color: #fff; font: bold 11px/18px sans-serif; text-align: center; border-radius: 9px;
   border: 1px solid #fff; box-shadow: 0 0 2px #000; white-space: nowrap; }
@@ -1045,7 +1054,7 @@ _CSS = (
     + PROPOSAL_COLOR
     + """; font: bold 12px/20px sans-serif;
   text-align: center; border-radius: 4px; border: 2px solid #fff; box-shadow: 0 0 3px #000; white-space: nowrap; }
-.ka-popup h4 { font-size: 14px; margin: 0 0 4px 0; }
+.ka-popup h4 { font-size: 14px; line-height: 1.2; margin: 0 0 4px 0; }
 .ka-popup table { font-size: 12px; border-collapse: collapse; }
 .ka-popup th { text-align: left; padding: 1px 8px 1px 0; vertical-align: top; font-weight: 600; }
 .ka-popup td { padding: 1px 0; }
@@ -1055,11 +1064,13 @@ _CSS = (
 .ka-top { top: 10px; left: 56px; max-width: calc(100% - 400px); display: flex; flex-direction: column; gap: 6px; }
 .ka-title { font-size: 15px; font-weight: bold; }
 .ka-modell { background: #fff3cd; border-color: #d39e00; font-weight: bold; }
+.ka-kacheln { background: #e8f0fb; border-color: #5b7fb5; }
+.ka-kacheln[hidden] { display: none; }
 .ka-legend { bottom: 28px; right: 10px; max-width: 270px; max-height: calc(100% - 330px); overflow-y: auto; }
 .ka-legend summary { font-weight: bold; cursor: pointer; }
 .ka-legend i { display: inline-block; width: 14px; height: 12px; margin-right: 5px; vertical-align: middle;
   border: 1px solid #777; }
-.ka-legend h5 { font-size: 12px; font-weight: bold; margin: 5px 0 2px 0; }
+.ka-legend h5 { font-size: 12px; line-height: 1.2; font-weight: bold; margin: 5px 0 2px 0; }
 .ka-footer { bottom: 24px; left: 10px; max-width: calc(100% - 320px); font-size: 11px; }
 .leaflet-control-layers { font: 12px/1.4 sans-serif; }
 .leaflet-control-layers label { margin-bottom: 0; }
@@ -1189,6 +1200,47 @@ def _model_notice_html() -> str:
         "Modelldaten: Diese Karte beruht ganz oder teilweise auf "
         "modellierten Daten – keine realen Angaben über Personen oder Kurse.</div>"
     )
+
+
+TILE_NOTICE = (
+    "Hintergrundkarte nicht geladen (keine Internetverbindung?). Alle Daten der Karte sind vollständig."
+)
+"""Shown on the map while background tiles fail to load (everything else is embedded in the file)."""
+
+
+def _tile_notice_html() -> str:
+    # hidden until a tile fails (see _TileNotice); fixed text, no user input
+    return f'<div class="ka-box ka-kacheln" id="ka-kacheln" role="status" hidden>{esc(TILE_NOTICE)}</div>'
+
+
+class _TileNotice(MacroElement):
+    """Shows ``#ka-kacheln`` when tiles of ``layer`` fail to load; hides it when a later batch loads fully."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function (layer) {
+            var failed = 0;
+            function box() { return document.getElementById("ka-kacheln"); }
+            layer.on("loading", function () { failed = 0; });
+            layer.on("tileerror", function () {
+                failed += 1;
+                var el = box();
+                if (el) { el.hidden = false; }
+            });
+            layer.on("load", function () {
+                var el = box();
+                if (el && failed === 0) { el.hidden = true; }
+            });
+        })({{ this.layer.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, layer: folium.TileLayer) -> None:
+        super().__init__()
+        self._name = "KaTileNotice"
+        self.layer = layer
 
 
 def _osm_tiles() -> xyzservices.TileProvider:
@@ -1357,17 +1409,20 @@ def _add_markers(fg: folium.FeatureGroup, markers: Sequence[_Marker]) -> None:
 
 def _build(spec: _MapSpec) -> folium.Map:
     """The folium map of ``spec``."""
-    fig = branca.element.Figure(title=esc(spec.title))
+    fig = _Page(title=esc(spec.title))
     m = folium.Map(location=None, tiles=None, control_scale=True, prefer_canvas=False, zoom_control=True)
     m.add_to(fig)
     attribution = " | ".join([_OSM_ATTR, *(esc(a) for a in spec.attributions)])
-    folium.TileLayer(tiles=_osm_tiles(), attr=attribution, name="OpenStreetMap", control=False, max_zoom=19).add_to(m)
+    tiles = folium.TileLayer(tiles=_osm_tiles(), attr=attribution, name="OpenStreetMap", control=False, max_zoom=19)
+    tiles.add_to(m)
+    _TileNotice(tiles).add_to(m)
     minx, miny, maxx, maxy = spec.bounds
     m.fit_bounds([[miny, minx], [maxy, maxx]])
     plugins.Fullscreen(title="Vollbild", title_cancel="Vollbild beenden", position="topleft").add_to(m)
     top = f'<div class="ka-box ka-title" id="ka-titel">{esc(spec.title)}</div>'
     if spec.modelled:
         top += _model_notice_html()
+    top += _tile_notice_html()
     css = _CSS + (_CHANGE_CSS if spec.changes is not None else "")
     _Box(f'<div class="ka-fixed ka-top">{top}</div>', css=css).add_to(m)
     _Box(_footer_html(spec.attributions)).add_to(m)
@@ -1562,12 +1617,30 @@ def _stable_ids(root: branca.element.Element) -> None:
     walk(root)
 
 
+class _Page(branca.element.Figure):
+    """The page of a Kursatlas map; every way of rendering it embeds the libraries.
+
+    :func:`render_html`, folium's ``save`` and the display in Jupyter all call
+    ``render``, so none of them gives a page that needs a CDN.
+    """
+
+    def render(self, **kwargs: Any) -> str:
+        """The complete HTML page with the vendored libraries embedded."""
+        with vendored_assets(self):
+            return inline_assets(super().render(**kwargs))
+
+
 def render_html(m: folium.Map) -> str:
-    """Render a map to a complete HTML page (``lang="de"``, UTF-8, same map → same bytes)."""
+    """Render a map to a complete HTML page (``lang="de"``, UTF-8, same map → same bytes).
+
+    The page embeds the JavaScript and CSS libraries that Kursatlas ships
+    (:mod:`coverage._assets`), so it opens without internet; only the background
+    tiles are loaded from the network.
+    """
     root = m.get_root()
     with _fast_templates():
         _stable_ids(root)
-        text = root.render()
+        text = root.render() if isinstance(root, _Page) else render_page(root)
     return text.replace("<html>", '<html lang="de">', 1)
 
 
@@ -1670,7 +1743,8 @@ def _render_salt() -> str:
             versions.append(f"{pkg}={metadata.version(pkg)}")
         except metadata.PackageNotFoundError:
             versions.append(f"{pkg}=?")
-    return code_salt(["coverage.maps", "coverage._html"]) + "|" + "|".join(versions)
+    salt = code_salt(["coverage.maps", "coverage._html", "coverage._assets"])
+    return salt + "|" + "|".join(versions) + "|bibliotheken=" + asset_digest()
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,18 @@
-"""Maps in a real browser: headless Chromium, offline (CDN assets from npm packages).
+"""Maps in a real browser: headless Chromium without internet.
 
 Generates all maps of a small synthetic region whose course registry, sites,
 reasons, a Mitgliedskommune name and an attribution contain hostile strings, opens
 every map and checks: no console error, no uncaught exception, no dialog (alert),
-no request outside the known CDN assets, the expected numbers of layers, paths and
+no network request except map tiles, the expected numbers of layers, paths and
 markers, and that the hostile strings appear as plain text in popups, tooltips,
 the place search and the source box.
 
-Needs ``apt-get install -y chromium``, ``pip install playwright`` (no browser
-download) and ``npm ci`` in ``tests/browser``; skipped only if Chromium is missing.
+The maps embed their libraries, so nothing but the tiles is served
+(``tests/browser/offline.py`` answers tiles with a 1×1 PNG); one test refuses the
+tiles as well, as on a machine without any network.
+
+Needs ``apt-get install -y chromium`` and ``pip install playwright`` (no browser
+download); skipped only if Chromium is missing.
 """
 
 from __future__ import annotations
@@ -19,9 +23,17 @@ from typing import Any
 
 import pytest
 
-from coverage.maps import CHANGE_LAYER_NAME, aggregate_residents, course_reach, overview_map, render_html, write_maps
+from coverage.maps import (
+    CHANGE_LAYER_NAME,
+    TILE_NOTICE,
+    aggregate_residents,
+    course_reach,
+    overview_map,
+    render_html,
+    write_maps,
+)
 from coverage.report import write_report
-from tests.browser.offline import assets_installed, find_chromium, launch, new_page
+from tests.browser.offline import TILE_URL, find_chromium, launch, new_page
 from tests.synthetic_maps import HOSTILE, make_region
 from tests.test_maps import change_report
 
@@ -65,8 +77,6 @@ def region(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (ohne 'playwright install')")
-    if not assets_installed():
-        pytest.fail("tests/browser/node_modules fehlt: 'cd tests/browser && npm ci' ausführen.")
     with sync_api.sync_playwright() as p:
         b = launch(p, CHROMIUM)
         yield b
@@ -74,26 +84,42 @@ def browser() -> Iterator[Any]:
 
 
 class Opened:
-    """A loaded page with everything it logged."""
+    """A loaded page with everything it logged (``tiles=False``: tile requests are refused too)."""
 
-    def __init__(self, browser: Any, path: Path) -> None:
-        self.ctx, self.page, self.router = new_page(browser)
+    def __init__(self, browser: Any, path: Path, *, tiles: bool = True) -> None:
+        self.ctx, self.page, self.router = new_page(browser, tiles=tiles)
         self.errors: list[str] = []
+        self.tile_errors: list[str] = []
         self.dialogs: list[str] = []
-        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.requests: list[str] = []
+        self.page.on("console", self._console)
         self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
         self.page.on("dialog", self._dialog)
+        self.page.on("request", lambda r: self.requests.append(r.url))
         self.page.goto(path.as_uri(), wait_until="load")
         self.page.wait_for_timeout(300)
+
+    def _console(self, message: Any) -> None:
+        if message.type != "error":
+            return
+        if TILE_URL.match(str((message.location or {}).get("url", ""))):
+            self.tile_errors.append(message.text)  # a refused tile: reported by the browser, not by the map
+        else:
+            self.errors.append(message.text)
 
     def _dialog(self, dialog: Any) -> None:
         self.dialogs.append(dialog.message)
         dialog.dismiss()
 
+    def network(self) -> list[str]:
+        """Every request that would have left the machine (not file:/data:/blob:/about:)."""
+        return [u for u in self.requests if not u.startswith(("file:", "data:", "blob:", "about:"))]
+
     def clean(self) -> None:
         assert self.errors == [], self.errors
         assert self.dialogs == [], self.dialogs
         assert self.router.unknown == [], self.router.unknown
+        assert all(TILE_URL.match(u) for u in self.network()), self.network()
 
     def count(self, selector: str) -> int:
         return int(self.page.evaluate("s => document.querySelectorAll(s).length", selector))
@@ -106,8 +132,8 @@ class Opened:
 def opened(browser: Any) -> Iterator[Any]:
     pages: list[Opened] = []
 
-    def _open(path: Path) -> Opened:
-        o = Opened(browser, path)
+    def _open(path: Path, *, tiles: bool = True) -> Opened:
+        o = Opened(browser, path, tiles=tiles)
         pages.append(o)
         return o
 
@@ -135,6 +161,7 @@ def test_every_map_loads_cleanly(region: dict[str, Any], opened: Any) -> None:
         assert o.page.locator("#ka-legende").is_visible()
         assert o.page.title().startswith("Kursatlas Testkreis")
         assert o.page.evaluate("document.documentElement.lang") == "de"
+        assert o.router.tile_requests and not o.page.locator("#ka-kacheln").is_visible()  # tiles loaded
         o.clean()
 
 
@@ -251,10 +278,63 @@ def test_municipality_and_proposal_maps_show_their_part(region: dict[str, Any], 
     o.clean()
 
 
+def test_every_map_works_with_every_request_refused(region: dict[str, Any], opened: Any) -> None:
+    """As on a machine without network: every request is refused, map tiles included.
+
+    Leaflet and the plugins come from the file itself; layers, markers, popups, the
+    place search and the full-screen button work; icons are embedded; the only
+    requests are tile requests, and the map says that the background is missing.
+    """
+    for path in region["paths"]:
+        o = opened(path, tiles=False)
+        notice = o.page.locator("#ka-kacheln")
+        notice.wait_for(state="visible")
+        assert notice.inner_text() == TILE_NOTICE
+        assert o.page.evaluate("[typeof window.L, L.version, typeof window.jQuery]") == ["object", "1.9.3", "function"]
+        assert o.page.evaluate(_FIND_MAP), path.name
+        assert o.count(".leaflet-overlay-pane path") >= 3 and o.count(".leaflet-marker-icon") >= 1
+        for control in (".leaflet-control-search", ".leaflet-control-zoom-fullscreen", ".leaflet-control-layers"):
+            assert o.count(control) == 1, control
+        # the icons of the controls are embedded images, not fonts or files from a server
+        icons = o.page.evaluate(
+            """() => ['.leaflet-control-search .search-button', '.leaflet-control-zoom-fullscreen',
+                      '.leaflet-control-layers-toggle']
+                .map(s => getComputedStyle(document.querySelector(s)).backgroundImage)"""
+        )
+        assert all(i.startswith('url("data:image/') for i in icons), icons
+        assert o.router.unknown == [] and o.router.tile_requests
+        assert o.network() and all(TILE_URL.match(u) for u in o.network()), o.network()
+        assert sorted(o.network()) == sorted(o.router.seen)  # nothing bypassed the refusing router
+        o.clean()
+    # the overview in detail: popups open, the search finds a Mitgliedskommune, full screen toggles
+    o = opened(region["paths"][0], tiles=False)
+    o.page.locator("#ka-kacheln").wait_for(state="visible")
+    assert o.count(".ka-kurs") == N_COURSES and o.count(".ka-vorschlag") == N_PROPOSALS
+    o.page.locator(".ka-kurs").first.click(force=True)
+    o.page.wait_for_selector(".leaflet-popup-content")
+    assert "Träger" in o.page.inner_text(".leaflet-popup-content")
+    o.page.locator(".ka-vorschlag").first.click(force=True)
+    o.page.wait_for_function("document.querySelector('.leaflet-popup-content').innerText.includes('Begründung')")
+    o.page.locator(".leaflet-control-search .search-button").click()
+    o.page.locator(".leaflet-control-search input.search-input").press_sequentially("Fett", delay=50)
+    o.page.locator(".search-tip").first.wait_for()
+    assert o.page.locator(".search-tip").first.inner_text() == HOSTILE_MK
+    o.page.locator(".leaflet-control-zoom-fullscreen").click()
+    o.page.wait_for_selector(".leaflet-control-zoom-fullscreen.leaflet-fullscreen-on")
+    name = o.page.evaluate(_FIND_MAP)
+    assert o.page.evaluate("(name) => window[name]._isFullscreen", name) is True
+    assert o.page.locator("#ka-kacheln").is_visible()
+    # back online: once the next tiles load, the notice disappears
+    o.router.tiles = True
+    o.page.evaluate("(name) => window[name].setZoom(window[name].getZoom() + 1, {animate: false})", name)
+    o.page.locator("#ka-kacheln").wait_for(state="hidden")
+    o.clean()
+
+
 def test_report_renders_offline(region: dict[str, Any], opened: Any) -> None:
     o = opened(region["report"])
     o.clean()
-    assert o.router.served == [] and o.router.unknown == []
+    assert o.router.seen == [] and o.network() == []
     widths = o.page.evaluate("Array.from(document.images).map(i => i.naturalWidth)")
     assert len(widths) == 2 and all(w > 100 for w in widths)
     assert "keine realen Angaben" in o.page.inner_text("#modelldaten")

@@ -12,6 +12,7 @@ import pyogrio
 import pytest
 
 from coverage import maps
+from coverage._assets import remote_resources
 from coverage.cli import DEMO_CONFIG, main
 from coverage.config import load_config
 from coverage.errors import InputDataError
@@ -57,6 +58,11 @@ def test_outputs_of_a_full_run(region: Path) -> None:
     assert 1 <= len(proposals) <= 8 and proposals["Begründung"].str.len().min() > 20
     html = (karten / "uebersicht.html").read_text(encoding="utf-8")
     assert "Modelldaten" in html and "GeoBasis-DE / BKG" in html and "GeoNames" in html
+    # every map carries its libraries: nothing but the map files is written, nothing is loaded from a CDN
+    assert {p.suffix for p in karten.iterdir() if p.name != ".gitkeep"} == {".html"}
+    for path in karten.glob("*.html"):
+        text = path.read_text(encoding="utf-8")
+        assert remote_resources(text) == [] and "https://cdn" not in text and "Leaflet 1.9.3" in text, path.name
     assert list((res / "laeufe").iterdir()), "a run manifest is written"
     # no staging folders left behind
     assert not [p for p in list(res.iterdir()) + list(karten.iterdir()) if p.name.startswith(".kursatlas-")]
