@@ -502,10 +502,13 @@ class Staging:
                 _roll_back(journal)
             except OSError:
                 logger.exception("Zurücksetzen fehlgeschlagen; der nächste Lauf vollendet den Austausch")
-                raise OutputError(
+                error = OutputError(
                     f"Die Ergebnisse konnten nicht vollständig ersetzt werden ({exc}). Der nächste Lauf vollendet "
-                    "den Austausch, bevor er etwas anderes tut."
-                ) from exc
+                    "den Austausch, bevor er etwas anderes tut; bis dahin stehen alte und neue Ergebnisse "
+                    "nebeneinander."
+                )
+                error.outputs_intact = False  # type: ignore[attr-defined]
+                raise error from exc
             self.journal.unlink(missing_ok=True)
             self.discard()
             name = getattr(exc, "filename", None) or ""
@@ -627,11 +630,14 @@ def recover(folders: Mapping[str, Path], *, lock: OutputLock | None = None) -> b
             try:
                 _apply(journal)
             except OSError as exc:
-                raise OutputError(
+                error = OutputError(
                     f"Ein abgebrochener Lauf hat seine Ergebnisse nur teilweise eingesetzt; das Vollenden "
                     f"scheitert an {getattr(exc, 'filename', '') or exc} ({exc.strerror or exc}). Ist die Datei in "
-                    "einem anderen Programm geöffnet? Bitte schließen und erneut starten."
-                ) from exc
+                    "einem anderen Programm geöffnet? Bitte schließen und erneut starten; bis dahin stehen alte "
+                    "und neue Ergebnisse nebeneinander."
+                )
+                error.outputs_intact = False  # type: ignore[attr-defined]
+                raise error from exc
             journal_path.unlink(missing_ok=True)
             completed = True
             logger.warning("Der Austausch der Ergebnisse eines abgebrochenen Laufs wurde vollendet (%s)",
