@@ -172,6 +172,41 @@ def _check_records(text: str, sep: str, *, path: Path, what: str) -> pd.DataFram
     return pd.DataFrame(rows, columns=header, dtype=object)
 
 
+def _unclosed_quote_line(text: str, sep: str) -> int | None:
+    """File line where a quoted field starts that is never closed, or None.
+
+    Follows the CSV quoting rules: a field is quoted when it starts with ``"``
+    (after blanks), ``""`` inside it is a literal quote; a ``"`` inside an
+    unquoted field is an ordinary character. Only called when the file holds an
+    odd number of quote characters, so its speed does not matter.
+    """
+    line, i, n, field_start = 1, 0, len(text), True
+    while i < n:
+        c = text[i]
+        if field_start and c == " ":
+            i += 1
+            continue
+        if field_start and c == '"':
+            start, i = line, i + 1
+            while True:
+                j = text.find('"', i)
+                if j < 0:
+                    return start
+                line += text.count("\n", i, j)
+                if text.startswith('""', j):
+                    i = j + 2
+                    continue
+                i = j + 1
+                break
+            field_start = False
+            continue
+        field_start = c in (sep, "\n", "\r")
+        if c == "\n":
+            line += 1
+        i += 1
+    return None
+
+
 def read_table(path: Path, *, what: str) -> pd.DataFrame:
     """Read a CSV (``;`` or ``,``, UTF-8 with or without BOM) with all cells as text.
 
@@ -189,6 +224,14 @@ def read_table(path: Path, *, what: str) -> pd.DataFrame:
         a row with more fields than the header, an unclosed quote, or is cut short.
     """
     text, sep = decode_csv(path, what=what)
+    open_quote = _unclosed_quote_line(text, sep) if text.count('"') % 2 else None
+    if open_quote is not None:
+        raise InputDataError(
+            f'{what}: Ein Anführungszeichen (") in dieser Zeile wird bis zum Dateiende nicht geschlossen. Bitte das '
+            "fehlende Anführungszeichen ergänzen (oder ist die Datei unvollständig gespeichert?).",
+            file=str(path),
+            row=open_quote,
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", pd.errors.ParserWarning)
