@@ -494,6 +494,7 @@ class Staging:
             "dateien": entries,
             "protokoll": record,
         }
+        t0 = time.perf_counter()
         write_text(self.journal, json.dumps(journal, ensure_ascii=False, indent=1) + "\n")
         try:
             _apply(journal)
@@ -525,6 +526,7 @@ class Staging:
                 self.discard()
             raise
         self.journal.unlink(missing_ok=True)
+        logger.debug("Austausch: %d Dateien in %.1f ms", len(entries), 1000 * (time.perf_counter() - t0))
         self.committed = True
         self.discard()
         return [self.folders[role] / rel for role, rel in entries]

@@ -1,10 +1,15 @@
 """The whole analysis of one region: load → networks → travel times → demand → gaps → proposals → outputs.
 
-:func:`run` validates every input before anything is written. Outputs are first
-written into staging folders and only moved into place when the run has finished,
-so a run with bad input or an interrupted run leaves earlier results intact. Each
-finished run records a manifest under ``<ergebnisse>/laeufe/<Zeitstempel>/`` and a
-change report against the previous run.
+:func:`run` validates every input before anything is written. It holds a lock on
+the results and map folders for the whole run (:class:`coverage._outputs.OutputLock`;
+another run waits ``lock_wait_s`` seconds, then stops with a message naming this
+one) and first completes a swap that a killed run left unfinished and removes the
+staging folders of killed runs (:func:`coverage._outputs.recover`). Outputs are
+written into staging folders and replaced as one set when the run has finished
+(:class:`coverage._outputs.Staging`), so a run with bad input or an interrupted run
+leaves the complete earlier set. Each finished run records a manifest under
+``<ergebnisse>/laeufe/<Zeitstempel>/`` (moved into place last, with the outputs) and
+a change report against the previous run.
 
 Outputs are incremental where that is safe: a map whose content key
 (:class:`coverage.maps.MapJob`) equals the key recorded for that file in the
