@@ -416,7 +416,7 @@ class Staging:
         self.roots = {role: folder / self.name for role, folder in self.folders.items()}
         self.committed = False
         for root in self.roots.values():
-            (root / _NEW).mkdir(parents=True)  # mode from the umask
+            (root / _NEW).mkdir(parents=True, exist_ok=True)  # mode from the umask; roles may share a folder
 
     @property
     def journal(self) -> Path:
@@ -482,10 +482,14 @@ class Staging:
             lock.check()
         first = next(iter(self.folders))
         entries: list[list[str]] = []
+        seen: set[str] = set()
         for role, root in self.roots.items():
             for rel in _files_below(root / _NEW):
-                if role == first and record is not None and (rel + "/").startswith(record.rstrip("/") + "/"):
+                in_record = record is not None and (rel + "/").startswith(record.rstrip("/") + "/")
+                key = _key(root / _NEW / rel)
+                if (in_record and root == self.roots[first]) or key in seen:
                     continue
+                seen.add(key)
                 entries.append([role, rel])
         journal = {
             "version": 1,

@@ -8,7 +8,6 @@ the previous complete set or exactly the new complete set of outputs.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import hashlib
 import io
@@ -296,23 +295,27 @@ elif mode == "cleanup":  # after the swap and the journal's removal, before the 
         if self.committed:
             die()
     _outputs.Staging.discard = discard
-elif mode == "hold":  # hold the lock n seconds before the swap
+elif mode == "hold":  # hold the lock before the swap until the test says "weiter" (at most n seconds)
     real_commit = _outputs.Staging.commit
     def commit(self, **kw):
         Path(config).with_name("angekommen").write_text("x")
-        time.sleep(n)
+        t = time.monotonic()
+        while not Path(config).with_name("weiter").exists() and time.monotonic() - t < n:
+            time.sleep(0.05)
         return real_commit(self, **kw)
     _outputs.Staging.commit = commit
 
 from coverage.cli import main
-sys.exit(main(["run", "--config", config, "--nur-versorgung", "--warten", wait]))
+verbose = ["-v"] if os.environ.get("KURSATLAS_TEST_VERBOSE") else []
+sys.exit(main([*verbose, "run", "--config", config, "--nur-versorgung", "--warten", wait]))
 """
 
 
-def _spawn(tmp: Path, toml: Path, mode: str, n: int = 0, wait: float = 0) -> subprocess.Popen[str]:
+def _spawn(tmp: Path, toml: Path, mode: str, n: int = 0, wait: float = 0,
+           verbose: bool = False) -> subprocess.Popen[str]:
     script = tmp / "killer.py"
     script.write_text(_KILLER, encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **({"KURSATLAS_TEST_VERBOSE": "1"} if verbose else {})}
     return subprocess.Popen([sys.executable, str(script), mode, str(n), str(toml), str(wait)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -397,10 +400,12 @@ def test_killed_runs_leave_the_old_or_the_new_set(model: Path, tmp_path: Path) -
 def test_two_runs_into_one_folder_never_mix(model: Path, tmp_path: Path) -> None:
     cfg = load_config(model)
     res, karten = cfg.ergebnisse, cfg.karten
-    arrived = model.with_name("angekommen")
+    arrived, go_on = model.with_name("angekommen"), model.with_name("weiter")
     arrived.unlink(missing_ok=True)
+    go_on.unlink(missing_ok=True)
     _bump_capacity(model, 41)
-    first = _spawn(tmp_path, model, "hold", 8)
+    first = _spawn(tmp_path, model, "hold", 600)
+    third = None
     try:
         deadline = time.monotonic() + 300
         while not arrived.exists() and first.poll() is None and time.monotonic() < deadline:
@@ -417,14 +422,21 @@ def test_two_runs_into_one_folder_never_mix(model: Path, tmp_path: Path) -> None
         assert str(res) in second.stderr or str(karten) in second.stderr
         assert _snapshot(res, karten) == before
         # a third one waits for the first and then runs
-        third = _spawn(tmp_path, model, "none", wait=300)
-        assert first.wait(timeout=300) == 0
-        assert third.wait(timeout=300) == 0, third.stderr.read() if third.stderr else ""
+        third = _spawn(tmp_path, model, "none", wait=600, verbose=True)
+        time.sleep(15)  # time to start and reach the lock, also on a busy machine
+        assert third.poll() is None, "the third run must wait"
+        go_on.write_text("x", encoding="utf-8")
+        _, err1 = first.communicate(timeout=600)
+        assert first.returncode == 0, err1
+        _, err3 = third.communicate(timeout=600)
+        assert third.returncode == 0, err3
+        assert "gesperrt" in err3 and f"{first.pid}" in err3
     finally:
-        for p in (first,):
-            with contextlib.suppress(Exception):
+        go_on.write_text("x", encoding="utf-8")
+        for p in (first, third):
+            if p is not None and p.poll() is None:
                 p.kill()
-                p.wait()
+                p.communicate()
     runs = sorted((res / "laeufe").iterdir())
     assert len(runs) >= 2
     latest = latest_run(res)
@@ -432,3 +444,18 @@ def test_two_runs_into_one_folder_never_mix(model: Path, tmp_path: Path) -> None
         p = Path(entry["pfad"])
         assert _sha(p if p.is_absolute() else res / p) == entry["sha256"], entry["pfad"]
     assert _leftovers(res, karten) == []
+
+
+def test_results_and_maps_in_one_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "ausgabe"
+    folder.mkdir()
+    (folder / "alt.txt").write_text("alt", encoding="utf-8")
+    folders = {"ergebnisse": folder, "karten": folder}
+    staging = Staging(folders)
+    (staging.new("ergebnisse") / "luecken.csv").write_text("neu", encoding="utf-8")
+    (staging.new("karten") / "uebersicht.html").write_text("neu", encoding="utf-8")
+    assert staging.source(folder / "uebersicht.html") == staging.new("karten") / "uebersicht.html"
+    with OutputLock(folders.values()) as lock:
+        files = staging.commit(lock=lock)
+    assert sorted(p.name for p in files) == ["luecken.csv", "uebersicht.html"]
+    assert sorted(p.name for p in folder.iterdir()) == ["alt.txt", "luecken.csv", "uebersicht.html"]
