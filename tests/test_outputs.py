@@ -459,3 +459,31 @@ def test_results_and_maps_in_one_folder(tmp_path: Path) -> None:
         files = staging.commit(lock=lock)
     assert sorted(p.name for p in files) == ["luecken.csv", "uebersicht.html"]
     assert sorted(p.name for p in folder.iterdir()) == ["alt.txt", "luecken.csv", "uebersicht.html"]
+
+
+def test_beobachten_holds_the_lock_while_it_runs(tiny_region: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from coverage import pipeline
+    from coverage.watch import watch
+
+    cfg = load_config(tiny_region)
+    ran = threading.Event()
+
+    def fake_run(config: object, *, progress: object = None, proposals: bool = True, lock: object = None) -> str:
+        assert isinstance(lock, OutputLock) and lock.held
+        ran.set()
+        return "ok"
+
+    monkeypatch.setattr(pipeline, "run", fake_run)
+    stop = threading.Event()
+    thread = threading.Thread(target=watch, args=(tiny_region,), kwargs={"stop": stop, "interval": 0.05})
+    thread.start()
+    try:
+        assert ran.wait(60)
+        with pytest.raises(OutputError, match="kursatlas beobachten"):
+            OutputLock([cfg.ergebnisse, cfg.karten]).acquire()
+    finally:
+        stop.set()
+        thread.join(60)
+    assert not (cfg.ergebnisse / LOCK_NAME).exists()
+    with OutputLock([cfg.ergebnisse, cfg.karten]) as lock:
+        assert lock.held
