@@ -3,6 +3,16 @@
 Every file Kursatlas writes goes through :func:`atomic_path`: the content is
 written to a temporary file in the target folder and renamed over the target only
 when complete, so an interrupted run never leaves a half-written result.
+
+File modes: :func:`tempfile.mkstemp` creates files readable by their owner only
+(0600). :func:`atomic_path` therefore gives every finished file the mode a plain
+``open()`` would have given it, ``0o666 & ~umask`` (colleagues on a shared drive can
+read the maps), or, with ``keep_mode=True``, the mode of the file it replaces (a
+course register edited by ``kursatlas kurse neu`` keeps its permissions). The umask
+is read from ``/proc/self/status`` on Linux; elsewhere it is read by setting it
+(``os.umask``) and restoring it at once, under a lock, so that two threads of
+Kursatlas never see the temporary value (another library creating a file in the
+same microsecond could; Windows ignores these bits anyway).
 Text cells that a spreadsheet would run as a formula are neutralised (OWASP
 CSV-injection guidance).
 """
@@ -11,30 +21,107 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["atomic_path", "safe_cell", "safe_frame", "write_csv", "write_text", "write_xlsx"]
+__all__ = [
+    "atomic_path",
+    "current_umask",
+    "default_dir_mode",
+    "default_file_mode",
+    "make_dir",
+    "safe_cell",
+    "safe_frame",
+    "write_csv",
+    "write_text",
+    "write_xlsx",
+]
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
+_UMASK_LOCK = threading.Lock()
+
+
+def _umask_from_proc() -> int | None:
+    """The umask from ``/proc/self/status`` (Linux ≥ 4.7), or None where that is not available."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where possible (see the module docstring)."""
+    mask = _umask_from_proc()
+    if mask is not None:
+        return mask
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def default_file_mode() -> int:
+    """``0o666 & ~umask``: the mode ``open()`` gives a new file."""
+    return 0o666 & ~current_umask()
+
+
+def default_dir_mode() -> int:
+    """``0o777 & ~umask``: the mode ``os.mkdir()`` gives a new folder."""
+    return 0o777 & ~current_umask()
+
+
+def make_dir(path: str | Path) -> Path:
+    """Create ``path`` (and missing parents) with the umask's mode; an existing folder is fine."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _finish_mode(tmp: Path, target: Path, *, keep_mode: bool) -> None:
+    """Give ``tmp`` the mode of ``target`` (``keep_mode``, if it exists) or the umask's default mode."""
+    mode = None
+    if keep_mode:
+        with contextlib.suppress(OSError):
+            mode = stat.S_IMODE(os.stat(target).st_mode)
+    if mode is None:
+        mode = default_file_mode()
+    with contextlib.suppress(FileNotFoundError):
+        os.chmod(tmp, mode)
+
+
 @contextlib.contextmanager
-def atomic_path(target: str | Path) -> Iterator[Path]:
+def atomic_path(target: str | Path, *, keep_mode: bool = False) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; rename it onto ``target`` on success.
 
     On an exception the temporary file is removed and ``target`` is untouched.
+
+    Parameters
+    ----------
+    target
+        The file to write.
+    keep_mode
+        Give the new file the permissions of the file it replaces (when there is
+        one); otherwise it gets ``0o666 & ~umask`` like any newly created file.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_dir(target.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        _finish_mode(tmp_path, target, keep_mode=keep_mode)
         os.replace(tmp_path, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -10,6 +10,7 @@ import csv
 import datetime as dt
 import io
 import re
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -45,15 +46,32 @@ def line_of(index: int) -> int:
     return index + 2
 
 
+_SEPARATORS = {";": "Semikolons (';')", ",": "Kommas (',')"}
+_FOREIGN_SEPARATORS = {"\t": "Tabulatoren", "|": "senkrechten Strichen ('|')"}
+
+
+def _count_outside_quotes(line: str, char: str) -> int:
+    """How often ``char`` occurs in ``line`` outside double quotes."""
+    n, quoted = 0, False
+    for c in line:
+        if c == '"':
+            quoted = not quoted
+        elif c == char and not quoted:
+            n += 1
+    return n
+
+
 def decode_csv(path: Path, *, what: str) -> tuple[str, str]:
     """Text of a CSV file (UTF-8, with or without BOM) and its separator (``;`` or ``,``).
 
-    The separator is the one that occurs more often in the header line (``;`` on a tie).
+    The separator is the one that occurs more often in the header line (``;`` on a
+    tie). Only ``;`` and ``,`` are accepted (what Excel and LibreOffice write as
+    "CSV"); a header separated by tabs or ``|`` is reported as such.
 
     Raises
     ------
     InputDataError
-        If the file is missing, empty or not UTF-8.
+        If the file is missing, empty, not UTF-8, or separated by tabs or ``|``.
     """
     if not path.is_file():
         raise InputDataError(f"{what}: Datei nicht gefunden.", file=str(path))
@@ -66,25 +84,165 @@ def decode_csv(path: Path, *, what: str) -> tuple[str, str]:
         ) from exc
     if not text.strip():
         raise InputDataError(f"{what}: Datei ist leer; erwartet wird eine Kopfzeile und Datenzeilen.", file=str(path))
+    nul = text.find("\x00")
+    if nul >= 0:
+        raise InputDataError(
+            f"{what}: Die Datei enthält ein Nullzeichen (NUL); sie ist beschädigt oder keine Textdatei. Bitte die "
+            "Tabelle erneut als 'CSV UTF-8' speichern.",
+            file=str(path),
+            row=text.count("\n", 0, nul) + 1,
+        )
     first = text.splitlines()[0]
-    return text, (";" if first.count(";") >= first.count(",") else ",")
+    counts = {c: _count_outside_quotes(first, c) for c in (*_SEPARATORS, *_FOREIGN_SEPARATORS)}
+    sep = ";" if counts[";"] >= counts[","] else ","
+    foreign = max(_FOREIGN_SEPARATORS, key=lambda c: counts[c])
+    if counts[foreign] > counts[sep]:
+        raise InputDataError(
+            f"{what}: Die Datei ist mit {_FOREIGN_SEPARATORS[foreign]} getrennt; erwartet wird ';' oder ','. "
+            "Bitte in Excel oder LibreOffice als 'CSV UTF-8 (durch Trennzeichen getrennt)' mit Semikolon speichern.",
+            file=str(path),
+            row=1,
+        )
+    return text, sep
+
+
+def _check_records(text: str, sep: str, *, path: Path, what: str) -> pd.DataFrame:
+    """Parse ``text`` record by record and raise on the first malformed one; the table when all are fine.
+
+    Used when the fast reader (pandas) failed or saw something odd. Reports, with
+    the file line: a row with more (non-empty) fields than the header, a quote that
+    is not closed (the record then swallows the following lines, up to the end of
+    the file), a last line cut short (file not completely saved), NUL bytes. Empty
+    extra fields at the end of a row (a separator at the end of each line) are
+    dropped; missing fields at the end of a row are empty cells.
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, skipinitialspace=True)
+    header: list[str] | None = None
+    rows: list[list[str]] = []
+    end = 0
+    ends_with_newline = text.endswith(("\n", "\r"))
+    total_lines = len(text.splitlines())
+    sep_name = "Semikolon" if sep == ";" else "Komma"
+    while True:
+        start = end + 1
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            line = reader.line_num or start
+            reason = "enthält ein Nullzeichen (NUL) – ist es eine Binärdatei?" if "NUL" in str(exc) else (
+                "ist keine gültige CSV-Zeile (Anführungszeichen oder Trennzeichen fehlerhaft)."
+            )
+            raise InputDataError(f"{what}: Die Zeile {reason}", file=str(path), row=line) from None
+        end = reader.line_num
+        if not record:
+            continue  # blank line
+        if header is None:
+            header = record
+            continue
+        n, m = len(record), len(header)
+        spans = end > start
+        if spans and n != m:
+            until = "bis zum Dateiende" if end >= total_lines else f"bis Zeile {end}"
+            raise InputDataError(
+                f"{what}: Ein Anführungszeichen (\") in dieser Zeile wird {until} nicht geschlossen; die Zeile hat "
+                f"dadurch {n} statt {m} Felder. Bitte das fehlende Anführungszeichen ergänzen"
+                + (" (oder ist die Datei unvollständig gespeichert?)." if end >= total_lines else "."),
+                file=str(path),
+                row=start,
+            )
+        if n > m and any(v.strip() for v in record[m:]):
+            raise InputDataError(
+                f"{what}: Die Zeile hat {n} Felder, die Kopfzeile aber {m} Spalten. Enthält ein Wert das "
+                f"Trennzeichen ({sep_name})? Dann den Wert in Anführungszeichen setzen oder das Zeichen entfernen.",
+                file=str(path),
+                row=start,
+            )
+        if n < m and end >= total_lines and not ends_with_newline:
+            raise InputDataError(
+                f"{what}: Die letzte Zeile ist unvollständig ({n} von {m} Feldern) und die Datei endet ohne "
+                "Zeilenende – ist sie abgeschnitten (Speichern oder Kopieren unterbrochen)?",
+                file=str(path),
+                row=start,
+            )
+        rows.append(record[:m] + [""] * (m - n))
+    if header is None:
+        raise InputDataError(f"{what}: Datei ist leer; erwartet wird eine Kopfzeile und Datenzeilen.", file=str(path))
+    return pd.DataFrame(rows, columns=header, dtype=object)
+
+
+def _unclosed_quote_line(text: str, sep: str) -> int | None:
+    """File line where a quoted field starts that is never closed, or None.
+
+    Follows the CSV quoting rules: a field is quoted when it starts with ``"``
+    (after blanks), ``""`` inside it is a literal quote; a ``"`` inside an
+    unquoted field is an ordinary character. Only called when the file holds an
+    odd number of quote characters, so its speed does not matter.
+    """
+    line, i, n, field_start = 1, 0, len(text), True
+    while i < n:
+        c = text[i]
+        if field_start and c == " ":
+            i += 1
+            continue
+        if field_start and c == '"':
+            start, i = line, i + 1
+            while True:
+                j = text.find('"', i)
+                if j < 0:
+                    return start
+                line += text.count("\n", i, j)
+                if text.startswith('""', j):
+                    i = j + 2
+                    continue
+                i = j + 1
+                break
+            field_start = False
+            continue
+        field_start = c in (sep, "\n", "\r")
+        if c == "\n":
+            line += 1
+        i += 1
+    return None
 
 
 def read_table(path: Path, *, what: str) -> pd.DataFrame:
     """Read a CSV (``;`` or ``,``, UTF-8 with or without BOM) with all cells as text.
 
+    The fast reader (pandas) is tried first; when it fails or the result may be
+    wrong (more fields than header columns in the first rows, which pandas would
+    silently take as an index; no line end after the last row, which may be cut
+    short), the file is read again record by record to name the line and the
+    problem in German (:func:`_check_records`). Missing fields at the end of a row
+    are empty cells.
+
     Raises
     ------
     InputDataError
-        If the file is missing, empty, not UTF-8, or not a table.
+        If the file is missing, empty, not UTF-8, separated by tabs or ``|``, has
+        a row with more fields than the header, an unclosed quote, or is cut short.
     """
     text, sep = decode_csv(path, what=what)
+    open_quote = _unclosed_quote_line(text, sep) if text.count('"') % 2 else None
+    if open_quote is not None:
+        raise InputDataError(
+            f'{what}: Ein Anführungszeichen (") in dieser Zeile wird bis zum Dateiende nicht geschlossen. Bitte das '
+            "fehlende Anführungszeichen ergänzen (oder ist die Datei unvollständig gespeichert?).",
+            file=str(path),
+            row=open_quote,
+        )
     try:
-        df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, csv.Error) as exc:
-        raise InputDataError(f"{what}: Datei ist keine gültige CSV-Tabelle ({exc}).", file=str(path)) from exc
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+            df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True)
+        odd = not isinstance(df.index, pd.RangeIndex) or not text.endswith(("\n", "\r"))
+    except (pd.errors.ParserError, csv.Error, ValueError):
+        df, odd = None, True
+    if odd or df is None:
+        df = _check_records(text, sep, path=path, what=what)
     df.columns = [str(c).strip() for c in df.columns]
-    return df.apply(lambda s: s.str.strip())
+    return df.fillna("").apply(lambda s: s.astype(str).str.strip())
 
 
 def require_columns(df: pd.DataFrame, columns: Iterable[str], *, path: Path, what: str) -> None:

@@ -27,6 +27,9 @@ __all__ = ["DEMO_CONFIG", "build_parser", "main"]
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "data" / "rotenburg" / "region.toml"
 """The embedded model region (Landkreis Rotenburg (Wümme), partly modelled data)."""
 
+DEFAULT_WAIT_S = 10.0
+"""Seconds ``run``/``beobachten`` wait for output folders locked by another run (``--warten``)."""
+
 _DESCRIPTION = """\
 Kursatlas zeigt, wer einen Deutschkurs auf dem passenden Niveau ohne Auto erreicht,
 wo Versorgungslücken sind und wo landkreisgeförderte Kurse am meisten bewirken.
@@ -104,7 +107,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     progress = _Progress()
-    result = run(config, progress=progress, proposals=not getattr(args, "nur_versorgung", False))
+    result = run(config, progress=progress, proposals=not getattr(args, "nur_versorgung", False),
+                 lock_wait_s=getattr(args, "warten", 0.0))
     progress.done()
     _print_result(config, result)
     return 0
@@ -133,7 +137,7 @@ def _cmd_watch(args: argparse.Namespace) -> int:
 
     try:
         n = watch(args.config, interval=args.intervall, proposals=args.mit_vorschlaegen, on_event=finished,
-                  on_start=started, progress=progress)
+                  on_start=started, progress=progress, lock_wait_s=args.warten)
     except KeyboardInterrupt:
         print("Beobachtung beendet. Die Ergebnisse des letzten vollständigen Laufs bleiben erhalten.",
               file=sys.stderr)
@@ -192,6 +196,23 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _wait_seconds(text: str) -> float:
+    """A number of seconds ≥ 0 from the command line (decimal point or comma)."""
+    try:
+        value = float(text.replace(",", "."))
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value <= 86400:
+        raise argparse.ArgumentTypeError(f"'{text}' ist keine Sekundenzahl zwischen 0 und 86400")
+    return value
+
+
+def _add_wait(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--warten", type=_wait_seconds, default=DEFAULT_WAIT_S, metavar="SEKUNDEN",
+                   help="so lange warten, wenn ein anderer Lauf die Ausgabeordner gerade benutzt "
+                   f"(Standard {DEFAULT_WAIT_S:g}); danach Abbruch mit Meldung")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser (German help texts)."""
     parser = argparse.ArgumentParser(
@@ -217,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
         "maps/ und Tabellen nach results/.",
     )
     p.add_argument("--nur-versorgung", action="store_true", help="ohne Vorschläge für neue Kurse (schneller)")
+    _add_wait(p)
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser(
@@ -231,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="schneller Neulauf nach neuen Kursen: Versorgung, Lücken, Karten, ohne neue Vorschläge",
     )
+    _add_wait(p)
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser(
@@ -247,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Abstand, in dem die Dateien geprüft werden (Standard 0.25)")
     p.add_argument("--mit-vorschlaegen", action="store_true",
                    help="auch die Vorschläge für neue Kurse neu rechnen (langsamer)")
+    _add_wait(p)
     p.set_defaults(func=_cmd_watch)
 
     p = sub.add_parser(
@@ -316,10 +340,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KursatlasError as exc:
         print(f"Fehler: {exc}", file=sys.stderr)
-        print("Es wurde nichts geschrieben; frühere Ergebnisse bleiben erhalten.", file=sys.stderr)
+        if getattr(exc, "outputs_intact", True):
+            print("Es wurde nichts geschrieben; frühere Ergebnisse bleiben erhalten.", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("Abgebrochen. Frühere Ergebnisse bleiben erhalten.", file=sys.stderr)
+        # a run replaces its outputs all at once (coverage._outputs); Ctrl-C during the swap finishes it
+        print("Abgebrochen. Die Ausgabeordner enthalten vollständig die Ergebnisse des letzten abgeschlossenen "
+              "Laufs.", file=sys.stderr)
         return 130
 
 

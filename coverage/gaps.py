@@ -49,7 +49,7 @@ import scipy.sparse as sp
 
 from . import _blocks
 from ._codes import factorize
-from ._io import write_csv, write_xlsx
+from ._io import default_file_mode, write_csv, write_xlsx
 from ._reachcore import stage_reason
 from .assignment import AssignmentResult, course_capacity
 from .config import Parameters
@@ -812,6 +812,7 @@ def _write_gpkg(target: Path, layer: gpd.GeoDataFrame, name: str) -> None:
     try:
         tmp_path.unlink()
         layer.to_file(tmp_path, driver="GPKG", layer=name)
+        os.chmod(tmp_path, default_file_mode())
         os.replace(tmp_path, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -104,9 +104,11 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-def _file_entry(path: Path, base: Path | None = None) -> dict[str, Any]:
+def _file_entry(path: Path, base: Path | None = None, *, hashed: bool = True) -> dict[str, Any]:
     p = Path(path)
     shown = str(p.relative_to(base)) if base is not None and p.is_relative_to(base) else str(p)
+    if not hashed:
+        return {"pfad": shown}
     return {
         "pfad": shown,
         "sha256": tree_sha256(p),
@@ -114,8 +116,10 @@ def _file_entry(path: Path, base: Path | None = None) -> dict[str, Any]:
     }
 
 
-def _output_entry(path: Path, base: Path, keys: Mapping[str, str]) -> dict[str, Any]:
-    entry = _file_entry(path, base)
+def _output_entry(path: Path, base: Path, keys: Mapping[str, str], source: Path | None = None) -> dict[str, Any]:
+    entry = _file_entry(path, base, hashed=source is None)
+    if source is not None:  # still in the staging folder: hash the bytes there, record the final path
+        entry.update({k: v for k, v in _file_entry(source).items() if k != "pfad"})
     key = keys.get(os.path.abspath(path))
     if key is not None:
         entry["schluessel"] = key
@@ -145,6 +149,8 @@ def write_manifest(
     gap_table: pd.DataFrame | None = None,
     courses: pd.DataFrame | None = None,
     extra: Mapping[str, Any] | None = None,
+    staged: Mapping[str | Path, str | Path] | None = None,
+    into: str | Path | None = None,
 ) -> Path:
     """Record one run under ``results_dir/laeufe/<Zeitstempel>/`` and return that folder.
 
@@ -173,6 +179,14 @@ def write_manifest(
         :func:`coverage.changes.course_records`); copied as ``kurse.csv``.
     extra
         More JSON-serialisable facts (e.g. cache hits).
+    staged
+        Output file (final path) → where its bytes are now (a staging folder of
+        :class:`coverage._outputs.Staging`); the manifest records the final path
+        with the hash of the staged bytes.
+    into
+        Write the run folder ``laeufe/<Zeitstempel>/`` below this folder (the
+        staging folder of the results) instead of below ``results_dir``; its name
+        is still chosen so that it is new in ``results_dir``.
 
     Returns
     -------
@@ -184,13 +198,16 @@ def write_manifest(
 
     results_dir = Path(results_dir)
     keys = {os.path.abspath(k): str(v) for k, v in (output_keys or {}).items()}
+    sources = {os.path.abspath(k): Path(v) for k, v in (staged or {}).items()}
     runs = results_dir / RUNS_FOLDER
     name = run_folder_name(started)
     folder = runs / name
     n = 1
-    while (folder / MANIFEST_NAME).exists():
+    while (folder / MANIFEST_NAME).exists() or (into is not None and folder.exists()):
         n += 1
         folder = runs / f"{name}_{n}"
+    if into is not None:
+        folder = Path(into) / RUNS_FOLDER / folder.name
     folder.mkdir(parents=True, exist_ok=True)
     copies: list[Path] = []
     if gap_table is not None:
@@ -215,7 +232,11 @@ def write_manifest(
             role: dict(p) if isinstance(p, Mapping) else _file_entry(Path(p)) for role, p in input_files.items()
         },
         "parameter": _jsonable(parameters),
-        "ausgaben": [_output_entry(Path(p), results_dir, keys) for p in output_files if Path(p).exists()],
+        "ausgaben": [
+            _output_entry(Path(p), results_dir, keys, sources.get(os.path.abspath(p)))
+            for p in output_files
+            if sources.get(os.path.abspath(p), Path(p)).exists()
+        ],
         "kopien": [_file_entry(p, folder) for p in copies],
         **({"weitere": _jsonable(extra)} if extra else {}),
     }

@@ -38,6 +38,7 @@ import scipy.sparse as sp
 from scipy.sparse import csgraph
 
 from coverage import ANALYSIS_CRS
+from coverage._io import default_file_mode
 from coverage._osm import EdgeList
 from coverage.errors import CacheError, ConfigError, CRSError, InputDataError, NetworkError
 
@@ -535,6 +536,7 @@ def _write_cache(path: Path, network: StreetNetwork) -> None:
                 mode=np.array(network.mode),
                 **{name: getattr(network, name) for name in _NPZ_FIELDS},
             )
+        os.chmod(tmp, default_file_mode())  # mkstemp makes 0600; the cache is shared like the results
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,10 +1,15 @@
 """The whole analysis of one region: load → networks → travel times → demand → gaps → proposals → outputs.
 
-:func:`run` validates every input before anything is written. Outputs are first
-written into staging folders and only moved into place when the run has finished,
-so a run with bad input or an interrupted run leaves earlier results intact. Each
-finished run records a manifest under ``<ergebnisse>/laeufe/<Zeitstempel>/`` and a
-change report against the previous run.
+:func:`run` validates every input before anything is written. It holds a lock on
+the results and map folders for the whole run (:class:`coverage._outputs.OutputLock`;
+another run waits ``lock_wait_s`` seconds, then stops with a message naming this
+one) and first completes a swap that a killed run left unfinished and removes the
+staging folders of killed runs (:func:`coverage._outputs.recover`). Outputs are
+written into staging folders and replaced as one set when the run has finished
+(:class:`coverage._outputs.Staging`), so a run with bad input or an interrupted run
+leaves the complete earlier set. Each finished run records a manifest under
+``<ergebnisse>/laeufe/<Zeitstempel>/`` (moved into place last, with the outputs) and
+a change report against the previous run.
 
 Outputs are incremental where that is safe: a map whose content key
 (:class:`coverage.maps.MapJob`) equals the key recorded for that file in the
@@ -18,7 +23,6 @@ import contextlib
 import datetime as dt
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +34,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ._outputs import OutputLock, Staging, recover
 from .config import Config, Parameters
 from .disclosure import DisclosurePolicy
 from .load import Inputs, load_inputs
@@ -87,15 +92,20 @@ def _log_progress(step: int, total: int, text: str) -> None:
     logger.info("[%d/%d] %s", step, total, text)
 
 
-def _promote(staging: Path, target: Path) -> list[Path]:
-    """Move every file from ``staging`` into ``target`` (each an atomic rename)."""
-    moved = []
-    for src in sorted(p for p in staging.rglob("*") if p.is_file()):
-        dst = target / src.relative_to(staging)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        src.replace(dst)
-        moved.append(dst)
-    return moved
+def _output_folders(config: Config) -> dict[str, Path]:
+    """Role → output folder of a run (the results folder first: it holds the swap journal)."""
+    return {"ergebnisse": Path(config.ergebnisse), "karten": Path(config.karten)}
+
+
+@contextlib.contextmanager
+def _locked_outputs(config: Config, *, lock: OutputLock | None, wait_s: float) -> Iterator[OutputLock]:
+    """The lock on the run's output folders: ``lock`` when it already covers them, else a new one held here."""
+    folders = list(_output_folders(config).values())
+    if lock is not None and lock.covers(folders):
+        yield lock
+        return
+    with OutputLock(folders, wait_s=wait_s, command="kursatlas run") as own:
+        yield own
 
 
 @contextlib.contextmanager
@@ -265,7 +275,14 @@ def candidate_travel_times(
     )
 
 
-def run(config: Config, *, progress: Progress | None = None, proposals: bool = True) -> RunResult:
+def run(
+    config: Config,
+    *,
+    progress: Progress | None = None,
+    proposals: bool = True,
+    lock_wait_s: float = 0.0,
+    lock: OutputLock | None = None,
+) -> RunResult:
     """Run the whole analysis for the region in ``config``.
 
     Parameters
@@ -277,11 +294,22 @@ def run(config: Config, *, progress: Progress | None = None, proposals: bool = T
     proposals
         Compute proposals for new courses (the slowest stage); False for a quick
         rerun of coverage and gaps after new course registrations.
+    lock_wait_s
+        Seconds to wait when another run holds the output folders.
+    lock
+        A lock the caller already holds on the output folders (``kursatlas
+        beobachten`` holds one for its whole life); else the run takes its own.
 
     Returns
     -------
     RunResult
         The in-memory results and the list of files written.
+
+    Raises
+    ------
+    OutputError
+        If another run holds the output folders (after ``lock_wait_s``), or the
+        outputs cannot be replaced; the previous outputs are then complete.
     """
     from . import changes as changes_mod
     from . import demand as demand_mod
@@ -305,157 +333,162 @@ def run(config: Config, *, progress: Progress | None = None, proposals: bool = T
 
     stage(0)
     check_outputs(config)  # fail before computing, not after
-    previous = manifest.latest_run(config.ergebnisse)
-    input_hashes = manifest.hash_inputs(manifest.config_input_files(config))
-    cache = Cache(config.cache / "berechnung", keep={"reisezeiten_kurs": 20000, "zugang": 5, "versorgung_block": 60,
-                                                        "versorgung_kandidaten": 12, "verbindungen": 30},
-                  default_keep=10)
-    inputs = load_inputs(config, cache=cache)
-    params = config.parameter
-    result = RunResult(inputs=inputs, timings=timings)
+    with _locked_outputs(config, lock=lock, wait_s=lock_wait_s) as held:
+        recover(_output_folders(config), lock=held)  # finish a swap a killed run left, remove its staging
+        previous = manifest.latest_run(config.ergebnisse)
+        input_hashes = manifest.hash_inputs(manifest.config_input_files(config))
+        cache = Cache(config.cache / "berechnung", keep={"reisezeiten_kurs": 20000, "zugang": 5, "versorgung_block": 60,
+                                                            "versorgung_kandidaten": 12, "verbindungen": 30},
+                      default_keep=10)
+        inputs = load_inputs(config, cache=cache)
+        params = config.parameter
+        result = RunResult(inputs=inputs, timings=timings)
 
-    stage(1, "laden")
-    nets = load_networks(config, inputs.region, cache=cache)
+        stage(1, "laden")
+        nets = load_networks(config, inputs.region, cache=cache)
 
-    stage(2, "netze")
-    travel = course_travel_times(inputs.residents, inputs.courses, networks=nets, params=params, cache=cache)
-    result.travel = travel
-    if proposals:
-        from . import placement  # only here: the optimisation stack is not needed for a quick rerun
+        stage(2, "netze")
+        travel = course_travel_times(inputs.residents, inputs.courses, networks=nets, params=params, cache=cache)
+        result.travel = travel
+        if proposals:
+            from . import placement  # only here: the optimisation stack is not needed for a quick rerun
 
-        cand_courses = placement.candidate_courses(inputs.candidates, params=params)
-    else:
-        cand_courses = None
-    travel_cand = (
-        candidate_travel_times(
-            cand_courses,
-            inputs.residents,
-            networks=nets,
+            cand_courses = placement.candidate_courses(inputs.candidates, params=params)
+        else:
+            cand_courses = None
+        travel_cand = (
+            candidate_travel_times(
+                cand_courses,
+                inputs.residents,
+                networks=nets,
+                params=params,
+                period=_planning_period(inputs.courses),
+                cache=cache,
+            )
+            if proposals
+            else None
+        )
+
+        stage(3, "reisezeiten")
+        demand = _demand(inputs.residents, params, cache)
+        result.demand = demand
+
+        stage(4, "bedarf")
+        cov = gaps.assess(
+            demand,
+            inputs.courses,
+            travel,
             params=params,
-            period=_planning_period(inputs.courses),
+            mitgliedskommunen=inputs.region.mitgliedskommunen,
+            kapazitaet=params.kapazitaet,
             cache=cache,
         )
-        if proposals
-        else None
-    )
+        result.coverage = cov
 
-    stage(3, "reisezeiten")
-    demand = _demand(inputs.residents, params, cache)
-    result.demand = demand
+        stage(5, "luecken")
+        prop = None
+        if proposals:
+            from .reach import reach as reach_fn
 
-    stage(4, "bedarf")
-    cov = gaps.assess(
-        demand,
-        inputs.courses,
-        travel,
-        params=params,
-        mitgliedskommunen=inputs.region.mitgliedskommunen,
-        kapazitaet=params.kapazitaet,
-        cache=cache,
-    )
-    result.coverage = cov
+            segments = cov.segments_for_placement
 
-    stage(5, "luecken")
-    prop = None
-    if proposals:
-        from .reach import reach as reach_fn
+            def cover_fn(cands: pd.DataFrame) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+                idx = [travel_cand.course_index[c] for c in cands["kurs_id"]]
+                r = reach_fn(segments, cands, travel_cand.subset(idx), params=params)
+                return r.ok, r.minutes
 
-        segments = cov.segments_for_placement
+            prop = placement.propose_courses(
+                segments,
+                inputs.candidates,
+                cover_fn,
+                params=params,
+                names={**inputs.region.mk_names(), **inputs.region.gemeinde_names()},
+                time_limit_s=params.zeitlimit_s,
+            )
+            result.placement = prop
 
-        def cover_fn(cands: pd.DataFrame) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-            idx = [travel_cand.course_index[c] for c in cands["kurs_id"]]
-            r = reach_fn(segments, cands, travel_cand.subset(idx), params=params)
-            return r.ok, r.minutes
-
-        prop = placement.propose_courses(
-            segments,
-            inputs.candidates,
-            cover_fn,
-            params=params,
-            names={**inputs.region.mk_names(), **inputs.region.gemeinde_names()},
-            time_limit_s=params.zeitlimit_s,
-        )
-        result.placement = prop
-
-    stage(6, "vorschlaege")
-    records = changes_mod.course_records(inputs.courses)
-    policy = DisclosurePolicy(params.mindestanzahl)
-    published = cov.published_gaps(text=True)  # what may leave the process: rounded, small counts "< 5"
-    report_changes = changes_mod.compare_runs(previous, published, records)
-    result.changes = report_changes
-    config.ergebnisse.mkdir(parents=True, exist_ok=True)
-    config.karten.mkdir(parents=True, exist_ok=True)
-    reusable = _recorded_outputs(previous, config.ergebnisse)
-    output_keys: dict[Path, str] = {}
-    kept: list[Path] = []
-    with tempfile.TemporaryDirectory(prefix=".kursatlas-", dir=config.ergebnisse) as tmp_res, \
-            tempfile.TemporaryDirectory(prefix=".kursatlas-", dir=config.karten) as tmp_maps, \
-            staging_gdal_options():  # fmt: skip
-        res_dir, map_dir = Path(tmp_res), Path(tmp_maps)
-        gaps.write_gap_tables(cov, directory=res_dir, crs_geometries=inputs.region.mitgliedskommunen)
-        changes_mod.write_changes(report_changes, res_dir)
-        proposals_geo = None
-        if prop is not None:
-            placement.write_proposals(prop, directory=res_dir, policy=policy)
-            proposals_geo = _proposal_points(prop, inputs.candidates)
-        grid = maps.aggregate_residents(
-            inputs.residents,
-            cell_m=params.raster_m,
-            min_count=params.mindestanzahl,
-            areas=inputs.region.mitgliedskommunen,
-        )
-        layers = _layers(inputs, cov, proposals_geo, grid)
-        layers["aenderungen"] = changes_mod.change_layer(report_changes, inputs.region.mitgliedskommunen)
-        write_layers(res_dir / "kursatlas.gpkg", layers, cache=cache, static=STATIC_LAYERS)
-        data = maps.MapData(
-            mitgliedskommunen=inputs.region.mitgliedskommunen,
-            courses=inputs.courses,
-            gaps=cov.gaps,
-            residents=inputs.residents,
-            proposals=proposals_geo,
-            travel_times=travel,
-            reach_minutes=params.gruppen["allgemein"].max_minuten,
-            landkreis=inputs.region.landkreis,
-            grid=grid,
-            changes=report_changes,
-        )
-        for job in maps.map_jobs(config, data):
-            target = config.karten / job.name
-            output_keys[target] = job.key
-            if _still_valid(reusable, target, job.key):
-                kept.append(target)
-            else:
-                maps.write_map(job, map_dir)
-        if kept:
-            logger.info("%d unveränderte Karte(n) nicht neu geschrieben", len(kept))
-        report.write_report(
-            config,
-            directory=res_dir,
-            gaps=cov.gaps,
-            proposals=None if prop is None else prop.proposals,
-            marginal=None if prop is None else placement.published_curve(prop.curve, policy),
-            assumptions=demand_mod.demand_assumptions_table(params),
-            courses=inputs.courses,
-        )
-        files = _promote(res_dir, config.ergebnisse) + _promote(map_dir, config.karten)
-    result.files = files + kept
-    result.kept = kept
-    timings["ausgabe"] = time.perf_counter() - t_stage[0]
-    result.run_dir = manifest.write_manifest(
-        config.ergebnisse,
-        input_files=input_hashes,
-        parameters=params,
-        started=started,
-        finished=dt.datetime.now(dt.UTC),
-        stage_seconds=timings,
-        output_files=result.files,
-        output_keys=output_keys,
-        gap_table=published,
-        courses=records,
-        extra={"cache": {"treffer": cache.hits, "fehlend": cache.misses}, "vorschlaege": proposals},
-    )
-    cache.prune()
-    return result
+        stage(6, "vorschlaege")
+        records = changes_mod.course_records(inputs.courses)
+        policy = DisclosurePolicy(params.mindestanzahl)
+        published = cov.published_gaps(text=True)  # what may leave the process: rounded, small counts "< 5"
+        report_changes = changes_mod.compare_runs(previous, published, records)
+        result.changes = report_changes
+        config.ergebnisse.mkdir(parents=True, exist_ok=True)
+        config.karten.mkdir(parents=True, exist_ok=True)
+        reusable = _recorded_outputs(previous, config.ergebnisse)
+        output_keys: dict[Path, str] = {}
+        kept: list[Path] = []
+        with Staging(_output_folders(config)) as staging, staging_gdal_options():
+            res_dir, map_dir = staging.new("ergebnisse"), staging.new("karten")
+            gaps.write_gap_tables(cov, directory=res_dir, crs_geometries=inputs.region.mitgliedskommunen)
+            changes_mod.write_changes(report_changes, res_dir)
+            proposals_geo = None
+            if prop is not None:
+                placement.write_proposals(prop, directory=res_dir, policy=policy)
+                proposals_geo = _proposal_points(prop, inputs.candidates)
+            grid = maps.aggregate_residents(
+                inputs.residents,
+                cell_m=params.raster_m,
+                min_count=params.mindestanzahl,
+                areas=inputs.region.mitgliedskommunen,
+            )
+            layers = _layers(inputs, cov, proposals_geo, grid)
+            layers["aenderungen"] = changes_mod.change_layer(report_changes, inputs.region.mitgliedskommunen)
+            write_layers(res_dir / "kursatlas.gpkg", layers, cache=cache, static=STATIC_LAYERS)
+            data = maps.MapData(
+                mitgliedskommunen=inputs.region.mitgliedskommunen,
+                courses=inputs.courses,
+                gaps=cov.gaps,
+                residents=inputs.residents,
+                proposals=proposals_geo,
+                travel_times=travel,
+                reach_minutes=params.gruppen["allgemein"].max_minuten,
+                landkreis=inputs.region.landkreis,
+                grid=grid,
+                changes=report_changes,
+            )
+            for job in maps.map_jobs(config, data):
+                target = config.karten / job.name
+                output_keys[target] = job.key
+                if _still_valid(reusable, target, job.key):
+                    kept.append(target)
+                else:
+                    maps.write_map(job, map_dir)
+            if kept:
+                logger.info("%d unveränderte Karte(n) nicht neu geschrieben", len(kept))
+            report.write_report(
+                config,
+                directory=res_dir,
+                gaps=cov.gaps,
+                proposals=None if prop is None else prop.proposals,
+                marginal=None if prop is None else placement.published_curve(prop.curve, policy),
+                assumptions=demand_mod.demand_assumptions_table(params),
+                courses=inputs.courses,
+            )
+            timings["ausgabe"] = time.perf_counter() - t_stage[0]
+            written = [staging.final(f) for root in (res_dir, map_dir) for f in sorted(root.rglob("*")) if f.is_file()]
+            staged_record = manifest.write_manifest(
+                config.ergebnisse,
+                input_files=input_hashes,
+                parameters=params,
+                started=started,
+                finished=dt.datetime.now(dt.UTC),
+                stage_seconds=timings,
+                output_files=written + kept,
+                output_keys=output_keys,
+                gap_table=published,
+                courses=records,
+                extra={"cache": {"treffer": cache.hits, "fehlend": cache.misses}, "vorschlaege": proposals},
+                staged={f: staging.source(f) for f in written},
+                into=res_dir,
+            )
+            record = staged_record.relative_to(res_dir).as_posix()
+            files = staging.commit(lock=held, record=record)
+        result.files = files + kept
+        result.kept = kept
+        result.run_dir = config.ergebnisse / record
+        cache.prune()
+        return result
 
 
 def _demand(residents: gpd.GeoDataFrame, params: Parameters, cache: Cache) -> pd.DataFrame:

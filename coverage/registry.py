@@ -11,13 +11,11 @@ header order, line endings and a byte-order mark are kept.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import datetime as dt
 import io
 import logging
 import os
-import shutil
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -267,15 +265,13 @@ def add_course(config: Config, values: dict[str, str]) -> None:
         body += layout.newline.encode()
     new = body + _format_row(row, layout)
     region = load_region(config)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, keep_mode=True) as tmp:  # the register keeps its permissions
         tmp.write_bytes(new)
         try:
             courses = load_courses(tmp, region, crs=config.einwohner_crs)
         except InputDataError as exc:
             # report the real registry, not the temporary file
             raise type(exc)(exc.reason, file=str(path), row=exc.row, column=exc.column, value=exc.value) from None
-        with contextlib.suppress(OSError):
-            shutil.copymode(path, tmp)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         if path.read_bytes() != layout.raw:

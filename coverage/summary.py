@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._outputs import JOURNAL_NAME
 from .config import Config
 from .errors import OutputError, RoutingError
 
@@ -111,6 +112,9 @@ class AreaSummary:
                 out.append(f"  Zuschnitt des Fahrplans: {clip_text(clip)}")
         for p in self.outputs:
             out.append(f"  Ausgabeordner beschreibbar: {p}")
+            if (p / JOURNAL_NAME).is_file():
+                out.append(f"  Achtung: In {p} hat ein abgebrochener Lauf seine Ergebnisse nur teilweise ausgetauscht; "
+                           "der nächste 'kursatlas run' vollendet den Austausch, bevor er rechnet.")
         return out
 
 

@@ -19,6 +19,10 @@ seconds (spreadsheet programs save in several steps). A rerun starts only when t
 An invalid input (say, a registry row with a bad time) is reported with the message
 of the validation (file, row, column, value, what is allowed) and the previous
 results stay as they were; the next save is checked again.
+
+The output folders stay locked (:class:`coverage._outputs.OutputLock`) for as long
+as the watch runs, so a ``kursatlas run`` or a second ``kursatlas beobachten`` on the
+same folders stops with a message naming this process instead of mixing outputs.
 """
 
 from __future__ import annotations
@@ -114,6 +118,7 @@ def watch(
     progress: Callable[[int, int, str], None] | None = None,
     stop: threading.Event | None = None,
     max_runs: int | None = None,
+    lock_wait_s: float = 0.0,
 ) -> int:
     """Run the analysis for a region, then again each time one of its inputs changes.
 
@@ -141,6 +146,8 @@ def watch(
         Set it to end the loop (checked while waiting); Ctrl-C ends it too.
     max_runs
         End after this many runs (failed ones count too); None: until stopped.
+    lock_wait_s
+        Seconds to wait when another run holds the output folders.
 
     Returns
     -------
@@ -150,8 +157,10 @@ def watch(
     Raises
     ------
     KursatlasError
-        If the region file cannot be read at the start.
+        If the region file cannot be read at the start, or another run holds the
+        output folders (:class:`~coverage.errors.OutputError`).
     """
+    from ._outputs import OutputLock
     from .config import load_config
     from .manifest import config_input_files
     from .pipeline import run
@@ -164,8 +173,16 @@ def watch(
     content = _content(files)
     runs = 0
 
+    def folders(cfg: Config) -> tuple[Path, Path]:
+        return (cfg.ergebnisse, cfg.karten)
+
+    def new_lock(cfg: Config) -> OutputLock:
+        return OutputLock(folders(cfg), wait_s=lock_wait_s, command="kursatlas beobachten")
+
+    lock = new_lock(config).acquire()
+
     def one(changed: tuple[str, ...]) -> None:
-        nonlocal config, files, runs
+        nonlocal config, files, runs, lock
         if on_start is not None:
             on_start(changed)
         t = time.perf_counter()
@@ -173,7 +190,11 @@ def watch(
         try:
             config = load_config(path)
             files = {"konfiguration": path, **config_input_files(config)}
-            result = run(config, progress=progress, proposals=proposals)
+            if not lock.covers(folders(config)):  # the region file now names other output folders
+                lock.release()
+                lock = new_lock(config)
+                lock.acquire()
+            result = run(config, progress=progress, proposals=proposals, lock=lock)
         except KursatlasError as exc:
             error = exc
             logger.warning("Lauf nach Änderung an %s nicht möglich: %s", ", ".join(changed) or "-", exc)
@@ -182,32 +203,35 @@ def watch(
             seconds = time.perf_counter() - t
             on_event(WatchEvent(config=config, changed=changed, result=result, error=error, seconds=seconds))
 
-    if first_run:
-        one(())
-    logger.info("Beobachte %d Eingaben alle %.1f s", len(files), interval)
-    while (max_runs is None or runs < max_runs) and not stop.wait(interval):
-        now = snapshot(files)
-        if now == stamps:
-            continue
-        while not stop.wait(settle):  # wait until the files stay as they are
-            again = snapshot(files)
-            if again == now:
+    try:
+        if first_run:
+            one(())
+        logger.info("Beobachte %d Eingaben alle %.1f s", len(files), interval)
+        while (max_runs is None or runs < max_runs) and not stop.wait(interval):
+            now = snapshot(files)
+            if now == stamps:
+                continue
+            while not stop.wait(settle):  # wait until the files stay as they are
+                again = snapshot(files)
+                if again == now:
+                    break
+                now = again
+            if stop.is_set():
                 break
-            now = again
-        if stop.is_set():
-            break
-        stamps = now
-        new_content = _content(files)
-        changed = tuple(role for role in new_content if new_content[role] != content.get(role))
-        if not changed:
-            logger.debug("Dateien gespeichert, aber inhaltlich unverändert")
-            continue
-        content = new_content
-        before = dict(files)
-        one(changed)
-        # an edit during the run shows at the next look (stamps and content are those from before it);
-        # inputs added, moved or dropped by a changed region file are compared from now on
-        moved = {r: p for r, p in files.items() if before.get(r) != p}
-        stamps = {**{r: s for r, s in stamps.items() if r in files and r not in moved}, **snapshot(moved)}
-        content = {**{r: h for r, h in content.items() if r in files and r not in moved}, **_content(moved)}
-    return runs
+            stamps = now
+            new_content = _content(files)
+            changed = tuple(role for role in new_content if new_content[role] != content.get(role))
+            if not changed:
+                logger.debug("Dateien gespeichert, aber inhaltlich unverändert")
+                continue
+            content = new_content
+            before = dict(files)
+            one(changed)
+            # an edit during the run shows at the next look (stamps and content are those from before it);
+            # inputs added, moved or dropped by a changed region file are compared from now on
+            moved = {r: p for r, p in files.items() if before.get(r) != p}
+            stamps = {**{r: s for r, s in stamps.items() if r in files and r not in moved}, **snapshot(moved)}
+            content = {**{r: h for r, h in content.items() if r in files and r not in moved}, **_content(moved)}
+        return runs
+    finally:
+        lock.release()

@@ -58,7 +58,7 @@ def fake_run(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Replace the analysis by a recorder that reads the registry like a run (invalid → InputDataError)."""
     seen: list[str] = []
 
-    def run(config: object, *, progress: object = None, proposals: bool = True) -> str:
+    def run(config: object, *, progress: object = None, proposals: bool = True, lock: object = None) -> str:
         text = Path(config.kurse).read_text(encoding="utf-8")  # type: ignore[attr-defined]
         if "KAPUTT" in text:
             raise InputDataError(f"{config.kurse}, Zeile 4, Spalte 'beginn': 'KAPUTT' ist keine Uhrzeit")  # type: ignore[attr-defined]
