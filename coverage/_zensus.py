@@ -72,7 +72,7 @@ _BBOX_MARGIN_M = 500.0
 """Safety margin of the EPSG:3035 bounding-box prefilter (the exact test follows)."""
 
 _SNIFF_BYTES = 1 << 20
-_BLOCK_BYTES = 8 << 20
+_BLOCK_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
