@@ -82,7 +82,7 @@ def _child_alt(toml: Path, ref: str) -> None:
     mod = types.ModuleType("coverage._load_alt")
     mod.__package__ = "coverage"
     sys.modules[mod.__name__] = mod
-    exec(compile(src, f"{ref}:coverage/load.py", "exec"), mod.__dict__)  # noqa: S102 - own code from git
+    exec(compile(src, f"{ref}:coverage/load.py", "exec"), mod.__dict__)  # the project's own code, from git
     from coverage.config import load_config
 
     cfg = load_config(toml)
