@@ -50,15 +50,20 @@ def _settlement_cells(
     n_n = (y1 - y0) // resolution
     if n_rows > 0.5 * n_e * n_n:
         raise ValueError(f"n_rows={n_rows} ist zu groß für das {resolution}-m-Gitter ({n_e * n_n} Zellen).")
-    n_towns = max(1, n_rows // 150)
+    scale = 100.0 / resolution  # a settlement spans fewer cells of a coarser grid
+    n_towns = max(1, int(n_rows / max(150.0 * scale**2, 2.0)))
     town_e = rng.uniform(0, n_e, n_towns)
     town_n = rng.uniform(0, n_n, n_towns)
     size = rng.lognormal(mean=4.0, sigma=1.1, size=n_towns)
-    sigma = np.maximum(np.sqrt(size) / 1.2, 0.6) * (100.0 / resolution)
+    sigma = np.maximum(np.sqrt(size) / 1.2 * scale, 0.8)
     weight = size / size.sum()
     keys = np.empty(0, dtype=np.int64)
     draw = int(n_rows * 1.6)
+    tries = 0
     while len(keys) < n_rows:
+        tries += 1
+        if tries > 100:
+            raise ValueError(f"{n_rows} verschiedene Zellen nicht erreichbar ({len(keys)} erzeugt)")
         town = rng.choice(n_towns, size=draw, p=weight)
         ce = np.floor(town_e[town] + rng.normal(0.0, sigma[town])).astype(np.int64)
         cn = np.floor(town_n[town] + rng.normal(0.0, sigma[town])).astype(np.int64)

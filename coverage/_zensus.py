@@ -61,13 +61,13 @@ GRID_CRS = "EPSG:3035"
 SUPPRESSED = ("–", "-", "/", ".", "")
 """Values that mean "suppressed / no value" (counted as 0). Zensus 2022 writes ``–`` (en dash)."""
 
-_SUPPRESSED_2011 = (*SUPPRESSED, "-1")
-"""Zensus 2011 grids write ``-1`` for suppressed cells."""
+_SUPPRESSED_2011 = (*SUPPRESSED, "-1", "-9")
+"""Zensus 2011 grids write ``-1`` (suppressed) and ``-9`` (no value, e.g. a share of a tiny cell)."""
 
 _ID_2022 = r"^CRS3035RES(?P<res>\d{1,6})m?N(?P<n>\d{1,8})E(?P<e>\d{1,8})$"
 _ID_2011 = r"^(?P<res>\d{1,3})(?P<unit>m|km)N(?P<n>\d{1,8})E(?P<e>\d{1,8})$"
 _SUFFIX = re.compile(r"^(\d+)(m|km)$", re.IGNORECASE)
-_NUMBER_HINT = "eine Zahl (Dezimalkomma oder -punkt)"
+_NUMBER_HINT = "(mit Dezimalkomma oder -punkt)"
 _BBOX_MARGIN_M = 500.0
 """Safety margin of the EPSG:3035 bounding-box prefilter (the exact test follows)."""
 
@@ -289,7 +289,8 @@ def _numbers(
     if bad.any():
         pos = int(np.flatnonzero(bad)[0])
         lower = f" ≥ {minimum:g}" if minimum is not None else ""
-        raise _BadRow(pos, column, text[pos].as_py(), f"keine gültige Zahl; erlaubt ist {_NUMBER_HINT}{lower}.")
+        message = f"keine gültige Zahl; erlaubt ist eine Zahl{lower} {_NUMBER_HINT}."
+        raise _BadRow(pos, column, text[pos].as_py(), message)
     return values
 
 
