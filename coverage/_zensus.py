@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import io
 import logging
 import re
@@ -550,7 +551,7 @@ def read_zensus_grid(
     layout, encodings = _layout(path, column=column, what=what)
     acc: _Acc | None = None
     for k, enc in enumerate(encodings):
-        layout = _Layout(**{**layout.__dict__, "encoding": enc})
+        layout = dataclasses.replace(layout, encoding=enc)
         try:
             acc = _read_blocks(path, layout, area=area, what=what, block_size=block_size)
             break

@@ -29,9 +29,11 @@ ebene_gemeinden = "gemeinden"
 
 [einwohner]
 # Zielgruppe (z. B. Ausländerinnen und Ausländer). Formate:
-#   "zensus"   Zensus-2022-Gitter-CSV (GITTER_ID_100m;x_mp_100m;y_mp_100m;<Wertspalte>)
+#   "zensus"   Zensus-2022-Gitter-CSV (GITTER_ID_100m;x_mp_100m;y_mp_100m;<Wertspalte>),
+#              auch die bundesweite Datei: gezählt werden nur Zellen im Landkreis
 #   "punkte"   CSV mit herkunft_id;lat;lon;einwohner (oder x;y und crs = "EPSG:25832")
 #   "flaechen" GeoPackage/GeoJSON mit Flächen und einer Zahlspalte
+# Einwohner außerhalb des Landkreises (Nachbarkreise) werden nicht gezählt.
 datei = "einwohner.csv"
 format = "punkte"
 spalte = "einwohner"
