@@ -8,6 +8,7 @@
    at the national file (streaming read, bbox prefilter, point-in-polygon against the
    county). Printed: wall time of the load, of the whole process, peak RSS
    (``ru_maxrss``), rows read and cells kept.
+   Then the residents disk cache: a miss and a hit (after the peak RSS was taken).
 3. Check: the kept residents equal those read from the model region's own file
    (ids, persons, coordinates, Gemeinde), row by row.
 4. For the ratio: the previous loader (``_read_zensus`` of ``coverage/load.py`` at
@@ -69,8 +70,22 @@ def _child_new(toml: Path, out: Path) -> None:
         y=res.geometry.y.to_numpy(),
         gemeinde=res["gemeinde_ars"].to_numpy(dtype=str),
     )
-    print(json.dumps({"wall": wall, "rss_mb": _rss_mb(), "rss_before_mb": rss0, "kept": len(res),
-                      "persons": float(res["einwohner"].sum())}))
+    rss = _rss_mb()
+    # the residents disk cache of a run: a miss (read + store), then a hit (file hash + stored table)
+    from coverage.cache import Cache
+    from coverage.load import _cached_residents
+
+    cache = Cache(out.parent / "cache")
+    t = time.perf_counter()
+    _cached_residents(cfg, region, cache)
+    miss = time.perf_counter() - t
+    t = time.perf_counter()
+    hit = _cached_residents(cfg, region, cache)
+    hit_s = time.perf_counter() - t
+    if cache.hits != 1 or not hit.equals(res):
+        raise SystemExit("Zwischenspeicher der Einwohner liefert nicht dieselbe Tabelle")
+    print(json.dumps({"wall": wall, "rss_mb": rss, "rss_before_mb": rss0, "kept": len(res),
+                      "persons": float(res["einwohner"].sum()), "cache_miss": miss, "cache_hit": hit_s}))
 
 
 def _child_alt(toml: Path, ref: str) -> None:
@@ -90,6 +105,15 @@ def _child_alt(toml: Path, ref: str) -> None:
     gdf = mod._read_zensus(cfg)
     wall = time.perf_counter() - t
     print(json.dumps({"wall": wall, "rss_mb": _rss_mb(), "rows": len(gdf)}))
+
+
+def _child_gen(out: Path, *, rows: int, seed: int) -> None:
+    """Fresh process: write the national file (with the model region's rows)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from _gen_zensus import write_national_zensus
+
+    info = write_national_zensus(out, n_rows=rows, seed=seed, base_csv=BASE)
+    print(json.dumps({k: info[k] for k in ("rows", "base_rows", "suppressed", "bytes")}))
 
 
 def _run_child(args: list[str], *, timeout: float | None) -> tuple[dict | None, float, str]:
@@ -130,7 +154,7 @@ def main() -> None:
     ap.add_argument("--alt-timeout", type=float, default=300.0)
     ap.add_argument("--alt-ref", default=ALT_REF)
     ap.add_argument("--ohne-alt", action="store_true", help="den bisherigen Leser nicht messen")
-    ap.add_argument("--kind", choices=("new", "alt"), help=argparse.SUPPRESS)
+    ap.add_argument("--kind", choices=("new", "alt", "gen"), help=argparse.SUPPRESS)
     ap.add_argument("--toml", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -140,9 +164,9 @@ def main() -> None:
     if args.kind == "alt":
         _child_alt(args.toml, args.alt_ref)
         return
-
-    sys.path.insert(0, str(ROOT / "bench"))
-    from _gen_zensus import write_national_zensus
+    if args.kind == "gen":
+        _child_gen(args.out, rows=args.rows, seed=args.seed)
+        return
 
     with tempfile.TemporaryDirectory(prefix="kursatlas-zensus-") as tmp_dir:
         tmp = Path(tmp_dir)
@@ -150,12 +174,17 @@ def main() -> None:
             csv_path = args.csv.resolve()
             print(f"Datei: {csv_path} ({csv_path.stat().st_size / 1e6:.0f} MB, vorhanden)")
         else:
+            # generated in its own process: a child inherits the parent's peak RSS (ru_maxrss survives exec)
             csv_path = (args.ausgabe or tmp / "zensus_deutschland_100m.csv").resolve()
-            t = time.perf_counter()
-            info = write_national_zensus(csv_path, n_rows=args.rows, seed=args.seed, base_csv=BASE)
+            info, total, log = _run_child(
+                ["--kind", "gen", "--out", str(csv_path), "--rows", str(args.rows), "--seed", str(args.seed)],
+                timeout=None,
+            )
+            if info is None:
+                raise SystemExit(f"Erzeugen fehlgeschlagen:\n{log}")
             print(
                 f"Datei erzeugt: {csv_path} – {info['rows']:,} Zeilen ({info['base_rows']:,} aus der Modellregion), "
-                f"{info['suppressed']:,} '–', {int(info['bytes']) / 1e6:.0f} MB in {time.perf_counter() - t:.1f} s"
+                f"{info['suppressed']:,} '–', {info['bytes'] / 1e6:.0f} MB in {total:.1f} s"
             )
         region = tmp / "region"
         shutil.copytree(REGION, region, ignore=shutil.ignore_patterns("strassennetz*", "gtfs*"))
@@ -167,35 +196,35 @@ def main() -> None:
         new, total, log = _run_child(["--kind", "new", "--toml", str(toml), "--out", str(out)], timeout=None)
         if new is None:
             raise SystemExit(f"neuer Leser fehlgeschlagen:\n{log}")
-        rows = next((ln for ln in log.splitlines() if "Zeilen gelesen" in ln), "")
-        print(f"neu:  load_residents {new['wall']:.2f} s (Prozess gesamt {total:.2f} s), "
-              f"Spitzen-RSS {new['rss_mb']:.0f} MB (nach den Importen {new['rss_before_mb']:.0f} MB)")
-        print(f"      {rows.strip()}")
-        for ln in log.splitlines():
-            if "außerhalb" in ln:
-                print(f"      {ln.strip()}")
+        print(f"neu:  load_residents {new['wall']:.2f} s, Spitzen-RSS {new['rss_mb']:.0f} MB (vor dem Lesen "
+              f"{new['rss_before_mb']:.0f} MB); ganzer Prozess mit Importen und Zwischenspeicher {total:.2f} s")
+        for key in ("Zeilen gelesen", "außerhalb"):
+            print("      " + next((ln.strip() for ln in log.splitlines() if key in ln), ""))
+        print(f"      Zwischenspeicher: erster Lauf {new['cache_miss']:.2f} s, Treffer {new['cache_hit']:.2f} s "
+              "(Prüfsumme der Datei + gespeicherte Tabelle)")
+        if not args.ohne_alt:
+            alt, total, log = _run_child(["--kind", "alt", "--toml", str(toml), "--alt-ref", args.alt_ref],
+                                         timeout=args.alt_timeout)
+            if alt is None and log == "timeout":
+                print(f"alt:  bisheriger Leser ({args.alt_ref}) nach {total:.0f} s abgebrochen "
+                      f"(Faktor mindestens {total / new['wall']:.0f})")
+            elif alt is None:
+                print(f"alt:  bisheriger Leser fehlgeschlagen:\n{log}")
+            else:
+                print(f"alt:  bisheriger Leser ({args.alt_ref}, nur Lesen, ohne Kreisfilter) {alt['wall']:.2f} s "
+                      f"(Prozess {total:.2f} s), Spitzen-RSS {alt['rss_mb']:.0f} MB – Faktor "
+                      f"{alt['wall'] / new['wall']:.1f}")
         ref = _reference()
         kept = dict(np.load(out))
         same = all(np.array_equal(kept[k], ref[k]) for k in ref)
-        print(f"      {new['kept']:,} Herkunftsorte, {new['persons']:,.0f} Personen; gleich wie aus der eigenen Datei "
-              f"der Modellregion ({len(ref['ids']):,} Orte, {ref['einwohner'].sum():,.0f} Personen): "
-              f"{'ja' if same else 'NEIN'}")
+        print(
+            f"Prüfung: {new['kept']:,} Herkunftsorte, {new['persons']:,.0f} Personen aus der bundesweiten Datei; "
+            f"aus der eigenen Datei der Modellregion {len(ref['ids']):,} Orte, {ref['einwohner'].sum():,.0f} "
+            "Personen; Zeile für Zeile gleich (Kennung, Personen, Koordinaten, Gemeinde): "
+            + ("ja" if same else "NEIN")
+        )
         if not same:
             raise SystemExit("Einwohner aus der bundesweiten Datei weichen von der Modellregion ab")
-        if args.ohne_alt:
-            return
-        alt, total, log = _run_child(["--kind", "alt", "--toml", str(toml), "--alt-ref", args.alt_ref],
-                                     timeout=args.alt_timeout)
-        if alt is None and log == "timeout":
-            print(f"alt:  bisheriger Leser ({args.alt_ref}) nach {total:.0f} s abgebrochen "
-                  f"(Faktor mindestens {total / new['wall']:.0f})")
-        elif alt is None:
-            print(f"alt:  bisheriger Leser fehlgeschlagen:\n{log}")
-        else:
-            print(f"alt:  bisheriger Leser ({args.alt_ref}, nur Lesen, ohne Kreisfilter) {alt['wall']:.2f} s "
-                  f"(Prozess {total:.2f} s), Spitzen-RSS {alt['rss_mb']:.0f} MB – Faktor "
-                  f"{alt['wall'] / new['wall']:.1f}")
-
 
 if __name__ == "__main__":
     main()
