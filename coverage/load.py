@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import pandas as pd
 import pyogrio
 import shapely
 import shapely.prepared
+from pyproj import Transformer
 from shapely.geometry.base import BaseGeometry
 
 from . import ANALYSIS_CRS
@@ -39,6 +39,7 @@ from ._validate import (
     require_columns,
     to_analysis_crs,
 )
+from ._zensus import GRID_CRS, read_zensus_grid
 from .config import Config
 from .errors import InputDataError
 from .schema import COURSE_COLUMNS, COURSE_TYPE_LABELS, COURSE_TYPES, GROUPS, LEVELS, SLOTS
@@ -61,7 +62,20 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 REGION_TOLERANCE_M = 1000.0
-"""Points may lie this far outside the county polygon (VG5000 borders are generalised)."""
+"""Points may lie this far outside the county polygon (VG5000 borders are generalised).
+
+Courses and candidate sites farther out are an error. Residents given as points or
+polygons (``punkte``, ``flaechen``) within this band are counted (nearest Gemeinde),
+farther out they are the neighbours' residents and are not counted. Zensus grid
+cells count only when their centre lies in the polygon itself (a national grid
+holds the neighbours' cells right behind the border).
+"""
+
+GERMANY_3035 = (4_031_000.0, 2_684_000.0, 4_673_000.0, 3_552_000.0)
+"""Extent of the Zensus grid of Germany in EPSG:3035 (west, south, east, north)."""
+
+GERMANY_MARGIN_M = 30_000.0
+"""Residents this far beyond :data:`GERMANY_3035` are a coordinate error, not neighbours."""
 
 
 @dataclass(frozen=True)
@@ -276,69 +290,43 @@ def _locate_in_county(region: Region, geometry: gpd.GeoSeries) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- residents
 
-_ZENSUS_ID = re.compile(r"^CRS3035RES(\d+)m?N(\d+)E(\d+)$")
 
-
-def _read_zensus(config: Config) -> gpd.GeoDataFrame:
+def _read_zensus(config: Config, region: Region) -> gpd.GeoDataFrame:
+    """Cells of a Zensus grid CSV (up to Germany-wide) whose centre lies in the county."""
     path = config.einwohner
-    what = "Einwohner (Zensus-Gitter)"
-    df = read_table(path, what=what)
-    id_cols = [c for c in df.columns if c.startswith("GITTER_ID_")]
-    if not id_cols:
-        raise InputDataError(
-            f"{what}: Pflichtspalte fehlt (z. B. GITTER_ID_100m).", file=str(path), column="GITTER_ID_100m"
+    cells = read_zensus_grid(path, column=config.einwohner_spalte, area=region.boundary)
+    if cells.rows == 0:
+        raise InputDataError("Einwohner: Datei enthält keine Datenzeilen.", file=str(path))
+    kept = float(cells.values.sum())
+    logger.info(
+        "%s: %d Zeilen gelesen, %d Zellen im Landkreis (%.0f Personen), %d geheimgehaltene Werte in der Datei",
+        path.name,
+        cells.rows,
+        len(cells.ids),
+        kept,
+        cells.suppressed,
+    )
+    if cells.outside_cells:
+        logger.info(
+            "%s: %d Zellen außerhalb des Landkreises nicht gezählt (%.0f Personen)",
+            path.name,
+            cells.outside_cells,
+            cells.outside_persons,
         )
-    id_col = id_cols[0]
-    suffix = id_col[len("GITTER_ID_") :]
-    xcol, ycol = f"x_mp_{suffix}", f"y_mp_{suffix}"
-    value_col = config.einwohner_spalte
-    require_columns(df, [xcol, ycol, value_col], path=path, what=what)
-    share = value_col.lower().startswith("anteil")
-    if share:
-        require_columns(df, ["Einwohner"], path=path, what=what)
-    xs = np.empty(len(df))
-    ys = np.empty(len(df))
-    vals = np.empty(len(df))
-    suppressed = 0
-    ids, xcs, ycs, raws = (df[c].to_numpy() for c in (id_col, xcol, ycol, value_col))
-    ews = df["Einwohner"].to_numpy() if share else None
-    for i in range(len(df)):
-        line = line_of(i)
-        gid = str(ids[i])
-        if not _ZENSUS_ID.match(gid):
-            raise InputDataError(
-                "keine gültige Zensus-Gitter-ID; erwartet z. B. CRS3035RES100mN2689100E4337000.",
-                file=str(path),
-                row=line,
-                column=id_col,
-                value=gid,
-            )
-        xs[i] = parse_float(str(xcs[i]), path=path, row=line, column=xcol)
-        ys[i] = parse_float(str(ycs[i]), path=path, row=line, column=ycol)
-        raw = str(raws[i])
-        if raw in ("–", "-", "", "/", "."):
-            suppressed += 1
-            vals[i] = 0.0
-            continue
-        v = parse_float(raw, path=path, row=line, column=value_col, minimum=0.0)
-        if share:
-            if v > 100:
-                raise InputDataError(
-                    "Anteil über 100 %; erlaubt ist 0 bis 100.", file=str(path), row=line, column=value_col, value=raw
-                )
-            ew_raw = str(ews[i]) if ews is not None else ""
-            ew = (
-                0.0
-                if ew_raw in ("–", "-", "", "/", ".")
-                else parse_float(ew_raw, path=path, row=line, column="Einwohner", minimum=0.0)
-            )
-            v = ew * v / 100.0
-        vals[i] = v
-    if suppressed:
-        logger.warning("%s: %d geheimgehaltene Werte ('–') als 0 gezählt", path.name, suppressed)
-    pts = gpd.GeoSeries(gpd.points_from_xy(xs, ys), crs="EPSG:3035").to_crs(ANALYSIS_CRS)
+    if cells.suppressed_kept:
+        logger.warning(
+            "%s: %d geheimgehaltene Werte ('–') im Landkreis als 0 gezählt", path.name, cells.suppressed_kept
+        )
+    if len(cells.ids) == 0:
+        raise InputDataError(
+            f"Einwohner: keine Gitterzelle der Datei liegt im Landkreis ({cells.rows} Zeilen gelesen). "
+            "Gehört die Datei zu dieser Region, und stimmen die Grenzen?",
+            file=str(path),
+        )
     return gpd.GeoDataFrame(
-        {"herkunft_id": df[id_col].astype(str).to_numpy(), "einwohner": vals}, geometry=pts.values, crs=ANALYSIS_CRS
+        {"herkunft_id": cells.ids.astype(str), "einwohner": cells.values},
+        geometry=gpd.points_from_xy(cells.x, cells.y),
+        crs=ANALYSIS_CRS,
     )
 
 
@@ -376,8 +364,69 @@ def _read_residents_vector(config: Config) -> gpd.GeoDataFrame:
     return out
 
 
+def _keep_inside(region: Region, gdf: gpd.GeoDataFrame, *, path: Path) -> gpd.GeoDataFrame:
+    """Residents (points or polygon points) of the county; the neighbours' residents are dropped.
+
+    A point counts when it lies in the county polygon or at most
+    :data:`REGION_TOLERANCE_M` outside it (generalised borders; it is then assigned
+    to the nearest Gemeinde). Points farther out are the neighbours' residents: they
+    are dropped with a warning. A point outside Germany cannot be anybody's resident
+    (swapped latitude/longitude, wrong CRS): that is an error, as is a file without
+    any resident in the county.
+    """
+    geom = gdf.geometry
+    valid = (geom.notna() & ~geom.is_empty).to_numpy()
+    xy = shapely.get_coordinates(geom.to_numpy()[valid])
+    to_grid = Transformer.from_crs(ANALYSIS_CRS, GRID_CRS, always_xy=True)
+    gx, gy = (np.asarray(a) for a in to_grid.transform(xy[:, 0], xy[:, 1]))
+    x0, y0, x1, y1 = GERMANY_3035
+    m = GERMANY_MARGIN_M
+    far = ~((gx >= x0 - m) & (gx <= x1 + m) & (gy >= y0 - m) & (gy <= y1 + m))
+    if far.any():
+        k = int(np.flatnonzero(far)[0])
+        row = int(np.flatnonzero(valid)[k])
+        n_far = int(far.sum())
+        raise InputDataError(
+            f"Einwohner: Koordinaten liegen weit außerhalb Deutschlands ({n_far} von {len(gdf)} Zeilen; erste: "
+            f"Punkt {xy[k, 0]:.0f}/{xy[k, 1]:.0f} in EPSG:25832). Sind Breite und Länge vertauscht, oder ist das "
+            "Koordinatenbezugssystem falsch?",
+            file=str(path),
+            row=line_of(row),
+            column="Koordinaten",
+        )
+    area = region.boundary.buffer(REGION_TOLERANCE_M)
+    inside = np.zeros(len(gdf), dtype=bool)
+    inside[valid] = shapely.contains_xy(area, xy[:, 0], xy[:, 1]) if len(xy) else False
+    if not inside.any():
+        raise InputDataError(
+            f"Einwohner: keine einzige Zeile liegt im Landkreis ({len(gdf)} Zeilen, alle weiter als "
+            f"{REGION_TOLERANCE_M:.0f} m außerhalb). Gehört die Datei zu dieser Region? Sind Breite und Länge "
+            "vertauscht?",
+            file=str(path),
+            column="Koordinaten",
+        )
+    outside = ~inside
+    if outside.any():
+        first = int(np.flatnonzero(outside)[0])
+        logger.warning(
+            "Einwohner: %d Zeilen (%.0f Personen) liegen außerhalb des Landkreises (mehr als %.0f m) und werden "
+            "nicht gezählt (erste: Zeile %d in %s)",
+            int(outside.sum()),
+            float(gdf["einwohner"].to_numpy()[outside].sum()),
+            REGION_TOLERANCE_M,
+            line_of(first),
+            path.name,
+        )
+    return gdf[inside]
+
+
 def load_residents(config: Config, region: Region) -> gpd.GeoDataFrame:
-    """Load the target population as points (grid cell centres, points or polygon points).
+    """Load the target population of the county as points (grid cell centres, points or polygon points).
+
+    Only residents of the county are counted: Zensus cells whose centre lies in
+    the county polygon (the rest of a national grid is skipped while reading), and
+    points within :data:`REGION_TOLERANCE_M` of the county (see
+    :func:`_keep_inside`); the neighbours' residents are dropped and logged.
 
     Returns
     -------
@@ -386,20 +435,23 @@ def load_residents(config: Config, region: Region) -> gpd.GeoDataFrame:
         counts, ``gemeinde_ars``, ``mk_ars``; only rows with ``einwohner > 0``.
     """
     path = config.einwohner
-    gdf = _read_zensus(config) if config.einwohner_format == "zensus" else _read_residents_vector(config)
-    if len(gdf) == 0:
-        raise InputDataError("Einwohner: Datei enthält keine Datenzeilen.", file=str(path))
-    dup = gdf["herkunft_id"].duplicated()
-    if dup.any():
-        i = int(np.nonzero(dup.to_numpy())[0][0])
-        raise InputDataError(
-            "Kennung doppelt; jede Zeile braucht eine eindeutige Kennung.",
-            file=str(path),
-            row=line_of(i),
-            column="herkunft_id",
-            value=gdf["herkunft_id"].iat[i],
-        )
-    _check_inside(region, gdf.geometry, path=path, what="Einwohner", columns="Koordinaten")
+    if config.einwohner_format == "zensus":
+        gdf = _read_zensus(config, region)
+    else:
+        gdf = _read_residents_vector(config)
+        if len(gdf) == 0:
+            raise InputDataError("Einwohner: Datei enthält keine Datenzeilen.", file=str(path))
+        dup = gdf["herkunft_id"].duplicated()
+        if dup.any():
+            i = int(np.nonzero(dup.to_numpy())[0][0])
+            raise InputDataError(
+                "Kennung doppelt; jede Zeile braucht eine eindeutige Kennung.",
+                file=str(path),
+                row=line_of(i),
+                column="herkunft_id",
+                value=gdf["herkunft_id"].iat[i],
+            )
+        gdf = _keep_inside(region, gdf, path=path)
     gdf = gdf[gdf["einwohner"] > 0].reset_index(drop=True)
     loc = region.locate(gdf.geometry)
     gdf["gemeinde_ars"] = loc["gemeinde_ars"].to_numpy()
@@ -652,7 +704,7 @@ def _with_neighbour_courses(
 
 # --------------------------------------------------------------------------- cached tables
 
-_LOADER_CODE = ("coverage.load", "coverage._frames", "coverage._validate", "coverage.schema")
+_LOADER_CODE = ("coverage.load", "coverage._frames", "coverage._validate", "coverage._zensus", "coverage.schema")
 
 
 def _region_key(config: Config) -> tuple[object, ...]:

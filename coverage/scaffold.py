@@ -50,6 +50,7 @@ puffer_km = 15
 #   "punkte"   CSV mit herkunft_id;lat;lon;einwohner (oder x;y und crs = "EPSG:25832"),
 #              z. B. Zahlen der Ausländerbehörde je Ortsteil (nur Summen, nie Personen oder Adressen)
 #   "flaechen" GeoPackage/GeoJSON mit Flächen und einer Zahlspalte
+# Einwohner außerhalb des Landkreises (Nachbarkreise) werden nicht gezählt.
 datei = "einwohner.csv"
 format = "punkte"
 spalte = "einwohner"
