@@ -193,7 +193,7 @@ class _Source:
         """Binary stream of file ``name`` (decompressed for a zip member)."""
         if self._zip is not None:
             return self._zip.open(self._names[name])
-        return open(self._names[name], "rb")  # noqa: SIM115 - the caller closes it
+        return open(self._names[name], "rb")
 
     def size(self, name: str) -> int:
         """Size of file ``name`` in bytes (uncompressed)."""
