@@ -130,9 +130,7 @@ def _feed_key(path: Path, *, strict: bool, area: Any = None) -> str | None:
     except OSError:
         return None
     clip = None if area is None else bytes(area.wkb)
-    return fingerprint(
-        "gtfs-inhalt", content, bool(strict), ANALYSIS_CRS, library_versions(), clip, code=_CACHE_CODE
-    )
+    return fingerprint("gtfs-inhalt", content, bool(strict), ANALYSIS_CRS, library_versions(), clip, code=_CACHE_CODE)
 
 
 def _encode_feed(feed: Feed) -> dict[str, np.ndarray] | None:

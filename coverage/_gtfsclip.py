@@ -340,6 +340,13 @@ def parse_clipped(path: Path, *, strict: bool, area: Any) -> _gtfs.Feed:
         _n(c.stop_times_kept),
         _n(c.services_kept),
     )
+    if c.trips_kept == 0:
+        logger.warning(
+            "GTFS-Feed %s: im Analysegebiet bleibt keine gültige Fahrt (liegt das Gebiet, in %s, im Bereich "
+            "des Feeds?)",
+            path,
+            ANALYSIS_CRS,
+        )
     return feed
 
 

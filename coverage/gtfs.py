@@ -1687,4 +1687,3 @@ def _assemble(
         int(st["stop"].shape[0]),
     )
     return feed
-
