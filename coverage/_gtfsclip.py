@@ -26,10 +26,13 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import logging
-from collections.abc import Callable, Iterator
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -87,9 +90,10 @@ def _header(src: _gtfs._Source, name: str) -> list[str] | None:
 
 
 def _batches(src: _gtfs._Source, name: str, header: list[str], columns: list[str] | None, *, desc: str) -> Batches:
-    """Stream ``name`` in blocks: ``(index of the block's first data row, batch)``, values trimmed."""
+    """Stream ``name`` in blocks: ``(index of the block's first data row, batch)``, values untrimmed."""
     include = list(header) if columns is None else [c for c in columns if c in header]
-    read = pacsv.ReadOptions(column_names=header, skip_rows=1, block_size=_BLOCK)
+    block = max(_BLOCK, 4 * len(",".join(header)) + 64)  # the skipped header must fit into the first block
+    read = pacsv.ReadOptions(column_names=header, skip_rows=1, block_size=block)
     parse = pacsv.ParseOptions(newlines_in_values=name == "stops.txt")
     convert = pacsv.ConvertOptions(
         include_columns=include,
@@ -98,18 +102,105 @@ def _batches(src: _gtfs._Source, name: str, header: list[str], columns: list[str
         quoted_strings_can_be_null=False,
     )
     start = 0
-    with byte_bar(total=src.size(name), desc=desc) as progress, src.open(name) as raw:
+    with (
+        byte_bar(total=src.size(name), desc=desc) as progress,
+        _Prefetch(ProgressReader(src.open(name), progress)) as raw,
+    ):
         try:
-            reader = pacsv.open_csv(ProgressReader(raw, progress), read, parse, convert)
-            for batch in reader:
-                cols = [pc.utf8_trim_whitespace(batch.column(i)) for i in range(batch.num_columns)]
-                yield start, pa.RecordBatch.from_arrays(cols, names=batch.schema.names)
+            for batch in pacsv.open_csv(raw, read, parse, convert):
+                yield start, batch
                 start += batch.num_rows
         except pa.ArrowInvalid as exc:
             text = str(exc)
             if "UTF8" in text or "UTF-8" in text:
                 raise GTFSError("Die Datei ist nicht UTF-8-kodiert; GTFS verlangt UTF-8.", file=name) from exc
             raise GTFSError(f"Die Datei ist kein gültiges CSV: {text}", file=name) from exc
+
+
+def _trim(batch: pa.RecordBatch, names: Iterable[str] | None = None) -> pa.RecordBatch:
+    """``batch`` with surrounding whitespace removed from the columns ``names`` (None: all), as a full read does."""
+    todo = set(batch.schema.names if names is None else names)
+    cols = [
+        pc.utf8_trim_whitespace(batch.column(i)) if n in todo else batch.column(i)
+        for i, n in enumerate(batch.schema.names)
+    ]
+    return pa.RecordBatch.from_arrays(cols, names=batch.schema.names)
+
+
+class _Prefetch(io.RawIOBase):
+    """Reads ``raw`` (e.g. a zip member: inflating) in a background thread, ahead of the CSV parser.
+
+    Inflating and parsing then overlap on two cores instead of taking turns (zlib and
+    pyarrow both release the GIL while they work). At most ``depth`` chunks wait.
+    """
+
+    def __init__(self, raw: IO[bytes], *, chunk: int = 1 << 23, depth: int = 3) -> None:
+        super().__init__()
+        self._raw = raw
+        self._queue: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._buf = memoryview(b"")
+        self._eof = False
+        self._thread = threading.Thread(target=self._fill, args=(chunk,), daemon=True, name="gtfs-prefetch")
+        self._thread.start()
+
+    def _fill(self, chunk: int) -> None:
+        item: bytes | BaseException | None
+        try:
+            while not self._stop.is_set():
+                data = self._raw.read(chunk)
+                if not data:
+                    break
+                self._put(data)
+            item = None
+        except BaseException as exc:  # handed to the reading thread
+            item = exc
+        self._put(item)
+
+    def _put(self, item: bytes | BaseException | None) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        parts: list[bytes] = []
+        want = size if size is not None and size >= 0 else None
+        while want is None or want > 0:
+            if not self._buf:
+                if self._eof:
+                    break
+                item = self._queue.get()
+                if item is None:
+                    self._eof = True
+                    break
+                if isinstance(item, BaseException):
+                    self._eof = True
+                    raise item
+                self._buf = memoryview(item)
+            n = len(self._buf) if want is None else min(want, len(self._buf))
+            parts.append(bytes(self._buf[:n]))
+            self._buf = self._buf[n:]
+            if want is not None:
+                want -= n
+        return b"".join(parts)
+
+    def readinto(self, buffer: Any) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._stop.set()
+            self._thread.join()
+            self._raw.close()
+        super().close()
 
 
 def _frame(parts: list[pa.RecordBatch], rows: list[np.ndarray], names: list[str]) -> pd.DataFrame:
@@ -157,9 +248,14 @@ class _Reader:
         required: bool,
         columns: list[str] | None = None,
         keep: Callable[[pa.RecordBatch], pa.Array | None] | None = None,
+        keys: tuple[str, ...] | None = None,
         observe: Callable[[pa.RecordBatch], None] | None = None,
     ) -> tuple[pd.DataFrame | None, int]:
-        """Rows of ``name`` for which ``keep(batch)`` is true (None: all), and the number of rows read."""
+        """Rows of ``name`` for which ``keep(batch)`` is true (None: all), and the number of rows read.
+
+        ``keep`` and ``observe`` see the columns ``keys`` trimmed (None: all); the other
+        columns are trimmed only in the kept rows.
+        """
         header = self.header(name, required=required)
         if header is None:
             return None, 0
@@ -167,18 +263,21 @@ class _Reader:
         parts: list[pa.RecordBatch] = []
         rows: list[np.ndarray] = []
         n = 0
-        for start, batch in _batches(self.src, name, header, columns, desc=f"Fahrplan lesen: {name}"):
-            n += batch.num_rows
+        for start, raw in _batches(self.src, name, header, columns, desc=f"Fahrplan lesen: {name}"):
+            n += raw.num_rows
+            batch = _trim(raw, keys)
+            rest = None if keys is None else [c for c in batch.schema.names if c not in keys]
             if observe is not None:
                 observe(batch)
             mask = keep(batch) if keep is not None else None
             if mask is None:
-                parts.append(batch)
+                parts.append(_trim(batch, rest) if rest else batch)
                 rows.append(np.arange(start + 2, start + 2 + batch.num_rows, dtype=np.int64))
                 continue
             sel = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
             if sel.size:
-                parts.append(batch.take(pa.array(sel)))
+                kept = batch.take(pa.array(sel))
+                parts.append(_trim(kept, rest) if rest else kept)
                 rows.append(sel.astype(np.int64) + (start + 2))
         return _frame(parts, rows, names), n
 
@@ -271,7 +370,6 @@ def parse_clipped(path: Path, *, strict: bool, area: Any) -> _gtfs.Feed:
     try:
         frames["agency.txt"], _ = rd.read("agency.txt", required=True)
         all_stops, n_stops = rd.read("stops.txt", required=True, columns=list(_STOP_COLUMNS))
-        rd.header("stop_times.txt", required=True)
         rd.header("trips.txt", required=True)
         if all_stops is None:  # pragma: no cover - reported as fatal above
             raise GTFSError("Pflichtdatei fehlt", file="stops.txt")
@@ -282,24 +380,29 @@ def parse_clipped(path: Path, *, strict: bool, area: Any) -> _gtfs.Feed:
         clip_ids = pd.Index(all_stops["stop_id"].to_numpy(dtype=object)[in_area])
         frames["stops.txt"] = all_stops[in_area].reset_index(drop=True)
 
-        kept_trips, n_st = _trips_at_stops(src, _strings(clip_ids))
+        st_header = rd.header("stop_times.txt", required=True)
+        kept_trips, st_df, n_st = _stop_times_one_pass(src, st_header or [], _strings(clip_ids))
         trips_df, n_trips = rd.read(
             "trips.txt",
             required=True,
             columns=list(_gtfs._REQUIRED_COLUMNS["trips.txt"]),
             keep=_in("trip_id", kept_trips),
+            keys=("trip_id",),
         )
         frames["trips.txt"] = trips_df
-        st_df, _ = rd.read(
-            "stop_times.txt", required=True, columns=list(_STOP_TIME_COLUMNS), keep=_in("trip_id", kept_trips)
-        )
+        if st_df is None:  # trips not contiguous: second pass
+            st_df, _ = rd.read(
+                "stop_times.txt",
+                required=True,
+                columns=list(_STOP_TIME_COLUMNS),
+                keep=_in("trip_id", kept_trips),
+                keys=("trip_id",),
+            )
         frames["stop_times.txt"] = st_df
         if trips_df is None or st_df is None:  # pragma: no cover - reported as fatal above
             raise GTFSError("Pflichtdatei fehlt", file=str(path))
-        referenced = pd.Index(pd.unique(st_df["stop_id"].to_numpy(dtype=object)))
-        known = pd.Index(all_stops["stop_id"].to_numpy(dtype=object))
-        outside = referenced[referenced.isin(known) & ~referenced.isin(clip_ids)].to_numpy(dtype=object)
-        del all_stops, known, referenced
+        outside = _outside_stops(st_df, all_stops, clip_ids)
+        del all_stops
 
         route_ids = _strings(trips_df["route_id"])
         routes_df, _ = rd.read("routes.txt", required=True, keep=_in("route_id", route_ids))
@@ -311,7 +414,11 @@ def parse_clipped(path: Path, *, strict: bool, area: Any) -> _gtfs.Feed:
             "calendar.txt", required=False, keep=_in("service_id", service_ids), observe=dates.calendar
         )
         frames["calendar_dates.txt"], _ = rd.read(
-            "calendar_dates.txt", required=False, keep=_in("service_id", service_ids), observe=dates.calendar_dates
+            "calendar_dates.txt",
+            required=False,
+            keep=_in("service_id", service_ids),
+            keys=("service_id", "date", "exception_type"),
+            observe=dates.calendar_dates,
         )
         frames["frequencies.txt"], _ = rd.read("frequencies.txt", required=False, keep=_in("trip_id", kept_trips))
         stop_set = _strings(clip_ids)
@@ -350,22 +457,111 @@ def parse_clipped(path: Path, *, strict: bool, area: Any) -> _gtfs.Feed:
     return feed
 
 
-def _trips_at_stops(src: _gtfs._Source, stop_ids: pa.Array) -> tuple[pa.Array, int]:
-    """Pass 1 over ``stop_times.txt``: distinct trip ids with a row at one of ``stop_ids``; rows read."""
-    header = _header(src, "stop_times.txt")
-    if header is None:  # pragma: no cover - reported as fatal before
-        return pa.array([], pa.string()), 0
-    options = pc.SetLookupOptions(value_set=stop_ids)
-    found: list[pa.Array] = []
-    n = 0
-    desc = "Fahrplan lesen: stop_times.txt (Durchgang 1 von 2)"
-    for _, batch in _batches(src, "stop_times.txt", header, ["trip_id", "stop_id"], desc=desc):
-        n += batch.num_rows
-        hit = pc.filter(batch.column("trip_id"), pc.is_in(batch.column("stop_id"), options=options))
+def _outside_stops(st_df: pd.DataFrame, all_stops: pd.DataFrame, clip_ids: pd.Index) -> np.ndarray:
+    """Ids of stops that kept trips serve, that exist in ``stops.txt`` and lie outside the area."""
+    referenced = pc.unique(pa.array(st_df["stop_id"].to_numpy(dtype=object), pa.string()))
+    known = pc.is_in(referenced, value_set=pa.array(all_stops["stop_id"].to_numpy(dtype=object), pa.string()))
+    inside = pc.is_in(referenced, value_set=_strings(clip_ids))
+    return np.asarray(pc.filter(referenced, pc.and_(known, pc.invert(inside))).to_pylist(), dtype=object)
+
+
+class _OnePass:
+    """One pass over ``stop_times.txt`` that keeps all rows of the trips serving kept stops.
+
+    Exact when every trip's rows are contiguous in the file (as in practically every
+    published feed, which lists stop times trip by trip): a trip found to touch the
+    area in some block keeps its rows of that block and of later blocks, and its
+    earlier rows are the trailing run of the previous block(s), held back until the
+    next block shows whether the trip continues. Whether the trips *were* contiguous
+    is known at the end: the number of runs of equal ``trip_id`` equals the number of
+    distinct trip ids. Otherwise :attr:`exact` is False and the caller reads the rows
+    of :attr:`trips` in a second pass.
+    """
+
+    def __init__(self, stop_ids: pa.Array) -> None:
+        self.options = pc.SetLookupOptions(value_set=stop_ids)
+        self.touching = pa.array([], pa.string())
+        self.parts: list[pa.RecordBatch] = []
+        self.rows: list[np.ndarray] = []
+        self.pending: list[tuple[pa.RecordBatch, np.ndarray]] = []
+        self.pending_trip: str | None = None
+        self.last_trip: str | None = None
+        self.runs = 0
+        self.distinct: list[pa.Array] = []
+        self.n = 0
+
+    def add(self, start: int, raw: pa.RecordBatch) -> None:
+        """Process one block (rows ``start ..`` of the file)."""
+        m = raw.num_rows
+        self.n += m
+        if m == 0:
+            return
+        batch = _trim(raw, ("trip_id", "stop_id"))
+        tid = batch.column("trip_id")
+        hit = pc.filter(tid, pc.is_in(batch.column("stop_id"), options=self.options))
         if len(hit):
-            found.append(pc.unique(hit))
-    trips = pc.unique(pa.concat_arrays(found)) if found else pa.array([], pa.string())
-    return trips, n
+            self.touching = pc.unique(pa.concat_arrays([self.touching, pc.unique(hit)]))
+        if isinstance(tid, pa.ChunkedArray):
+            tid = tid.combine_chunks()
+        diff = pc.not_equal(tid.slice(1), tid.slice(0, m - 1)).to_numpy(zero_copy_only=False)
+        change = np.flatnonzero(diff) + 1
+        first, last = tid[0].as_py(), tid[m - 1].as_py()
+        self.runs += change.size + (0 if first == self.last_trip else 1)
+        self.distinct.append(pc.unique(tid))
+        keep = pc.is_in(tid, value_set=self.touching).to_numpy(zero_copy_only=False)
+        touching = set(hit.to_pylist()) if len(hit) else set()
+        # rows of the trip that ran on from the previous block(s)
+        if self.pending and first == self.pending_trip and (touching and first in touching):
+            for part, rows in self.pending:
+                self._keep(part, rows)
+        if first != self.pending_trip or first in touching:
+            self.pending, self.pending_trip = [], None
+        sel = np.flatnonzero(keep)
+        if sel.size:
+            self._keep(batch.take(pa.array(sel)), sel + (start + 2))
+        # the trailing run: held back unless its trip is already known to touch the area
+        tail = int(change[-1]) if change.size else 0
+        if keep[-1]:  # kept already
+            self.pending, self.pending_trip = [], None
+        else:
+            part = batch.slice(tail)
+            rows = np.arange(start + 2 + tail, start + 2 + m, dtype=np.int64)
+            if tail == 0 and self.pending_trip == last:
+                self.pending.append((part, rows))
+            else:
+                self.pending, self.pending_trip = [(part, rows)], last
+        self.last_trip = last
+
+    def _keep(self, part: pa.RecordBatch, rows: np.ndarray) -> None:
+        self.parts.append(_trim(part, [c for c in part.schema.names if c not in ("trip_id", "stop_id")]))
+        self.rows.append(rows.astype(np.int64))
+
+    @property
+    def trips(self) -> pa.Array:
+        """Distinct trip ids with a row at a kept stop."""
+        return self.touching
+
+    @property
+    def exact(self) -> bool:
+        """True when every trip's rows were contiguous (then the kept rows are complete)."""
+        if not self.distinct:
+            return True
+        return self.runs == len(pc.unique(pa.concat_arrays(self.distinct)))
+
+
+def _stop_times_one_pass(
+    src: _gtfs._Source, header: list[str], stop_ids: pa.Array
+) -> tuple[pa.Array, pd.DataFrame | None, int]:
+    """Trips at ``stop_ids``, all their stop times (None if the file needs a second pass), rows read."""
+    one = _OnePass(stop_ids)
+    desc = "Fahrplan lesen: stop_times.txt"
+    for start, raw in _batches(src, "stop_times.txt", header, list(_STOP_TIME_COLUMNS), desc=desc):
+        one.add(start, raw)
+    names = [c for c in _STOP_TIME_COLUMNS if c in header]
+    if not one.exact:
+        logger.info("stop_times.txt ist nicht nach Fahrten geordnet; ein zweiter Durchgang liest die Fahrten")
+        return one.trips, None, one.n
+    return one.trips, _frame(one.parts, one.rows, names), one.n
 
 
 def _needed_agencies(agency: pd.DataFrame | None, routes: pd.DataFrame | None) -> pd.DataFrame | None:

@@ -188,7 +188,8 @@ def random_feeds(draw: st.DrawFn) -> dict[str, str]:
             else:
                 a, d = _hms(arr), _hms(time)
             rows.append(f"T{t},{a},{d},S{s},{seq}")
-    order = draw(st.permutations(range(len(rows))))
+    # mostly trip by trip (as published feeds are; read in one pass), sometimes shuffled (second pass)
+    order = draw(st.permutations(range(len(rows)))) if draw(st.booleans()) else range(len(rows))
     st_text = "trip_id,arrival_time,departure_time,stop_id,stop_sequence\n" + "".join(rows[i] + "\n" for i in order)
     return {
         "agency.txt": AGENCY,
@@ -208,10 +209,12 @@ def _hms(s: int) -> str:
     derandomize=True,
     max_examples=60,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
 )
-@given(files=random_feeds())
-def test_random_feeds_clip_like_brute_force(files: dict[str, str]) -> None:
+@given(files=random_feeds(), block=st.sampled_from([1 << 24, 200, 97]))
+def test_random_feeds_clip_like_brute_force(files: dict[str, str], block: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # small blocks: trips span block boundaries (the one-pass reader holds their rows back)
+    monkeypatch.setattr(_gtfsclip, "_BLOCK", block)
     with tempfile.TemporaryDirectory() as d:
         path = write_zip(Path(d) / "feed.zip", files)
         feed = assert_clip_matches_brute_force(path, AREA)
@@ -222,6 +225,33 @@ def test_random_feeds_clip_like_brute_force(files: dict[str, str]) -> None:
         conns = feed.connections(day).to_frame()
         expected = sum(max(len(v) - 1, 0) for v in clipped_trips(feed).values())
         assert len(conns) == expected
+
+
+@pytest.mark.parametrize("block", [1 << 24, 150, 60])
+def test_one_pass_and_second_pass_agree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog, block: int) -> None:
+    """Trips listed one after the other are read in one pass, also across block boundaries; mixed ones in two."""
+    monkeypatch.setattr(_gtfsclip, "_BLOCK", block)
+    rows = []
+    for t, path in enumerate([[0, 1, 2], [3, 4], [8, 9, 4, 5, 9], [9, 8, 7, 6], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]]):
+        rows += [
+            f"T{t},{_hms(3600 * 6 + 300 * i)},{_hms(3600 * 6 + 300 * i)},S{s},{i + 1}\n" for i, s in enumerate(path)
+        ]
+    files = {
+        "agency.txt": AGENCY,
+        "stops.txt": "stop_id,stop_name,stop_lat,stop_lon\n"
+        + "".join(f"S{k},Halt {k},53.0,{9.0 + 0.01 * k:.2f}\n" for k in range(N_LINE)),
+        "routes.txt": "route_id,agency_id,route_type\nR,A,3\n",
+        "trips.txt": "route_id,service_id,trip_id\n" + "".join(f"R,WD,T{t}\n" for t in range(5)),
+        "calendar.txt": CAL,
+    }
+    header = "trip_id,arrival_time,departure_time,stop_id,stop_sequence\n"
+    for name, order in (("sorted", rows), ("mixed", rows[1:] + rows[:1])):
+        path = write_zip(tmp_path / f"{name}.zip", {**files, "stop_times.txt": header + "".join(order)})
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="coverage._gtfsclip"):
+            feed = assert_clip_matches_brute_force(path, AREA)
+        assert ("zweiter Durchgang" in caplog.text) == (name == "mixed")
+        assert sorted(feed.trips["trip_id"]) == ["T1", "T2", "T3", "T4"]
 
 
 def test_trip_leaving_and_reentering_keeps_exact_times(tmp_path: Path) -> None:
