@@ -89,15 +89,27 @@ def _header(src: _gtfs._Source, name: str) -> list[str] | None:
     return [str(c).strip().lstrip("\ufeff") for c in names]
 
 
-def _batches(src: _gtfs._Source, name: str, header: list[str], columns: list[str] | None, *, desc: str) -> Batches:
-    """Stream ``name`` in blocks: ``(index of the block's first data row, batch)``, values untrimmed."""
+def _batches(
+    src: _gtfs._Source,
+    name: str,
+    header: list[str],
+    columns: list[str] | None,
+    *,
+    desc: str,
+    dictionary: tuple[str, ...] = (),
+) -> Batches:
+    """Stream ``name`` in blocks: ``(index of the block's first data row, batch)``, values untrimmed.
+
+    Columns in ``dictionary`` come dictionary-encoded (``int32`` codes into the distinct
+    values of the block): cheap to compare and look up row by row.
+    """
     include = list(header) if columns is None else [c for c in columns if c in header]
     block = max(_BLOCK, 4 * len(",".join(header)) + 64)  # the skipped header must fit into the first block
     read = pacsv.ReadOptions(column_names=header, skip_rows=1, block_size=block)
     parse = pacsv.ParseOptions(newlines_in_values=name == "stops.txt")
     convert = pacsv.ConvertOptions(
         include_columns=include,
-        column_types=dict.fromkeys(include, pa.string()),
+        column_types={c: pa.dictionary(pa.int32(), pa.string()) if c in dictionary else pa.string() for c in include},
         strings_can_be_null=False,
         quoted_strings_can_be_null=False,
     )
@@ -491,40 +503,43 @@ class _OnePass:
         self.n = 0
 
     def add(self, start: int, raw: pa.RecordBatch) -> None:
-        """Process one block (rows ``start ..`` of the file)."""
+        """Process one block (rows ``start ..`` of the file; ``trip_id``, ``stop_id`` dictionary-encoded)."""
         m = raw.num_rows
         self.n += m
         if m == 0:
             return
-        batch = _trim(raw, ("trip_id", "stop_id"))
-        tid = batch.column("trip_id")
-        hit = pc.filter(tid, pc.is_in(batch.column("stop_id"), options=self.options))
-        if len(hit):
-            self.touching = pc.unique(pa.concat_arrays([self.touching, pc.unique(hit)]))
-        if isinstance(tid, pa.ChunkedArray):
-            tid = tid.combine_chunks()
-        diff = pc.not_equal(tid.slice(1), tid.slice(0, m - 1)).to_numpy(zero_copy_only=False)
-        change = np.flatnonzero(diff) + 1
-        first, last = tid[0].as_py(), tid[m - 1].as_py()
-        self.runs += change.size + (0 if first == self.last_trip else 1)
-        self.distinct.append(pc.unique(tid))
-        keep = pc.is_in(tid, value_set=self.touching).to_numpy(zero_copy_only=False)
-        touching = set(hit.to_pylist()) if len(hit) else set()
+        trip, stop = _dictionary(raw, "trip_id"), _dictionary(raw, "stop_id")
+        t_code = trip.indices.to_numpy(zero_copy_only=False)
+        s_code = stop.indices.to_numpy(zero_copy_only=False)
+        stop_hit = pc.is_in(pc.utf8_trim_whitespace(stop.dictionary), options=self.options)
+        row_hit = stop_hit.to_numpy(zero_copy_only=False)[s_code]
+        # runs of equal trip_id (one per trip when trips are contiguous)
+        starts = np.concatenate([[0], np.flatnonzero(t_code[1:] != t_code[:-1]) + 1])
+        lens = np.diff(np.append(starts, m))
+        run_ids = pc.utf8_trim_whitespace(trip.dictionary.take(pa.array(t_code[starts])))
+        run_hit = np.logical_or.reduceat(row_hit, starts)
+        if run_hit.any():
+            hits = pc.filter(run_ids, pa.array(run_hit))
+            self.touching = pc.unique(pa.concat_arrays([self.touching, hits]))
+        first, last = run_ids[0].as_py(), run_ids[len(run_ids) - 1].as_py()
+        self.runs += starts.size - (1 if first == self.last_trip else 0)
+        self.distinct.append(run_ids)
+        keep = np.repeat(pc.is_in(run_ids, value_set=self.touching).to_numpy(zero_copy_only=False), lens)
         # rows of the trip that ran on from the previous block(s)
-        if self.pending and first == self.pending_trip and (touching and first in touching):
+        if self.pending and first == self.pending_trip and run_hit[0]:
             for part, rows in self.pending:
                 self._keep(part, rows)
-        if first != self.pending_trip or first in touching:
+        if first != self.pending_trip or run_hit[0]:
             self.pending, self.pending_trip = [], None
         sel = np.flatnonzero(keep)
         if sel.size:
-            self._keep(batch.take(pa.array(sel)), sel + (start + 2))
+            self._keep(raw.take(pa.array(sel)), sel + (start + 2))
         # the trailing run: held back unless its trip is already known to touch the area
-        tail = int(change[-1]) if change.size else 0
+        tail = int(starts[-1])
         if keep[-1]:  # kept already
             self.pending, self.pending_trip = [], None
         else:
-            part = batch.slice(tail)
+            part = raw.slice(tail)
             rows = np.arange(start + 2 + tail, start + 2 + m, dtype=np.int64)
             if tail == 0 and self.pending_trip == last:
                 self.pending.append((part, rows))
@@ -533,7 +548,11 @@ class _OnePass:
         self.last_trip = last
 
     def _keep(self, part: pa.RecordBatch, rows: np.ndarray) -> None:
-        self.parts.append(_trim(part, [c for c in part.schema.names if c not in ("trip_id", "stop_id")]))
+        cols = [
+            pc.cast(c, pa.string()) if pa.types.is_dictionary(c.type) else c
+            for c in (part.column(i) for i in range(part.num_columns))
+        ]
+        self.parts.append(_trim(pa.RecordBatch.from_arrays(cols, names=part.schema.names)))
         self.rows.append(rows.astype(np.int64))
 
     @property
@@ -549,13 +568,21 @@ class _OnePass:
         return self.runs == len(pc.unique(pa.concat_arrays(self.distinct)))
 
 
+def _dictionary(batch: pa.RecordBatch, name: str) -> pa.DictionaryArray:
+    col = batch.column(name)
+    return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+
+
 def _stop_times_one_pass(
     src: _gtfs._Source, header: list[str], stop_ids: pa.Array
 ) -> tuple[pa.Array, pd.DataFrame | None, int]:
     """Trips at ``stop_ids``, all their stop times (None if the file needs a second pass), rows read."""
     one = _OnePass(stop_ids)
     desc = "Fahrplan lesen: stop_times.txt"
-    for start, raw in _batches(src, "stop_times.txt", header, list(_STOP_TIME_COLUMNS), desc=desc):
+    batches = _batches(
+        src, "stop_times.txt", header, list(_STOP_TIME_COLUMNS), desc=desc, dictionary=("trip_id", "stop_id")
+    )
+    for start, raw in batches:
         one.add(start, raw)
     names = [c for c in _STOP_TIME_COLUMNS if c in header]
     if not one.exact:
