@@ -284,6 +284,8 @@ def _float_value(s: str) -> float:
 
 def _report_bad(df: pd.DataFrame, col: str, bad: np.ndarray, file: str, chk: _Checker, code: str, msg: str) -> None:
     """Report every row of ``df[col]`` flagged in ``bad`` with its file line and value."""
+    if not bad.any():  # converting a string column to objects is not free
+        return
     chk.report_rows(code, msg, file=file, rows=df["_row"].to_numpy()[bad], column=col, values=df[col].to_numpy()[bad])
 
 
@@ -432,7 +434,7 @@ def _check_foreign_key(
         file=file,
         rows=df["_row"].to_numpy()[bad],
         column=col,
-        values=vals.to_numpy()[bad],
+        values=vals.to_numpy()[bad] if bad.any() else [],
     )
     return ~bad
 
@@ -1037,7 +1039,7 @@ def _load_stops(df: pd.DataFrame, chk: _Checker) -> pd.DataFrame:
             file=file,
             rows=df["_row"].to_numpy()[bad],
             column=col,
-            values=df[col].to_numpy()[bad],
+            values=df[col].to_numpy()[bad] if bad.any() else [],
         )
         missing = (df[col] == "").to_numpy() & needs_coord
         chk.report_rows(
@@ -1241,7 +1243,7 @@ def _load_stop_times(
         file=file,
         rows=rows[after],
         column="arrival_time",
-        values=df["arrival_time"].to_numpy()[idx][after],
+        values=df["arrival_time"].to_numpy()[idx[after]] if after.any() else [],
     )
     bad_trip[t[after]] = True
 
@@ -1257,7 +1259,7 @@ def _load_stop_times(
             file=file,
             rows=rows[where],
             column="arrival_time",
-            values=df["arrival_time"].to_numpy()[idx][where],
+            values=df["arrival_time"].to_numpy()[idx[where]] if where.size else [],
         )
         bad_trip[t[where]] = True
 
