@@ -90,11 +90,12 @@ def load_cached(path: Path, *, strict: bool, cache: Cache, area: Any = None) -> 
                 logger.warning("GTFS-Feed %s: %d Regelverstöße gefunden (siehe Feed.problems)", path, n)
             logger.info(
                 "Fahrplan aus dem Cache geladen (Feed unverändert): %s, "
-                "%d Haltestellen, %d Fahrten, %d Fahrtabschnitte",
+                "%d Haltestellen, %d Fahrten, %d Fahrtabschnitte%s",
                 path,
                 len(feed.stops),
                 len(feed.trips),
                 int(feed.st_stop.shape[0]),
+                "" if feed.clip is None else f" (Ausschnitt des Analysegebiets aus {feed.clip.trips_read} Fahrten)",
             )
             return feed
     feed = _gtfs._parse_gtfs(path, strict=strict, area=area)
@@ -110,7 +111,9 @@ def load_cached(path: Path, *, strict: bool, cache: Cache, area: Any = None) -> 
     except OSError as exc:
         logger.warning("Fahrplan nicht im Cache gespeichert (%s)", exc)
     else:
-        logger.debug("Fahrplan %s im Cache gespeichert", path)
+        logger.info(
+            "Fahrplan %s im Cache gespeichert%s", path, "" if area is None else " (auf das Analysegebiet zugeschnitten)"
+        )
     return feed
 
 
