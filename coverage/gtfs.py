@@ -20,6 +20,10 @@ With ``load_gtfs(path, cache=...)`` the parsed feed is kept in the disk cache
 (:class:`~coverage.cache.Cache`, kind ``fahrplan``) under a key from the feed's
 content, ``strict``, the parser's source code and the library versions, and read
 from there while none of these changes.
+
+With ``load_gtfs(path, area=...)`` a large (e.g. Germany-wide) feed is clipped to
+the analysis area while it is streamed (:mod:`coverage._gtfsclip`); the counts of
+what was read and kept are in :attr:`Feed.clip` (:class:`ClipSummary`).
 """
 
 from __future__ import annotations
