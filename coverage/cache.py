@@ -119,6 +119,8 @@ def tree_xxh128(path: str | os.PathLike[str]) -> str:
     p = Path(path)
     if p.is_file():
         return file_xxh128(p)
+    if not p.is_dir():
+        raise FileNotFoundError(f"Datei oder Ordner für den Fingerabdruck fehlt: {p}")
     digest = xxhash.xxh3_128(b"dir\0")
     for f in sorted(q for q in p.rglob("*") if q.is_file()):
         digest.update(f.relative_to(p).as_posix().encode() + b"\0" + file_xxh128(f).encode() + b"\0")

@@ -210,11 +210,16 @@ TRAVEL_CODE: tuple[str, ...] = (
 
 
 def networks_key(walk: StreetNetwork, bike: StreetNetwork, gtfs: Path | None) -> str:
-    """Content fingerprint of the two street networks and the GTFS file."""
-    from .cache import fingerprint
+    """Content fingerprint of the two street networks and the GTFS file.
+
+    The feed's content enters as XXH3-128 (:func:`coverage.cache.tree_xxh128`): a
+    Germany-wide feed of several hundred MB is hashed on every run.
+    """
+    from .cache import fingerprint, tree_xxh128
 
     arrays = [getattr(n, f) for n in (walk, bike) for f in ("node_ids", "x", "y", "indptr", "indices", "length_m")]
-    return fingerprint(*arrays, gtfs if gtfs is not None else "", code=TRAVEL_CODE)
+    feed = ("gtfs-xxh128", tree_xxh128(gtfs)) if gtfs is not None else ""
+    return fingerprint(*arrays, feed, code=TRAVEL_CODE)
 
 
 # --------------------------------------------------------------------------- course days

@@ -536,6 +536,8 @@ def test_xxh128_of_file_and_folder(tmp_path: Path) -> None:
     k = tree_xxh128(d)
     (d / "trips.txt").write_text("")
     assert tree_xxh128(d) != k
+    with pytest.raises(FileNotFoundError):
+        tree_xxh128(tmp_path / "fehlt.zip")
 
 
 def test_area_must_be_a_polygon() -> None:
