@@ -6,13 +6,17 @@ in blocks, and only the rows the analysis area needs are kept:
 
 1. ``stops.txt`` (read in full, ~500,000 rows): stops inside the area, plus the
    parent stations of kept stops (transitively).
-2. ``stop_times.txt``, pass 1, columns ``trip_id`` and ``stop_id`` only: the trips
-   serving at least one kept stop.
+2. ``stop_times.txt``: the trips serving at least one kept stop, with *all* their
+   rows, so that validation and interpolation of missing times see the whole trip.
+   One pass (``trip_id`` and ``stop_id`` dictionary-encoded, see :class:`_OnePass`)
+   when every trip's rows are contiguous, as in published feeds (checked while
+   reading); otherwise a second pass reads the rows of the trips found.
 3. ``trips.txt``: the rows of these trips.
-4. ``stop_times.txt``, pass 2: *all* rows of these trips, so that validation and
-   interpolation of missing times see the whole trip.
-5. ``routes``, ``agency``, ``calendar``, ``calendar_dates``, ``frequencies``,
+4. ``routes``, ``agency``, ``calendar``, ``calendar_dates``, ``frequencies``,
    ``transfers``: the rows the kept trips and stops refer to.
+
+Zip members are inflated in a background thread (:class:`_Prefetch`) while pyarrow
+parses, and a progress bar shows the bytes read (on a terminal only).
 
 The kept rows carry their data row number in the original file (``_row``, header =
 line 1) and go through the same validation as a full read
