@@ -28,14 +28,14 @@ from ._frames import decode_frame, encode_frame, library_versions, same_frame
 
 if TYPE_CHECKING:
     from .cache import Cache
-    from .gtfs import Feed
+    from .gtfs import ClipSummary, Feed
 
 __all__ = ["load_cached"]
 
 logger = logging.getLogger(__name__)
 
 _CACHE_KIND = "fahrplan"
-_CACHE_CODE = ("coverage.gtfs", "coverage._gtfscache", "coverage._frames")
+_CACHE_CODE = ("coverage.gtfs", "coverage._gtfsclip", "coverage._gtfscache", "coverage._frames")
 """Modules whose source enters the key: the parser, this module and the table format."""
 
 _FRAME_FIELDS = (
@@ -59,15 +59,24 @@ _ARRAY_FIELDS = (
     "st_dropoff",
     "trip_service",
 )
-_OTHER_FIELDS = ("path", "problems", "service_ids", "_stop_index", "_calendar_rules", "_exceptions", "_conn_cache")
+_OTHER_FIELDS = (
+    "path",
+    "problems",
+    "service_ids",
+    "_stop_index",
+    "_calendar_rules",
+    "_exceptions",
+    "_conn_cache",
+    "clip",
+)
 """Every field of :class:`Feed`; a feed with other fields is not cached (see :func:`_encode_feed`)."""
 
 
-def load_cached(path: Path, *, strict: bool, cache: Cache) -> Feed:
-    """:func:`load_gtfs` through ``cache`` (kind ``fahrplan``)."""
-    key = _feed_key(path, strict=strict)
+def load_cached(path: Path, *, strict: bool, cache: Cache, area: Any = None) -> Feed:
+    """:func:`load_gtfs` through ``cache`` (kind ``fahrplan``); ``area`` clips the feed."""
+    key = _feed_key(path, strict=strict, area=area)
     if key is None:  # missing or unreadable: the parser says what is wrong
-        return _gtfs._parse_gtfs(path, strict=strict)
+        return _gtfs._parse_gtfs(path, strict=strict, area=area)
     hit = cache.get(_CACHE_KIND, key)
     if isinstance(hit, dict):
         try:
@@ -81,19 +90,20 @@ def load_cached(path: Path, *, strict: bool, cache: Cache) -> Feed:
                 logger.warning("GTFS-Feed %s: %d Regelverstöße gefunden (siehe Feed.problems)", path, n)
             logger.info(
                 "Fahrplan aus dem Cache geladen (Feed unverändert): %s, "
-                "%d Haltestellen, %d Fahrten, %d Fahrtabschnitte",
+                "%d Haltestellen, %d Fahrten, %d Fahrtabschnitte%s",
                 path,
                 len(feed.stops),
                 len(feed.trips),
                 int(feed.st_stop.shape[0]),
+                "" if feed.clip is None else f" (Ausschnitt des Analysegebiets aus {feed.clip.trips_read} Fahrten)",
             )
             return feed
-    feed = _gtfs._parse_gtfs(path, strict=strict)
+    feed = _gtfs._parse_gtfs(path, strict=strict, area=area)
     arrays = _encode_feed(feed)
     if arrays is None:
         logger.info("Fahrplan %s lässt sich nicht verlustfrei zwischenspeichern; er wird jedes Mal eingelesen", path)
         return feed
-    if _feed_key(path, strict=strict) != key:  # changed while it was read: its entry would be stale
+    if _feed_key(path, strict=strict, area=area) != key:  # changed while it was read: its entry would be stale
         logger.info("GTFS-Feed %s wurde während des Einlesens geändert; nicht zwischengespeichert", path)
         return feed
     try:
@@ -101,17 +111,29 @@ def load_cached(path: Path, *, strict: bool, cache: Cache) -> Feed:
     except OSError as exc:
         logger.warning("Fahrplan nicht im Cache gespeichert (%s)", exc)
     else:
-        logger.debug("Fahrplan %s im Cache gespeichert", path)
+        logger.info(
+            "Fahrplan %s im Cache gespeichert%s", path, "" if area is None else " (auf das Analysegebiet zugeschnitten)"
+        )
     return feed
 
 
-def _feed_key(path: Path, *, strict: bool) -> str | None:
-    """Cache key of the feed at ``path``, or None if it cannot be read."""
-    from .cache import fingerprint
+def _feed_key(path: Path, *, strict: bool, area: Any = None) -> str | None:
+    """Cache key of the feed at ``path`` (clipped to ``area``), or None if it cannot be read.
+
+    The content enters as XXH3-128 (:func:`coverage.cache.tree_xxh128`): a Germany-wide
+    feed of several hundred MB is hashed in a fraction of a second, so a warm run
+    does not pay for a cryptographic hash. The area enters as WKB.
+    """
+    from .cache import fingerprint, tree_xxh128
+
+    if not path.exists():
+        return None
     try:
-        return fingerprint(path, bool(strict), ANALYSIS_CRS, library_versions(), code=_CACHE_CODE)
+        content = tree_xxh128(path)
     except OSError:
         return None
+    clip = None if area is None else bytes(area.wkb)
+    return fingerprint("gtfs-inhalt", content, bool(strict), ANALYSIS_CRS, library_versions(), clip, code=_CACHE_CODE)
 
 
 def _encode_feed(feed: Feed) -> dict[str, np.ndarray] | None:
@@ -134,6 +156,7 @@ def _encode_feed(feed: Feed) -> dict[str, np.ndarray] | None:
             out[name] = a
         problems = json.dumps(_to_json(feed.problems), ensure_ascii=False, separators=(",", ":")).encode()
         out["probleme"] = np.frombuffer(problems, dtype=np.uint8)
+        out["ausschnitt"] = np.frombuffer(_clip_json(feed.clip), dtype=np.uint8)
         rules = feed._calendar_rules
         days = np.array([r[0] for r in rules.values()], dtype=bool).reshape(len(rules), len(_gtfs._WEEKDAY_COLUMNS))
         exceptions = [(d, sid, typ) for d, items in feed._exceptions.items() for sid, typ in items]
@@ -190,6 +213,7 @@ def _decode_feed(arrays: Mapping[str, np.ndarray], *, path: str) -> Feed:
     if not isinstance(problems, list):
         raise ValueError("Problemliste fehlt")
     stops = frames["stops"]
+    clip = _clip_from_json(arrays["ausschnitt"].tobytes())
     return _gtfs.Feed(
         path=path,
         **frames,
@@ -199,7 +223,30 @@ def _decode_feed(arrays: Mapping[str, np.ndarray], *, path: str) -> Feed:
         _stop_index={s: i for i, s in enumerate(stops["stop_id"].tolist())},
         _calendar_rules=rules,
         _exceptions=exceptions,
+        clip=clip,
     )
+
+
+def _clip_json(clip: ClipSummary | None) -> bytes:
+    """:class:`~coverage.gtfs.ClipSummary` (or None) as JSON bytes, dates as ISO strings."""
+    if clip is None:
+        return b"null"
+    data = {
+        f.name: (v.isoformat() if isinstance(v := getattr(clip, f.name), dt.date) else v)
+        for f in dataclasses.fields(clip)
+    }
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
+def _clip_from_json(raw: bytes) -> ClipSummary | None:
+    """Inverse of :func:`_clip_json`."""
+    data = json.loads(raw.decode())
+    if data is None:
+        return None
+    for name in ("feed_start", "feed_end"):
+        if data[name] is not None:
+            data[name] = dt.date.fromisoformat(data[name])
+    return _gtfs.ClipSummary(**data)
 
 
 def _to_json(value: object) -> object:

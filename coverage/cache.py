@@ -48,7 +48,16 @@ import xxhash
 
 from ._io import atomic_path
 
-__all__ = ["CACHE_FORMAT", "Cache", "code_salt", "file_sha256", "fingerprint", "tree_sha256"]
+__all__ = [
+    "CACHE_FORMAT",
+    "Cache",
+    "code_salt",
+    "file_sha256",
+    "file_xxh128",
+    "fingerprint",
+    "tree_sha256",
+    "tree_xxh128",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +67,7 @@ CACHE_FORMAT = 4
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 _META_PREFIX = "__"
 _CHUNK = 1 << 20
+_BIG_CHUNK = 1 << 24
 _SUFFIX = ".kcache"
 _OLD_SUFFIXES = (".npz",)
 _MAGIC = b"KURSATLAS-CACHE\x00"  # 16 bytes
@@ -87,6 +97,33 @@ def tree_sha256(path: str | os.PathLike[str]) -> str:
     digest = hashlib.sha256(b"dir\0")
     for f in sorted(q for q in p.rglob("*") if q.is_file()):
         digest.update(f.relative_to(p).as_posix().encode() + b"\0" + file_sha256(f).encode() + b"\0")
+    return digest.hexdigest()
+
+
+def file_xxh128(path: str | os.PathLike[str]) -> str:
+    """Hex XXH3-128 of a file's bytes.
+
+    Many times faster than :func:`file_sha256` (several GB/s), for keys of large
+    inputs that are hashed on every run (e.g. a Germany-wide GTFS feed). Not a
+    cryptographic hash: it detects changed content, not deliberate collisions.
+    """
+    digest = xxhash.xxh3_128()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_BIG_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def tree_xxh128(path: str | os.PathLike[str]) -> str:
+    """Hex XXH3-128 of a file, or of a folder (relative paths and contents of all files, sorted)."""
+    p = Path(path)
+    if p.is_file():
+        return file_xxh128(p)
+    if not p.is_dir():
+        raise FileNotFoundError(f"Datei oder Ordner für den Fingerabdruck fehlt: {p}")
+    digest = xxhash.xxh3_128(b"dir\0")
+    for f in sorted(q for q in p.rglob("*") if q.is_file()):
+        digest.update(f.relative_to(p).as_posix().encode() + b"\0" + file_xxh128(f).encode() + b"\0")
     return digest.hexdigest()
 
 

@@ -20,6 +20,10 @@ With ``load_gtfs(path, cache=...)`` the parsed feed is kept in the disk cache
 (:class:`~coverage.cache.Cache`, kind ``fahrplan``) under a key from the feed's
 content, ``strict``, the parser's source code and the library versions, and read
 from there while none of these changes.
+
+With ``load_gtfs(path, area=...)`` a large (e.g. Germany-wide) feed is clipped to
+the analysis area while it is streamed (:mod:`coverage._gtfsclip`); the counts of
+what was read and kept are in :attr:`Feed.clip` (:class:`ClipSummary`).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -41,10 +45,11 @@ from . import ANALYSIS_CRS
 from .errors import GTFSError, RoutingError
 
 if TYPE_CHECKING:
+    from shapely.geometry import MultiPolygon, Polygon
 
     from .cache import Cache
 
-__all__ = ["Connections", "Feed", "load_gtfs"]
+__all__ = ["ClipSummary", "Connections", "Feed", "load_gtfs"]
 
 logger = logging.getLogger(__name__)
 
@@ -188,6 +193,18 @@ class _Source:
     def has(self, name: str) -> bool:
         return name in self._names
 
+    def open(self, name: str) -> IO[bytes]:
+        """Binary stream of file ``name`` (decompressed for a zip member)."""
+        if self._zip is not None:
+            return self._zip.open(self._names[name])
+        return open(self._names[name], "rb")
+
+    def size(self, name: str) -> int:
+        """Size of file ``name`` in bytes (uncompressed)."""
+        if self._zip is not None:
+            return int(self._zip.getinfo(self._names[name]).file_size)
+        return Path(self._names[name]).stat().st_size
+
     def read(self, name: str) -> pd.DataFrame:
         raw = self._zip.read(self._names[name]) if self._zip is not None else Path(self._names[name]).read_bytes()
         try:
@@ -271,6 +288,8 @@ def _float_value(s: str) -> float:
 
 def _report_bad(df: pd.DataFrame, col: str, bad: np.ndarray, file: str, chk: _Checker, code: str, msg: str) -> None:
     """Report every row of ``df[col]`` flagged in ``bad`` with its file line and value."""
+    if not bad.any():  # converting a string column to objects is not free
+        return
     chk.report_rows(code, msg, file=file, rows=df["_row"].to_numpy()[bad], column=col, values=df[col].to_numpy()[bad])
 
 
@@ -380,6 +399,24 @@ def _check_duplicates(df: pd.DataFrame, keys: list[str], file: str, chk: _Checke
     return ~dup
 
 
+def _isin(values: pd.Series, valid: Iterable[str] | pd.Index) -> np.ndarray:
+    """Mask of the entries of ``values`` that occur in ``valid`` (strings, hashed in pyarrow).
+
+    Same result as ``values.isin(valid)``; the pandas version of the string dtype builds
+    its lookup set value by value in Python, which takes seconds for 100,000 values.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def strings(x: Any) -> pa.Array:
+        arr = pa.array(x if isinstance(x, pd.Series | pd.Index) else list(x))
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        return pc.cast(arr, pa.string()) if len(arr) else pa.array([], pa.string())
+
+    return pc.is_in(strings(values), value_set=strings(valid)).to_numpy(zero_copy_only=False)
+
+
 def _check_foreign_key(
     df: pd.DataFrame,
     col: str,
@@ -392,7 +429,7 @@ def _check_foreign_key(
 ) -> np.ndarray:
     """Report values of ``col`` not in ``valid``; return mask of rows to keep."""
     vals = df[col]
-    bad = ~vals.isin(pd.Index(valid)).to_numpy()
+    bad = ~_isin(vals, valid)
     if allow_empty:
         bad &= (vals != "").to_numpy()
     chk.report_rows(
@@ -401,7 +438,7 @@ def _check_foreign_key(
         file=file,
         rows=df["_row"].to_numpy()[bad],
         column=col,
-        values=vals.to_numpy()[bad],
+        values=vals.to_numpy()[bad] if bad.any() else [],
     )
     return ~bad
 
@@ -638,6 +675,39 @@ def _scan_orders(dep_time: np.ndarray, arr_time: np.ndarray) -> tuple[np.ndarray
 # ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ClipSummary:
+    """Counts of a feed clipped to an analysis area (:attr:`Feed.clip`).
+
+    Attributes
+    ----------
+    stops_read, stops_kept : int
+        Rows of ``stops.txt`` read; stops kept (inside the area plus the parent
+        stations of kept stops).
+    trips_read, trips_kept : int
+        Rows of ``trips.txt`` read; trips kept (serving at least one kept stop,
+        after validation; trips of ``frequencies.txt`` counted once).
+    stop_times_read, stop_times_kept : int
+        Rows of ``stop_times.txt`` read; stop times kept (at kept stops, of kept
+        trips; trips of ``frequencies.txt`` counted once).
+    services_kept : int
+        Service ids used by the kept trips.
+    feed_start, feed_end : datetime.date or None
+        First and last service date of the whole feed (``calendar.txt`` ranges
+        and added dates of ``calendar_dates.txt``), None if it has none.
+    """
+
+    stops_read: int
+    stops_kept: int
+    trips_read: int
+    trips_kept: int
+    stop_times_read: int
+    stop_times_kept: int
+    services_kept: int
+    feed_start: dt.date | None
+    feed_end: dt.date | None
+
+
 @dataclass(eq=False)
 class Feed:
     """A validated GTFS feed.
@@ -668,6 +738,9 @@ class Feed:
     problems : list of dict
         Rule violations found with ``strict=False`` (keys ``code``, ``file``,
         ``row``, ``column``, ``value``, ``message``); empty when strict.
+    clip : ClipSummary or None
+        What was read and kept when the feed was clipped to an analysis area
+        (``load_gtfs(..., area=...)``); None for a feed read in full.
     """
 
     path: str
@@ -695,6 +768,7 @@ class Feed:
     _calendar_rules: dict[str, tuple[tuple[bool, ...], dt.date, dt.date]] = field(repr=False, default_factory=dict)
     _exceptions: dict[dt.date, list[tuple[str, int]]] = field(repr=False, default_factory=dict)
     _conn_cache: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
+    clip: ClipSummary | None = None
 
     # -- basic lookups -----------------------------------------------------
 
@@ -969,7 +1043,7 @@ def _load_stops(df: pd.DataFrame, chk: _Checker) -> pd.DataFrame:
             file=file,
             rows=df["_row"].to_numpy()[bad],
             column=col,
-            values=df[col].to_numpy()[bad],
+            values=df[col].to_numpy()[bad] if bad.any() else [],
         )
         missing = (df[col] == "").to_numpy() & needs_coord
         chk.report_rows(
@@ -1173,7 +1247,7 @@ def _load_stop_times(
         file=file,
         rows=rows[after],
         column="arrival_time",
-        values=df["arrival_time"].to_numpy()[idx][after],
+        values=df["arrival_time"].to_numpy()[idx[after]] if after.any() else [],
     )
     bad_trip[t[after]] = True
 
@@ -1189,7 +1263,7 @@ def _load_stop_times(
             file=file,
             rows=rows[where],
             column="arrival_time",
-            values=df["arrival_time"].to_numpy()[idx][where],
+            values=df["arrival_time"].to_numpy()[idx[where]] if where.size else [],
         )
         bad_trip[t[where]] = True
 
@@ -1444,7 +1518,13 @@ def _expand_frequencies(
     return out, new_st
 
 
-def load_gtfs(path: str | Path, *, strict: bool = True, cache: Cache | None = None) -> Feed:
+def load_gtfs(
+    path: str | Path,
+    *,
+    strict: bool = True,
+    cache: Cache | None = None,
+    area: Polygon | MultiPolygon | None = None,
+) -> Feed:
     """Read and validate a GTFS feed.
 
     Parameters
@@ -1465,7 +1545,19 @@ def load_gtfs(path: str | Path, *, strict: bool = True, cache: Cache | None = No
         of this module and the versions of the libraries that parse it; a changed
         feed or parser is read again. A feed that would not come back from the
         cache identical in every field is not stored; a damaged entry is deleted
-        and the feed read again.
+        and the feed read again. With ``area``, the *clipped* feed is cached, keyed
+        in addition by the area; a cache hit does not read the feed again.
+    area
+        Analysis area (shapely polygon or multipolygon in EPSG:25832, e.g. the
+        county plus a buffer). The feed is then clipped while it is read (streamed
+        with :mod:`pyarrow.csv`, so a Germany-wide feed fits in a few hundred MB):
+        kept are the stops inside the area (plus the parent stations of kept
+        stops), every trip serving at least one of them, cut to its stops in the
+        area with the exact times of the full trip (missing times are interpolated
+        over the whole trip before the cut), and the rows of the other files these
+        trips and stops need. Only kept rows are validated (for kept trips: all
+        their stop times), with the line numbers of the original files. The counts
+        are in :attr:`Feed.clip`. Default None: the whole feed.
 
     Returns
     -------
@@ -1496,56 +1588,92 @@ def load_gtfs(path: str | Path, *, strict: bool = True, cache: Cache | None = No
     (datetime.date(2014, 5, 26), datetime.date(2014, 12, 26))
     """
     path = Path(path)
+    if area is not None:
+        from ._gtfsclip import check_area
+
+        check_area(area)
     if cache is None:
-        return _parse_gtfs(path, strict=strict)
+        return _parse_gtfs(path, strict=strict, area=area)
     from ._gtfscache import load_cached
 
-    return load_cached(path, strict=strict, cache=cache)
+    return load_cached(path, strict=strict, cache=cache, area=area)
 
 
-def _parse_gtfs(path: Path, *, strict: bool) -> Feed:
+def _parse_gtfs(path: Path, *, strict: bool, area: Any = None) -> Feed:
     """Read and validate the feed at ``path`` (see :func:`load_gtfs`)."""
+    if area is not None:
+        from ._gtfsclip import parse_clipped
+
+        return parse_clipped(path, strict=strict, area=area)
     chk = _Checker(strict=strict)
     src = _Source(path)
     try:
-        agency_df = _read_required(src, "agency.txt", chk)
-        stops_df = _read_required(src, "stops.txt", chk)
-        routes_df = _read_required(src, "routes.txt", chk)
-        trips_df = _read_required(src, "trips.txt", chk)
-        st_df = _read_required(src, "stop_times.txt", chk)
-        if not src.has("calendar.txt") and not src.has("calendar_dates.txt"):
-            chk.report(
-                "missing_calendar_and_calendar_date_files",
-                "Pflichtdatei calendar.txt oder calendar_dates.txt fehlt; mindestens eine ist erforderlich",
-                file="calendar.txt",
-                fatal=True,
-            )
-        cal_df = _read_optional(src, "calendar.txt", chk)
-        cdates_df = _read_optional(src, "calendar_dates.txt", chk)
-        freq_df = _read_optional(src, "frequencies.txt", chk)
-        transfers_df = _read_optional(src, "transfers.txt", chk)
+        frames = {
+            name: _read_required(src, name, chk)
+            for name in ("agency.txt", "stops.txt", "routes.txt", "trips.txt", "stop_times.txt")
+        }
+        _check_calendar_files(src, chk)
+        for name in ("calendar.txt", "calendar_dates.txt", "frequencies.txt", "transfers.txt"):
+            frames[name] = _read_optional(src, name, chk)
     finally:
         src.close()
+    return _assemble(path, frames, chk)
+
+
+def _check_calendar_files(src: _Source, chk: _Checker) -> None:
+    """Report (fatal) a feed without ``calendar.txt`` and ``calendar_dates.txt``."""
+    if not src.has("calendar.txt") and not src.has("calendar_dates.txt"):
+        chk.report(
+            "missing_calendar_and_calendar_date_files",
+            "Pflichtdatei calendar.txt oder calendar_dates.txt fehlt; mindestens eine ist erforderlich",
+            file="calendar.txt",
+            fatal=True,
+        )
+
+
+def _assemble(
+    path: Path,
+    frames: dict[str, pd.DataFrame | None],
+    chk: _Checker,
+    *,
+    outside_stop_ids: np.ndarray | None = None,
+) -> Feed:
+    """Validate the raw tables ``frames`` (file name -> strings and ``_row``) and build the feed.
+
+    ``outside_stop_ids`` (clipped reading only, see :mod:`coverage._gtfsclip`): ids of
+    stops that exist in ``stops.txt`` but lie outside the analysis area. Stop times
+    at them count as valid while the trips are checked and interpolated in full;
+    afterwards they are dropped, and trips left without stop times are dropped too.
+    """
+    agency_df, stops_df, routes_df = frames["agency.txt"], frames["stops.txt"], frames["routes.txt"]
+    trips_df, st_df = frames["trips.txt"], frames["stop_times.txt"]
     if stops_df is None or trips_df is None or st_df is None:  # pragma: no cover - reported as fatal above
         raise GTFSError("Pflichtdatei fehlt", file=str(path))
 
     agency = _load_agency(agency_df, chk)
     stops = _load_stops(stops_df, chk)
     routes = _load_routes(routes_df, agency, chk)
-    cal, cdates, rules, exceptions = _load_calendar(cal_df, cdates_df, chk)
+    cal, cdates, rules, exceptions = _load_calendar(frames["calendar.txt"], frames["calendar_dates.txt"], chk)
     services = set(cal["service_id"]) | set(cdates["service_id"])
     if routes_df is None:
         routes = pd.DataFrame({"route_id": sorted(set(trips_df["route_id"])), "route_type": ""})
     trips = _load_trips(trips_df, routes, services, chk)
-    st = _load_stop_times(st_df, trips, stops, chk)
+    st_stops = stops
+    if outside_stop_ids is not None:
+        st_stops = pd.DataFrame({"stop_id": np.concatenate([stops["stop_id"].to_numpy(object), outside_stop_ids])})
+    st = _load_stop_times(st_df, trips, st_stops, chk)
     if st["bad_trip"].any():
         keep_trips = ~st["bad_trip"]
         old_ptr = st["ptr"]
         trips = trips[keep_trips].reset_index(drop=True)
         st["ptr"] = np.concatenate([[0], np.cumsum(np.diff(old_ptr)[keep_trips])]).astype(np.int64)
-    freq = _load_frequencies(freq_df, trips, trips_df["trip_id"], chk)
-    transfers, ct, pairs = _load_transfers(transfers_df, stops, chk)
+    freq = _load_frequencies(frames["frequencies.txt"], trips, trips_df["trip_id"], chk)
+    transfers, ct, pairs = _load_transfers(frames["transfers.txt"], stops, chk)
     trips_out, st = _expand_frequencies(trips, st, freq)
+    if outside_stop_ids is not None:
+        from ._gtfsclip import cut_to_stops
+
+        trips_out, st = cut_to_stops(trips_out, st, len(stops))
 
     service_ids, trip_service = np.unique(trips_out["service_id"].to_numpy(dtype=object), return_inverse=True)
     if chk.problems:
@@ -1583,4 +1711,3 @@ def _parse_gtfs(path: Path, *, strict: bool) -> Feed:
         int(st["stop"].shape[0]),
     )
     return feed
-

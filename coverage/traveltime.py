@@ -210,11 +210,16 @@ TRAVEL_CODE: tuple[str, ...] = (
 
 
 def networks_key(walk: StreetNetwork, bike: StreetNetwork, gtfs: Path | None) -> str:
-    """Content fingerprint of the two street networks and the GTFS file."""
-    from .cache import fingerprint
+    """Content fingerprint of the two street networks and the GTFS file.
+
+    The feed's content enters as XXH3-128 (:func:`coverage.cache.tree_xxh128`): a
+    Germany-wide feed of several hundred MB is hashed on every run.
+    """
+    from .cache import fingerprint, tree_xxh128
 
     arrays = [getattr(n, f) for n in (walk, bike) for f in ("node_ids", "x", "y", "indptr", "indices", "length_m")]
-    return fingerprint(*arrays, gtfs if gtfs is not None else "", code=TRAVEL_CODE)
+    feed = ("gtfs-xxh128", tree_xxh128(gtfs)) if gtfs is not None else ""
+    return fingerprint(*arrays, feed, code=TRAVEL_CODE)
 
 
 # --------------------------------------------------------------------------- course days
@@ -248,28 +253,41 @@ def course_days(
     return out
 
 
-def _days_in_feed(days: list[dt.date], feed: Feed) -> list[dt.date]:
-    """Course days inside the feed's range; outside it, the same weekday of the feed's first weeks."""
+def _days_in_feed(days: list[dt.date], feed: Feed, *, course_id: object = "?") -> list[dt.date]:
+    """The course days inside the feed's date range.
+
+    Days outside the range are left out with a warning. If *no* course day lies in
+    the range, the travel times of the course cannot be computed from this timetable:
+    :class:`~coverage.errors.GTFSError` names the feed's range and the course (earlier
+    versions silently used the same weekdays of the feed's first weeks instead, which
+    hid an outdated timetable).
+
+    Raises
+    ------
+    GTFSError
+        If no course day lies inside :attr:`Feed.date_range`.
+    """
+    from .errors import GTFSError
+
     lo, hi = feed.date_range
     inside = [d for d in days if lo <= d <= hi]
-    if inside:
-        if len(inside) < len(days):
-            logger.warning(
-                "%d Kurstage liegen außerhalb des Fahrplanzeitraums und werden nicht geprüft", len(days) - len(inside)
-            )
-        return inside
-    proxies = []
-    for wd in sorted({d.weekday() for d in days}):
-        d = lo + dt.timedelta(days=(wd - lo.weekday()) % 7 + 7)
-        if d <= hi:
-            proxies.append(d)
-    logger.warning(
-        "Kurszeitraum liegt außerhalb des Fahrplans (%s bis %s); geprüft werden Ersatztage %s",
-        lo,
-        hi,
-        ", ".join(map(str, proxies)),
-    )
-    return proxies
+    if not inside:
+        raise GTFSError(
+            f"Der Fahrplan gilt vom {lo:%d.%m.%Y} bis {hi:%d.%m.%Y}; Kurs {course_id} "
+            f"({min(days):%d.%m.%Y}–{max(days):%d.%m.%Y}) liegt ganz außerhalb. "
+            "Bitte einen aktuellen Fahrplan angeben (oder die Kurstage prüfen).",
+            file=feed.path,
+        )
+    if len(inside) < len(days):
+        logger.warning(
+            "Kurs %s: %d von %d Kurstagen liegen außerhalb des Fahrplanzeitraums (%s bis %s) und werden nicht geprüft",
+            course_id,
+            len(days) - len(inside),
+            len(days),
+            f"{lo:%d.%m.%Y}",
+            f"{hi:%d.%m.%Y}",
+        )
+    return inside
 
 
 # --------------------------------------------------------------------------- sparse max/min-plus
@@ -924,7 +942,7 @@ def _transit_legs(
         if not days:
             logger.warning("Kurs %s hat keinen Kurstag im Zeitraum", row["kurs_id"])
             continue
-        days = _days_in_feed(days, feed)
+        days = _days_in_feed(days, feed, course_id=row["kurs_id"])
         sigs: dict[tuple[str, ...], dt.date] = {}
         for d in days:
             sig = feed.service_signature(d)

@@ -20,6 +20,7 @@ from coverage import traveltime
 from coverage._synthetic import grid_network
 from coverage.cache import Cache
 from coverage.config import Parameters
+from coverage.errors import GTFSError
 from coverage.gtfs import load_gtfs
 from coverage.network import street_times
 from coverage.traveltime import Networks, course_days, course_travel_times, networks_key
@@ -112,6 +113,15 @@ def test_a_course_day_without_service_counts(tmp_path: Path) -> None:
     courses.at[0, "wochentage"] = (0, 1, 3, 4)
     tt = course_travel_times(origins, courses, networks=nets, params=Parameters())
     assert tt.mode("oepnv")[0][0, 0] == pytest.approx(30.0, abs=1e-3)
+
+
+def test_course_wholly_outside_the_feed_dates_raises(tmp_path: Path) -> None:
+    # The feed runs in 2027; a course in 2030 used to be checked on substitute days of January 2027.
+    nets, origins, courses = _setup(tmp_path, first="2030-02-04", last="2030-02-08")
+    with pytest.raises(
+        GTFSError, match=r"gilt vom 01\.01\.2027 bis 31\.12\.2027; Kurs K \(04\.02\.2030–08\.02\.2030\)"
+    ):
+        course_travel_times(origins, courses, networks=nets, params=Parameters())
 
 
 def test_public_holidays_are_no_course_days() -> None:
@@ -456,7 +466,6 @@ def test_connections_from_cache_of_a_feed_with_trips_past_midnight(tmp_path: Pat
         _same_connections(built, feed.connections(day))
         _same_connections(read, built)
     assert cache.hits == 3
-
 
 
 @pytest.mark.parametrize("parallel", [False, True])
