@@ -194,7 +194,7 @@ def load_networks(config: Config, region: Region, *, cache: Cache | None = None)
             from .cache import Cache
 
             cache = Cache(config.cache / "berechnung")
-        feed = load_gtfs(config.gtfs, cache=cache)
+        feed = load_gtfs(config.gtfs, cache=cache, area=region.area)
     return Networks(walk=walk, bike=bike, feed=feed, key=networks_key(walk, bike, config.gtfs))
 
 
