@@ -48,7 +48,7 @@ import xxhash
 
 from ._io import atomic_path
 
-__all__ = ["CACHE_FORMAT", "Cache", "code_salt", "file_sha256", "fingerprint", "tree_sha256"]
+__all__ = ["CACHE_FORMAT", "Cache", "code_salt", "file_sha256", "file_xxh128", "fingerprint", "tree_sha256"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ CACHE_FORMAT = 4
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 _META_PREFIX = "__"
 _CHUNK = 1 << 20
+_BIG_CHUNK = 1 << 24
 _SUFFIX = ".kcache"
 _OLD_SUFFIXES = (".npz",)
 _MAGIC = b"KURSATLAS-CACHE\x00"  # 16 bytes
@@ -76,6 +77,23 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     with open(path, "rb") as fh:
         while chunk := fh.read(_CHUNK):
             digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_xxh128(path: str | os.PathLike[str]) -> str:
+    """Hex XXH3-128 of a file's bytes, for large inputs (an OSM extract of a Land).
+
+    XXH3 runs at memory speed (several GB/s, over ten times SHA-256), so a
+    500 MB file costs a fraction of a second when it is in the page cache. Use
+    it where a content key of a large, trusted input is needed; accidental
+    collisions of a 128-bit hash are negligible.
+    """
+    digest = xxhash.xxh3_128()
+    buf = bytearray(_BIG_CHUNK)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as fh:
+        while n := fh.readinto(buf):
+            digest.update(view[:n])
     return digest.hexdigest()
 
 
