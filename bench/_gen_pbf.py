@@ -83,7 +83,9 @@ def _digits(values: npt.NDArray[np.int64], width: int) -> npt.NDArray[np.uint8]:
 
 def _fixed(parts: list[bytes | npt.NDArray[np.uint8]], n: int) -> bytes:
     """Concatenate constant byte strings and per-row digit blocks into n records."""
-    cols = [np.broadcast_to(np.frombuffer(p, dtype=np.uint8), (n, len(p))) if isinstance(p, bytes) else p for p in parts]
+    cols = [
+        np.broadcast_to(np.frombuffer(p, dtype=np.uint8), (n, len(p))) if isinstance(p, bytes) else p for p in parts
+    ]
     return np.concatenate(cols, axis=1).tobytes()
 
 
@@ -209,7 +211,9 @@ def _chunk(
     way_refs = ids[ref_idx]
     kinds = _choose(rng, _HIGHWAYS, n_feat)
     extras = _choose(rng, _EXTRA_TAGS, n_feat)
-    tags = [f"highway={k}{e}" if st else "building=yes" for st, k, e in zip(street.tolist(), kinds, extras, strict=True)]
+    tags = [
+        f"highway={k}{e}" if st else "building=yes" for st, k, e in zip(street.tolist(), kinds, extras, strict=True)
+    ]
     way_ids = way_base + np.cumsum(rng.integers(1, 40, size=n_feat))
     return _Chunk(
         ids=ids.astype(np.int64),
@@ -307,7 +311,9 @@ def write_land_pbf(
     header = osmium.io.Header()
     header.set("generator", "kursatlas bench/_gen_pbf.py (synthetisch)")
     header.set("sorting", "Type_then_ID")
-    header.add_box(osmium.osm.Box(osmium.osm.Location(LAND_BOX[0], LAND_BOX[1]), osmium.osm.Location(LAND_BOX[2], LAND_BOX[3])))
+    header.add_box(
+        osmium.osm.Box(osmium.osm.Location(LAND_BOX[0], LAND_BOX[1]), osmium.osm.Location(LAND_BOX[2], LAND_BOX[3]))
+    )
     n_written = n_ways = n_streets = 0
     last_node_id = node_base
     bases: list[tuple[int, int]] = []
@@ -318,7 +324,9 @@ def write_land_pbf(
             nb, wb = node_base, way_base
             for c, size in enumerate(sizes):
                 bases.append((nb, wb))
-                chunk = _chunk(seed, c, size, node_base=nb, mean_gap=mean_gap, way_base=wb, box=LAND_BOX, exclude=exclude)
+                chunk = _chunk(
+                    seed, c, size, node_base=nb, mean_gap=mean_gap, way_base=wb, box=LAND_BOX, exclude=exclude
+                )
                 osmium.apply(osmium.io.FileBuffer(_node_opl(chunk), "opl"), writer)
                 n_written += chunk.ids.size
                 nb, wb = int(chunk.ids[-1]), int(chunk.way_ids[-1])
@@ -327,7 +335,9 @@ def write_land_pbf(
                 osmium.apply(osmium.io.Reader(str(base_osm), osmium.osm.WAY), writer)
             for c, size in enumerate(sizes):
                 nb, wb = bases[c]
-                chunk = _chunk(seed, c, size, node_base=nb, mean_gap=mean_gap, way_base=wb, box=LAND_BOX, exclude=exclude)
+                chunk = _chunk(
+                    seed, c, size, node_base=nb, mean_gap=mean_gap, way_base=wb, box=LAND_BOX, exclude=exclude
+                )
                 osmium.apply(osmium.io.FileBuffer(_way_opl(chunk), "opl"), writer)
                 n_ways += chunk.way_ids.size
                 n_streets += sum(t.startswith("highway=") for t in chunk.way_tags)
