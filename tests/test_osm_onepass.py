@@ -450,3 +450,41 @@ def test_generated_land_embeds_model_region(tmp_path: Path) -> None:
     direct = load_street_networks(MODEL_OSM, boundary=area)
     for a, b in zip(big, direct, strict=True):
         assert_same(a, b)
+
+
+@pytest.mark.skipif(not Path("/proc/self/fdinfo").is_dir(), reason="braucht /proc (Linux)")
+def test_file_position_for_the_progress_bar(tmp_path: Path) -> None:
+    path = tmp_path / "daten.osm.pbf"
+    path.write_bytes(bytes(10_000))
+    with open(path, "rb", buffering=0) as fh:
+        position = osm_module._FilePosition(path)
+        assert position.available
+        fh.read(1234)
+        assert position.offset() == 1234
+    assert not osm_module._FilePosition(tmp_path / "fehlt.osm.pbf").available
+
+
+def test_progress_counts_the_file_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    import coverage._progress as progress_module
+
+    bars: list[dict[str, object]] = []
+
+    class FakeBar:
+        def __init__(self, **kwargs: object) -> None:
+            self.info = {**kwargs, "done": 0}
+            bars.append(self.info)
+
+        def __enter__(self) -> FakeBar:
+            return self
+
+        def __exit__(self, *args: object) -> None:
+            return None
+
+        def update(self, n: int) -> None:
+            self.info["done"] = int(self.info["done"]) + n  # type: ignore[call-overload]
+
+    monkeypatch.setattr(progress_module, "bar", FakeBar)
+    osm_module.read_ways(HELSINKI_PBF)
+    assert len(bars) == 1
+    assert bars[0]["total"] == bars[0]["done"] == HELSINKI_PBF.stat().st_size
+    assert "helsinki_test.osm.pbf" in str(bars[0]["desc"])
