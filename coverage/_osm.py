@@ -291,14 +291,15 @@ def _edge_list_from_raw(
 NODE_INDEX = "sparse_mmap_array"
 """pyosmium node-location index for :func:`read_ways`.
 
-Measured on a synthetic Land extract (20 million nodes, ids spread up to 12
-billion like a real Geofabrik extract; ``bench/bench_osm_land.py``): the sparse
-indexes store 16 bytes per node; ``sparse_mmap_array`` grows its anonymous
-mapping in place (``mremap``), while ``sparse_mem_array`` (a ``std::vector``)
-briefly holds the old and the new copy when it grows (peak 540 MB instead of
-370 MB at 20 million nodes) and ``flex_mem`` was slowest (19 s instead of 9 s).
-Dense indexes need 8 bytes per *possible* id (96 GB for ids up to 12 billion)
-and are no option.
+Measured with ``bench/bench_osm_land.py --index ...`` on a synthetic Land extract
+(20 million nodes, ids spread up to 12 billion like a real Geofabrik extract):
+the sparse indexes store 16 bytes per node; ``sparse_mmap_array`` grows its
+anonymous mapping in place (``mremap``) and peaked at 550 MB for the whole
+process, while ``sparse_mem_array`` (a ``std::vector``) briefly holds the old
+and the new copy when it grows (750 MB; at 100 million nodes that would be about
+3.5 GB instead of 2 GB) and ``flex_mem`` (750 MB) took twice as long (53 s
+instead of 26-28 s on a loaded machine).  Dense indexes need 8 bytes per
+*possible* id (96 GB for ids up to 12 billion) and are no option.
 """
 
 _FALLBACK_INDEX = "sparse_mem_array"
