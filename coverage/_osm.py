@@ -297,7 +297,7 @@ the sparse indexes store 16 bytes per node; ``sparse_mmap_array`` grows its
 anonymous mapping in place (``mremap``) and peaked at 550 MB for the whole
 process, while ``sparse_mem_array`` (a ``std::vector``) briefly holds the old
 and the new copy when it grows (750 MB; at 100 million nodes that would be about
-3.5 GB instead of 2 GB) and ``flex_mem`` (750 MB) took twice as long (53 s
+2.4 GB instead of 1.9 GB) and ``flex_mem`` (750 MB) took twice as long (53 s
 instead of 26-28 s on a loaded machine).  Dense indexes need 8 bytes per
 *possible* id (96 GB for ids up to 12 billion) and are no option.
 """
