@@ -84,15 +84,19 @@ def _worker(pbf: Path, cache: Path, area: str, index: str | None) -> dict[str, A
 
     osm_module.read_ways = counting
     rss_before = int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    usage0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     walk, bike = load_street_networks(pbf, boundary=boundary, buffer_m=2000.0, cache_dir=cache)
     wall = time.perf_counter() - t0
+    usage1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (usage1.ru_utime + usage1.ru_stime) - (usage0.ru_utime + usage0.ru_stime)
     # ru_maxrss is carried over from the parent across fork/exec (Linux keeps the larger of both);
     # VmHWM is the peak of this process's own address space since exec
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
     hwm = _status_kib("VmHWM") * 1024
     return {
         "wall_s": wall,
+        "cpu_s": cpu,
         "setup_s": t_ready - t_import,
         "peak_rss_bytes": hwm or rss,
         "ru_maxrss_bytes": rss,
@@ -198,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         runs.append(run)
         print(
             f"{pbf.name}: {n_nodes / 1e6:g} Mio. Knoten, {_mb(run['bytes'])}\n"
-            f"  kalt: {cold['wall_s']:.1f} s, Spitze RSS {_mb(cold['peak_rss_bytes'])} "
+            f"  kalt: {cold['wall_s']:.1f} s (CPU {cold['cpu_s']:.1f} s, alle Threads), "
+            f"Spitze RSS {_mb(cold['peak_rss_bytes'])} "
             f"(davon {_mb(cold['rss_before_bytes'])} vor dem Lesen: Python und Bibliotheken); "
             f"{cold.get('street_ways_read', 0):,} Straßen gelesen, {cold.get('ways_kept', 0):,} behalten "
             f"({cold.get('nodes_kept', 0):,} Knoten); Netze: Fuß {cold['walk_nodes']:,} Knoten, "
@@ -215,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Lineare Hochrechnung auf {TARGET_NODES / 1e6:g} Mio. Knoten (Gerade durch beide Größen):")
         for label, key, fmt in (
             ("kalt, Zeit", "wall_s", lambda v: f"{v:.0f} s"),
+            ("kalt, CPU-Zeit", "cpu_s", lambda v: f"{v:.0f} s"),
             ("kalt, Spitze RSS", "peak_rss_bytes", _mb),
         ):
             slope = (b["cold"][key] - a["cold"][key]) / dn
@@ -222,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {label}: {fmt(value)} ({fmt(slope * 1e6)} je Mio. Knoten)")
         slope_b = (b["bytes"] - a["bytes"]) / dn
         print(f"  Dateigröße: {_mb(b['bytes'] + slope_b * (TARGET_NODES - b['nodes']))}")
+    print(f"Last des Rechners (1/5/15 min): {os.getloadavg()}, {os.cpu_count()} Kerne")
     (args.dir / "bench_osm_land.json").write_text(json.dumps(runs, indent=2, default=str), encoding="utf-8")
     return 0
 
