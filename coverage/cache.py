@@ -83,15 +83,31 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
 def file_xxh128(path: str | os.PathLike[str]) -> str:
     """Hex XXH3-128 of a file's bytes, for large inputs (an OSM extract of a Land).
 
-    XXH3 runs at memory speed (several GB/s, over ten times SHA-256), so a
-    500 MB file costs a fraction of a second when it is in the page cache. Use
-    it where a content key of a large, trusted input is needed; accidental
-    collisions of a 128-bit hash are negligible.
+    XXH3 runs at memory speed (over ten times SHA-256), and the file is hashed
+    through a read-only memory map, without copying it: a 900 MB extract in the
+    page cache costs well under 0.1 s (reading it into a buffer took 0.15-1.6 s
+    on the test machine). Where a file cannot be mapped (empty, special file
+    systems) it is read in 16 MB blocks. Use it where a content key of a large,
+    trusted input is needed; accidental collisions of a 128-bit hash are
+    negligible.
+
+    Notes
+    -----
+    A file truncated in place by another program *while* it is being hashed
+    would end the process (SIGBUS), as with any memory map; the window is the
+    fraction of a second the hash takes.
     """
-    digest = xxhash.xxh3_128()
-    buf = bytearray(_BIG_CHUNK)
-    view = memoryview(buf)
     with open(path, "rb", buffering=0) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size > 0:
+            try:
+                with mmap.mmap(fh.fileno(), size, access=mmap.ACCESS_READ) as mapped:
+                    return xxhash.xxh3_128(mapped).hexdigest()
+            except (OSError, ValueError):  # pragma: no cover - depends on the file system
+                fh.seek(0)
+        digest = xxhash.xxh3_128()
+        buf = bytearray(_BIG_CHUNK)
+        view = memoryview(buf)
         while n := fh.readinto(buf):
             digest.update(view[:n])
     return digest.hexdigest()

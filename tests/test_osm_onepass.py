@@ -488,3 +488,16 @@ def test_progress_counts_the_file_bytes(monkeypatch: pytest.MonkeyPatch) -> None
     assert len(bars) == 1
     assert bars[0]["total"] == bars[0]["done"] == HELSINKI_PBF.stat().st_size
     assert "helsinki_test.osm.pbf" in str(bars[0]["desc"])
+
+
+def test_file_xxh128_is_the_hash_of_the_bytes(tmp_path: Path) -> None:
+    import xxhash
+
+    empty = tmp_path / "leer.osm.pbf"
+    empty.write_bytes(b"")
+    assert file_xxh128(empty) == xxhash.xxh3_128(b"").hexdigest()
+    data = np.random.default_rng(2).integers(0, 256, 3_000_001, dtype=np.uint8).tobytes()
+    big = tmp_path / "gross.osm.pbf"
+    big.write_bytes(data)
+    assert file_xxh128(big) == xxhash.xxh3_128(data).hexdigest()
+    assert file_xxh128(HELSINKI_PBF) == xxhash.xxh3_128(HELSINKI_PBF.read_bytes()).hexdigest()
