@@ -197,7 +197,15 @@ def main(argv: list[str] | None = None) -> int:
             warm2 = _run_worker(pbf, Path(cache), args.area, args.index)
         if warm["from_file"] or warm2["from_file"]:
             raise SystemExit("Der zweite Lauf hat die Datei gelesen statt den Cache")
-        run = {"file": str(pbf), "nodes": n_nodes, "bytes": pbf.stat().st_size, "gen": gen, "cold": cold, "warm": warm, "warm2": warm2}
+        run = {
+            "file": str(pbf),
+            "nodes": n_nodes,
+            "bytes": pbf.stat().st_size,
+            "gen": gen,
+            "cold": cold,
+            "warm": warm,
+            "warm2": warm2,
+        }
         if args.area == "model":
             run["same_as_model"] = _same_as_model(pbf)
         runs.append(run)
