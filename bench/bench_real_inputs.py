@@ -33,6 +33,7 @@ Run: ``python bench/bench_real_inputs.py [--dir /tmp/kursatlas_real] [--quick]``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -56,10 +57,8 @@ def _peak_kb() -> int:
 
 def _reset_peak() -> None:
     """Reset the RSS high-water mark (Linux ≥ 4.0), so that the next reading belongs to one step."""
-    try:
+    with contextlib.suppress(OSError):
         Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
 
 
 def _generate(kind: str, target: Path, size: int) -> dict[str, Any]:
@@ -191,7 +190,8 @@ def main() -> None:
               f"Eingaben (inkl. bundesweitem Zensus-Gitter) in {inp[0]['seconds']:.2f} s.")
     same = abs(cold["persons"] - base_cold["persons"]) < 1e-6
     print(f"Einwohner im Landkreis: {cold['persons']:.0f} (Basislauf {base_cold['persons']:.0f}, "
-          f"{'gleich' if same else 'VERSCHIEDEN'}); versorgt {cold['served']:.1f} (Basislauf {base_cold['served']:.1f}).")
+          f"{'gleich' if same else 'VERSCHIEDEN'}); versorgt {cold['served']:.1f} "
+          f"(Basislauf {base_cold['served']:.1f}).")
 
 
 if __name__ == "__main__":

@@ -2,9 +2,13 @@
 
 Three sources feed the same :class:`EdgeList`:
 
-* ``.osm.pbf`` files, read with pyosmium (:func:`read_pbf`);
+* ``.osm.pbf``, ``.osm`` and ``.osm.bz2`` files, read with pyosmium in one pass
+  for both modes (:func:`read_ways` → :class:`WaySet`, :meth:`WaySet.edges`);
+  the node locations stay in pyosmium's sparse index (:data:`NODE_INDEX`), only
+  street ways touching the area reach Python, so a whole Land extract fits;
 * ``.osm`` / ``.osm.bz2`` files, read with :func:`osmnx.graph_from_xml`
-  (:func:`read_xml`), which does *not* filter by network type;
+  (:func:`read_xml`, used by tests as an independent reference), which does
+  *not* filter by network type;
 * graphs downloaded by osmnx (:func:`graph_to_edges`).
 
 All three use the same tag rules (:func:`way_allowed`, :func:`way_directions`),
@@ -22,6 +26,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import sys
+import time
+from array import array
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,11 +43,15 @@ from coverage.errors import NetworkError
 __all__ = [
     "EARTH_RADIUS_M",
     "EXTRA_WAY_TAGS",
+    "NODE_INDEX",
     "EdgeList",
+    "WaySet",
+    "format_count",
     "graph_to_edges",
     "great_circle_m",
     "osmnx_settings",
     "read_pbf",
+    "read_ways",
     "read_xml",
     "way_allowed",
     "way_directions",
@@ -276,29 +288,334 @@ def _edge_list_from_raw(
     )
 
 
-def _touches(nodes: Any, bbox: tuple[float, float, float, float]) -> bool:
-    """Whether any located node lies in the lon/lat box."""
-    min_lon, min_lat, max_lon, max_lat = bbox
-    for node in nodes:
+NODE_INDEX = "sparse_mmap_array"
+"""pyosmium node-location index for :func:`read_ways`.
+
+Measured with ``bench/bench_osm_land.py --index ...`` on a synthetic Land extract
+(20 million nodes, ids spread up to 12 billion like a real Geofabrik extract):
+the sparse indexes store 16 bytes per node; ``sparse_mmap_array`` grows its
+anonymous mapping in place (``mremap``) and peaked at 550 MB for the whole
+process, while ``sparse_mem_array`` (a ``std::vector``) briefly holds the old
+and the new copy when it grows (750 MB; at 100 million nodes that would be about
+2.4 GB instead of 1.9 GB) and ``flex_mem`` (750 MB) took twice as long (53 s
+instead of 26-28 s on a loaded machine).  Dense indexes need 8 bytes per
+*possible* id (96 GB for ids up to 12 billion) and are no option.
+"""
+
+_FALLBACK_INDEX = "sparse_mem_array"
+_WKB_NATIVE = sys.byteorder == "little"
+"""pyosmium writes little-endian WKB; elsewhere ways are read node by node."""
+_PROGRESS_EVERY = 4096
+
+
+@dataclass(frozen=True, eq=False)
+class WaySet:
+    """Street ways of an OSM file near the area, for both modes at once.
+
+    One *piece* is a run of consecutive way nodes with known locations (a way
+    whose nodes are all in the file is one piece; a missing location splits
+    it, as the per-mode reader always did).
+
+    Attributes
+    ----------
+    way
+        OSM way id per piece.
+    ptr
+        Pieces' node runs: ``refs[ptr[i]:ptr[i + 1]]`` (at least two nodes).
+    refs
+        OSM node ids of all pieces, in way order.
+    lon, lat
+        WGS84 location of each entry of ``refs``.
+    walk, bike
+        Whether walking / cycling may use the piece's way at all.
+    bike_forward, bike_backward
+        Directions allowed for bicycles.
+    n_read
+        Street ways (``highway=*``) read from the file.
+    """
+
+    way: npt.NDArray[np.int64]
+    ptr: npt.NDArray[np.int64]
+    refs: npt.NDArray[np.int64]
+    lon: npt.NDArray[np.float64]
+    lat: npt.NDArray[np.float64]
+    walk: npt.NDArray[np.bool_]
+    bike: npt.NDArray[np.bool_]
+    bike_forward: npt.NDArray[np.bool_]
+    bike_backward: npt.NDArray[np.bool_]
+    n_read: int = 0
+
+    @property
+    def n_ways(self) -> int:
+        """Distinct ways kept."""
+        return int(np.unique(self.way).size)
+
+    def edges(self, mode: str) -> EdgeList:
+        """Directed edges of the pieces ``mode`` may use (as :func:`read_pbf` always built them)."""
+        use = self.walk if mode == "fuss" else self.bike
+        forward = use if mode == "fuss" else use & self.bike_forward
+        backward = use if mode == "fuss" else use & self.bike_backward
+        # pair k joins refs[k] and refs[k + 1]; no pair spans the end of a piece
+        valid = np.ones(max(self.refs.size - 1, 0), dtype=bool)
+        valid[self.ptr[1:-1] - 1] = False
+        k = np.flatnonzero(valid)
+        piece_of_pair = np.searchsorted(self.ptr, k, side="right") - 1
+        fw = forward[piece_of_pair]
+        bw = backward[piece_of_pair]
+        a, b = self.refs[k], self.refs[k + 1]
+        osm_u = np.concatenate([a[fw], b[bw]])
+        osm_v = np.concatenate([b[fw], a[bw]])
+        ways = np.concatenate([self.way[piece_of_pair[fw]], self.way[piece_of_pair[bw]]])
+        ref_idx = np.concatenate([k[fw], k[bw], k[fw] + 1, k[bw] + 1])
+        node_ids, first = np.unique(self.refs[ref_idx], return_index=True)
+        lon = self.lon[ref_idx[first]]
+        lat = self.lat[ref_idx[first]]
+        u = np.searchsorted(node_ids, osm_u)
+        v = np.searchsorted(node_ids, osm_v)
+        return EdgeList(
+            node_ids=node_ids.astype(np.int64),
+            lon=np.ascontiguousarray(lon, dtype=np.float64),
+            lat=np.ascontiguousarray(lat, dtype=np.float64),
+            u=u.astype(np.int64),
+            v=v.astype(np.int64),
+            length_m=great_circle_m(lon[u], lat[u], lon[v], lat[v]),
+            way=ways.astype(np.int64),
+        )
+
+
+class _WayCollector:
+    """Accumulates pieces in flat arrays (no per-node Python objects kept)."""
+
+    def __init__(self) -> None:
+        self.way = array("q")
+        self.ptr = array("q", [0])
+        self.refs = array("q")
+        self.lon = array("d")
+        self.lat = array("d")
+        self.flags = array("b")  # bit 0 walk, 1 bike, 2 bike forward, 3 bike backward
+
+    def add(self, way_id: int, refs: list[int], lon: Any, lat: Any, flags: int) -> None:
+        self.way.append(way_id)
+        self.refs.extend(refs)
+        self.lon.extend(lon)
+        self.lat.extend(lat)
+        self.ptr.append(len(self.refs))
+        self.flags.append(flags)
+
+    def result(self, n_read: int) -> WaySet:
+        flags = np.frombuffer(self.flags, dtype=np.int8) if len(self.flags) else np.zeros(0, dtype=np.int8)
+
+        def arr(a: array, dtype: type) -> npt.NDArray[Any]:
+            return np.frombuffer(a, dtype=dtype).copy() if len(a) else np.zeros(0, dtype=dtype)
+
+        return WaySet(
+            way=arr(self.way, np.int64),
+            ptr=arr(self.ptr, np.int64),
+            refs=arr(self.refs, np.int64),
+            lon=arr(self.lon, np.float64),
+            lat=arr(self.lat, np.float64),
+            walk=(flags & 1).astype(bool),
+            bike=(flags & 2).astype(bool),
+            bike_forward=(flags & 4).astype(bool),
+            bike_backward=(flags & 8).astype(bool),
+            n_read=n_read,
+        )
+
+
+def _way_flags(tags: Mapping[str, str]) -> int:
+    """Bit flags of a way: 1 walkable, 2 cyclable, 4/8 bicycle forward/backward."""
+    flags = 0
+    if way_allowed(tags, "fuss"):
+        flags |= 1
+    if way_allowed(tags, "rad"):
+        forward, backward = way_directions(tags, "rad")
+        flags |= 2 | (4 if forward else 0) | (8 if backward else 0)
+    return flags
+
+
+def _slow_pieces(way: Any) -> list[tuple[list[int], list[float], list[float]]]:
+    """Runs of nodes with known locations (node by node; only for ways with gaps)."""
+    pieces: list[tuple[list[int], list[float], list[float]]] = []
+    refs: list[int] = []
+    lons: list[float] = []
+    lats: list[float] = []
+    for node in way.nodes:
         location = node.location
-        if location.valid() and min_lon <= location.lon <= max_lon and min_lat <= location.lat <= max_lat:
-            return True
-    return False
+        if not location.valid():
+            if len(refs) >= 2:
+                pieces.append((refs, lons, lats))
+            refs, lons, lats = [], [], []
+            continue
+        refs.append(node.ref)
+        lons.append(location.lon)
+        lats.append(location.lat)
+    if len(refs) >= 2:
+        pieces.append((refs, lons, lats))
+    return pieces
 
 
-def read_pbf(path: Path, *, mode: str, bbox_lonlat: tuple[float, float, float, float] | None = None) -> EdgeList:
-    """Read the usable ways of an ``.osm.pbf`` file with pyosmium.
+def _in_box(lons: Any, lats: Any, bbox: tuple[float, float, float, float]) -> bool:
+    """Whether any of the points lies in the box (a cheap envelope test first)."""
+    min_lon, min_lat, max_lon, max_lat = bbox
+    if max(lons) < min_lon or min(lons) > max_lon or max(lats) < min_lat or min(lats) > max_lat:
+        return False
+    return any(min_lon <= x <= max_lon and min_lat <= y <= max_lat for x, y in zip(lons, lats, strict=True))
+
+
+class _FilePosition:
+    """Read offset of the file descriptor a reader holds open for ``path`` (Linux ``/proc``), else None."""
+
+    def __init__(self, path: Path) -> None:
+        self._info: Path | None = None
+        target = os.path.realpath(path)
+        fd_dir = Path("/proc/self/fd")
+        with contextlib.suppress(OSError):
+            for entry in fd_dir.iterdir():
+                with contextlib.suppress(OSError):
+                    if os.readlink(entry) == target:
+                        self._info = Path("/proc/self/fdinfo") / entry.name
+        self.available = self._info is not None and self.offset() is not None
+
+    def offset(self) -> int | None:
+        if self._info is None:
+            return None
+        try:
+            for line in self._info.read_text().splitlines():
+                if line.startswith("pos:"):
+                    return int(line.split()[1])
+        except (OSError, ValueError, IndexError):
+            return None
+        return None
+
+
+def format_count(n: int) -> str:
+    """A count in German style: ``2,1 Mio.`` from a million on, else ``85.000``."""
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:.1f}".replace(".", ",") + " Mio."
+    return f"{n:,}".replace(",", ".")
+
+
+def read_ways(path: Path, *, bbox_lonlat: tuple[float, float, float, float] | None = None) -> WaySet:
+    """Read the street ways of an OSM file (PBF or XML, also bz2) once, for both modes.
+
+    Nodes never reach Python: pyosmium stores their locations in a sparse index
+    (:data:`NODE_INDEX`, 16 bytes per node) and drops them; only ways with a
+    ``highway`` tag come to Python.  Each way's locations arrive as one WKB
+    string (no Python object per node); ways without a node in ``bbox_lonlat``
+    are dropped before their tags are read, so memory beyond the index grows
+    with the area, not with the file.
 
     Parameters
     ----------
     path
-        The PBF file (must exist).
+        The OSM file (must exist).
+    bbox_lonlat
+        ``(min_lon, min_lat, max_lon, max_lat)``: keep only ways with at least one
+        node in this box.  ``None`` keeps all ways.
+
+    Returns
+    -------
+    WaySet
+        Pieces of all ways usable by walking or cycling.
+
+    Raises
+    ------
+    NetworkError
+        If the file cannot be read (truncated, damaged, not OSM).
+    """
+    import osmium
+    import osmium.geom
+
+    from coverage._progress import bar, file_size
+
+    storage = NODE_INDEX if NODE_INDEX in osmium.index.map_types() else _FALLBACK_INDEX
+    index = osmium.index.create_map(storage)
+    locations = osmium.NodeLocationsForWays(index)
+    locations.ignore_errors()
+    only_ways = osmium.filter.EntityFilter(osmium.osm.WAY)
+    streets = osmium.filter.KeyFilter("highway")
+    factory = osmium.geom.WKBFactory()
+    all_nodes = osmium.geom.use_nodes.ALL
+    collector = _WayCollector()
+    n_read = n_missing = 0
+    size = file_size(path)
+    t0 = time.perf_counter()
+    try:
+        with (
+            osmium.io.Reader(str(path), osmium.osm.NODE | osmium.osm.WAY) as reader,
+            bar(total=size, desc=f"OSM-Datei {path.name} lesen", unit="B", unit_scale=True) as progress,
+        ):
+            position = _FilePosition(path)
+            done = 0
+            # the filters must stay referenced while the iterator runs (pyosmium keeps no reference)
+            for way in osmium.OsmFileIterator(reader, locations, only_ways, streets):
+                n_read += 1
+                if n_read % _PROGRESS_EVERY == 0 and position.available:
+                    offset = position.offset()
+                    if offset is not None and offset > done:
+                        progress.update(offset - done)
+                        done = offset
+                try:
+                    if not _WKB_NATIVE:
+                        raise RuntimeError("WKB nicht in der Bytefolge dieses Rechners")
+                    coords = array("d", bytes.fromhex(factory.create_linestring(way, all_nodes)[18:]))
+                except (osmium.InvalidLocationError, RuntimeError):
+                    # a node without location (way leaving the extract) splits the way
+                    pieces = _slow_pieces(way)
+                    n_missing += sum(1 for node in way.nodes if not node.location.valid())
+                    if bbox_lonlat is not None:
+                        pieces = pieces if any(_in_box(p[1], p[2], bbox_lonlat) for p in pieces) else []
+                else:
+                    lons, lats = coords[0::2], coords[1::2]
+                    if bbox_lonlat is not None and not _in_box(lons, lats, bbox_lonlat):
+                        continue
+                    pieces = [([node.ref for node in way.nodes], lons, lats)]
+                if not pieces:
+                    continue
+                flags = _way_flags({tag.k: tag.v for tag in way.tags})
+                if not flags & 3:
+                    continue
+                for refs, lons, lats in pieces:
+                    collector.add(way.id, refs, lons, lats, flags)
+            if size is not None and done < size:
+                progress.update(size - done)
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise NetworkError(
+            f"Die OSM-Datei {path} konnte nicht gelesen werden: Sie scheint abgeschnitten oder beschädigt zu sein "
+            f"({exc}). Bitte die Datei neu herunterladen oder prüfen (z. B. mit 'osmium fileinfo')."
+        ) from exc
+    ways = collector.result(n_read)
+    if n_missing:
+        logger.info(
+            "%d Wegknoten ohne Koordinaten in %s übersprungen (Ausschnitt unvollständig?)",
+            n_missing,
+            path,
+        )
+    logger.info(
+        "OSM-Datei %s: %s Straßen gelesen, %s im Gebiet mit %s Knoten behalten; Knotenindex %s MB (%s), %.1f s",
+        path,
+        format_count(n_read),
+        format_count(ways.n_ways),
+        format_count(int(np.unique(ways.refs).size)),
+        format_count(int(index.used_memory() // 2**20)),
+        storage,
+        time.perf_counter() - t0,
+    )
+    del index
+    return ways
+
+
+def read_pbf(path: Path, *, mode: str, bbox_lonlat: tuple[float, float, float, float] | None = None) -> EdgeList:
+    """Read the usable ways of one mode from an OSM file (see :func:`read_ways`).
+
+    Parameters
+    ----------
+    path
+        The PBF or OSM XML file (must exist).
     mode
         ``"fuss"`` or ``"rad"``.
     bbox_lonlat
-        ``(min_lon, min_lat, max_lon, max_lat)``: skip ways without any node
-        in this box early, so that a large file (a whole state) needs memory
-        only for the area of interest.  ``None`` keeps all ways.
+        ``(min_lon, min_lat, max_lon, max_lat)`` or ``None``, as in :func:`read_ways`.
 
     Returns
     -------
@@ -310,68 +627,7 @@ def read_pbf(path: Path, *, mode: str, bbox_lonlat: tuple[float, float, float, f
     NetworkError
         If the file cannot be read.
     """
-    import osmium
-
-    us: list[int] = []
-    vs: list[int] = []
-    ways: list[int] = []
-    coords: dict[int, tuple[float, float]] = {}
-    n_ways = 0
-    n_missing = 0
-    try:
-        processor = (
-            osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY)
-            .with_locations()
-            .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
-            .with_filter(osmium.filter.KeyFilter("highway"))
-        )
-        for way in processor:
-            tags = {tag.k: tag.v for tag in way.tags}
-            if not way_allowed(tags, mode):
-                continue
-            if bbox_lonlat is not None and not _touches(way.nodes, bbox_lonlat):
-                continue
-            forward, backward = way_directions(tags, mode)
-            # consecutive node pairs with known locations; a missing location
-            # (way leaving the extract) splits the way instead of bridging it
-            pairs: list[tuple[int, int]] = []
-            previous: int | None = None
-            for node in way.nodes:
-                location = node.location
-                if not location.valid():
-                    n_missing += 1
-                    previous = None
-                    continue
-                coords[node.ref] = (location.lon, location.lat)
-                if previous is not None:
-                    pairs.append((previous, node.ref))
-                previous = node.ref
-            if not pairs:
-                continue
-            n_ways += 1
-            if forward:
-                us.extend(a for a, _ in pairs)
-                vs.extend(b for _, b in pairs)
-                ways.extend([way.id] * len(pairs))
-            if backward:
-                us.extend(b for _, b in pairs)
-                vs.extend(a for a, _ in pairs)
-                ways.extend([way.id] * len(pairs))
-    except (RuntimeError, ValueError, OSError) as exc:
-        raise NetworkError(f"Die OSM-Datei {path} konnte nicht gelesen werden: {exc}") from exc
-    if n_missing:
-        logger.info(
-            "%d Wegknoten ohne Koordinaten in %s übersprungen (Ausschnitt unvollständig?)",
-            n_missing,
-            path,
-        )
-    logger.debug("%d nutzbare Wege in %s", n_ways, path)
-    return _edge_list_from_raw(
-        np.asarray(us, dtype=np.int64),
-        np.asarray(vs, dtype=np.int64),
-        np.asarray(ways, dtype=np.int64),
-        coords,
-    )
+    return read_ways(path, bbox_lonlat=bbox_lonlat).edges(mode)
 
 
 @contextlib.contextmanager

@@ -5,12 +5,18 @@ coordinates in the analysis CRS (EPSG:25832) and the directed graph as CSR
 arrays of edge lengths in metres.  Travel times are lengths divided by a
 constant speed; shortest paths come from :func:`scipy.sparse.csgraph.dijkstra`.
 
-Sources of a network (:func:`load_street_network`):
+Sources of a network (:func:`load_street_network` for one mode,
+:func:`load_street_networks` for both from one pass over the file):
 
-* an ``.osm.pbf`` file (read with pyosmium, optionally clipped to a boundary),
+* an ``.osm.pbf`` file (read with pyosmium, optionally clipped to a boundary;
+  a whole Land extract works: node locations stay in pyosmium's sparse index
+  and only street ways touching the area reach Python),
 * an ``.osm`` or ``.osm.bz2`` file (read with pyosmium like PBF, optionally clipped),
-* ``"download"``: osmnx downloads the buffered boundary from the Overpass API;
-  the result is cached as ``.npz`` so that reruns need no network.
+* ``"download"``: osmnx downloads the buffered boundary from the Overpass API.
+
+Networks are cached in a :class:`coverage.cache.Cache` (``cache_dir``), keyed
+by the file's content, the area and the reader's code, so that reruns read
+neither the file nor the network; a damaged cache entry is rebuilt.
 
 Walking networks (``mode="fuss"``) ignore one-way restrictions; cycling
 networks (``mode="rad"``) respect ``oneway`` and roundabouts unless
@@ -22,12 +28,10 @@ topological simplification) so that addresses snap close to their street.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import hashlib
 import logging
 import os
-import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,9 +42,8 @@ import scipy.sparse as sp
 from scipy.sparse import csgraph
 
 from coverage import ANALYSIS_CRS
-from coverage._io import default_file_mode
 from coverage._osm import EdgeList
-from coverage.errors import CacheError, ConfigError, CRSError, InputDataError, NetworkError
+from coverage.errors import ConfigError, CRSError, InputDataError, NetworkError
 
 if TYPE_CHECKING:
     from scipy.spatial import cKDTree
@@ -51,6 +54,7 @@ __all__ = [
     "SnapResult",
     "StreetNetwork",
     "load_street_network",
+    "load_street_networks",
     "snap",
     "street_times",
     "street_times_sparse",
@@ -72,7 +76,7 @@ from "not reachable" for many sparse operations (``eliminate_zeros``,
 the offset for exact values (the error is far below any time resolution).
 """
 
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2
 """Bump when the tag filters or the cache layout change."""
 
 _CHUNK_CELLS = 8_000_000
@@ -413,11 +417,11 @@ def load_street_network(
         Buffer around the boundary in metres, so that routes may leave the
         area briefly and edge-of-area addresses find their streets.
     cache_dir
-        Directory for the ``.npz`` network cache, keyed by a hash of boundary
-        WKB, buffer, mode, osmnx version and, for files, the file's path, size
-        and modification time (a changed file is read anew).  For
-        ``"download"`` osmnx's own HTTP cache goes to ``cache_dir/osmnx``.
-        ``None`` disables caching.
+        Directory of the network cache (a :class:`coverage.cache.Cache`, kind
+        ``strassennetz``), keyed by the file's content (XXH3-128), boundary,
+        buffer, mode, osmnx version and the reader's code; for ``"download"``
+        osmnx's own HTTP cache goes to ``cache_dir/osmnx``.  A damaged entry is
+        logged, deleted and rebuilt.  ``None`` disables caching.
 
     Returns
     -------
@@ -430,55 +434,124 @@ def load_street_network(
     InputDataError
         If the file does not exist or has an unknown format.
     NetworkError
-        If the data cannot be read or downloaded, or contains no usable street.
+        If the data cannot be read (also a truncated or damaged file) or
+        downloaded, or contains no usable street.
     ConfigError
         For an unknown mode, an invalid boundary or buffer.
-    CacheError
-        If a cache entry exists but cannot be read.
+
+    See Also
+    --------
+    load_street_networks : both modes from one pass over the file.
     """
     _check_mode(mode)
+    return _load(source, (mode,), boundary=boundary, buffer_m=buffer_m, cache_dir=cache_dir)[mode]
+
+
+def load_street_networks(
+    source: str | os.PathLike[str],
+    *,
+    boundary: Any = None,
+    buffer_m: float = 2000.0,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> tuple[StreetNetwork, StreetNetwork]:
+    """Load the walking and the cycling network, reading an OSM file only once.
+
+    Same tag rules, clipping, cleaning and results as one call of
+    :func:`load_street_network` per mode, but a file (e.g. the Geofabrik extract
+    of a whole Land) is read in a single pass: node locations stay in
+    pyosmium's sparse index, only street ways with a node in the buffered
+    bounding box are kept, and both networks are built from them.  Both
+    networks are cached; a warm run hashes the file (XXH3-128) and reads the
+    two cache entries.
+
+    Parameters
+    ----------
+    source
+        Path to an ``.osm.pbf``, ``.osm`` or ``.osm.bz2`` file, or
+        ``"download"`` (osmnx; one download per mode, as the walking and the
+        cycling network come from different Overpass queries).
+    boundary
+        Study area as a shapely geometry in EPSG:25832 (see
+        :func:`load_street_network`); required for ``"download"``.
+    buffer_m
+        Buffer around the boundary in metres.
+    cache_dir
+        Directory of the network cache, as in :func:`load_street_network`.
+
+    Returns
+    -------
+    tuple of StreetNetwork
+        ``(walk, bike)``: modes ``"fuss"`` and ``"rad"``.
+
+    Raises
+    ------
+    InputDataError
+        If the file does not exist or has an unknown format.
+    NetworkError
+        If the data cannot be read (also a truncated or damaged file) or
+        downloaded, or contain no street usable by one of the modes.
+    ConfigError
+        For an invalid boundary or buffer.
+    """
+    networks = _load(source, NETWORK_MODES, boundary=boundary, buffer_m=buffer_m, cache_dir=cache_dir)
+    return networks["fuss"], networks["rad"]
+
+
+def _load(
+    source: str | os.PathLike[str],
+    modes: tuple[str, ...],
+    *,
+    boundary: Any,
+    buffer_m: float,
+    cache_dir: str | os.PathLike[str] | None,
+) -> dict[str, StreetNetwork]:
+    """Networks of ``modes`` from a file or a download, from the cache where present."""
     clip = None if boundary is None else _buffered_boundary(boundary, buffer_m)
     if isinstance(source, str) and source == "download":
         if clip is None:
             raise ConfigError("Für source='download' wird eine Gebietsgrenze (boundary) benötigt.")
-        return _load_download(boundary, clip, mode=mode, buffer_m=float(buffer_m), cache_dir=cache_dir)
+        return {
+            mode: _load_download(boundary, clip, mode=mode, buffer_m=float(buffer_m), cache_dir=cache_dir)
+            for mode in modes
+        }
 
     from coverage import _osm
 
     path = Path(source)
     if not path.is_file():
         raise InputDataError("Die OSM-Datei wurde nicht gefunden.", file=str(path))
-    name = path.name.lower()
-    cache_path = None
-    if cache_dir is not None:
-        from .cache import code_salt, file_sha256
-
-        # content hash of the file (never its mtime) plus the reader's code version
-        key = _cache_key(
-            boundary,
-            buffer_m,
-            mode,
-            extra=f"{file_sha256(path)}|{code_salt(('coverage.network', 'coverage._osm'))}",
-        )
-        cache_path = Path(cache_dir) / f"strassennetz-{mode}-{key}.npz"
-        if cache_path.is_file():
-            network = _read_cache(cache_path, mode)
-            _log_loaded(network, f"Cache {cache_path} (aus {path})")
-            return network
-    if name.endswith((".pbf", ".osm", ".osm.bz2", ".xml", ".xml.bz2")):
-        # pyosmium reads PBF and OSM XML (also bz2) with the same tag rules as the
-        # osmnx reader (tests compare both) and is an order of magnitude faster.
-        bbox = None if clip is None else _lonlat_bounds(clip)
-        edges = _osm.read_pbf(path, mode=mode, bbox_lonlat=bbox)
-    else:
+    if not path.name.lower().endswith((".pbf", ".osm", ".osm.bz2", ".xml", ".xml.bz2")):
         raise InputDataError(
             "Unbekanntes Format des Straßennetzes; erlaubt sind .osm.pbf, .osm und .osm.bz2.",
             file=str(path),
         )
-    network = _assemble(edges, mode=mode, clip=clip, label=str(path))
-    if cache_path is not None:
-        _write_cache(cache_path, network)
-    return network
+    store = None if cache_dir is None else _NetworkStore(cache_dir)
+    keys: dict[str, str] = {}
+    out: dict[str, StreetNetwork] = {}
+    if store is not None:
+        from .cache import file_xxh128
+
+        content = f"datei:xxh128={file_xxh128(path)}"  # the file's content, never its name or mtime
+        for mode in modes:
+            keys[mode] = _cache_key(boundary, buffer_m, mode, extra=content)
+            cached = store.get(keys[mode], mode)
+            if cached is not None:
+                _log_loaded(cached, f"Cache (aus {path})")
+                out[mode] = cached
+    missing = [mode for mode in modes if mode not in out]
+    if not missing:
+        return out
+    # pyosmium reads PBF and OSM XML (also bz2) with the same tag rules as the
+    # osmnx reader (tests compare both) and is an order of magnitude faster.
+    bbox = None if clip is None else _lonlat_bounds(clip)
+    ways = _osm.read_ways(path, bbox_lonlat=bbox)
+    for mode in missing:
+        out[mode] = _assemble(ways.edges(mode), mode=mode, clip=clip, label=str(path))
+        if store is not None:
+            store.put(keys[mode], out[mode])
+    if store is not None:
+        store.tidy()
+    return out
 
 
 def _lonlat_bounds(geometry: Any) -> tuple[float, float, float, float]:
@@ -492,55 +565,106 @@ def _lonlat_bounds(geometry: Any) -> tuple[float, float, float, float]:
     return lon0 - margin, lat0 - margin, lon1 + margin, lat1 + margin
 
 
-# --------------------------------------------------------------------------- download
+# --------------------------------------------------------------------------- cache
 
 
 def _cache_key(boundary: Any, buffer_m: float, mode: str, *, extra: str = "download") -> str:
-    """Hash of boundary WKB, buffer, mode, osmnx version, cache format and source."""
+    """Fingerprint of boundary, buffer, mode, osmnx version, cache format, source and the reader's code."""
     from importlib.metadata import version
 
-    import shapely
+    from .cache import fingerprint
 
-    digest = hashlib.sha256()
-    if boundary is not None:
-        digest.update(shapely.to_wkb(boundary, hex=False, output_dimension=2))
-    osmnx_version = version("osmnx")
-    digest.update(f"|{float(buffer_m)!r}|{mode}|osmnx={osmnx_version}|fmt={_CACHE_FORMAT}|{extra}".encode())
-    return digest.hexdigest()[:32]
-
-
-_NPZ_FIELDS = ("node_ids", "x", "y", "indptr", "indices", "length_m")
-
-
-def _read_cache(path: Path, mode: str) -> StreetNetwork:
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in _NPZ_FIELDS}
-            cached_mode = str(data["mode"])
-        if cached_mode != mode:
-            raise ValueError(f"Modus {cached_mode!r} statt {mode!r}")
-        return StreetNetwork(mode=mode, **arrays)
-    except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile, NetworkError) as exc:
-        raise CacheError(
-            f"Der Netz-Cache {path} ist unlesbar oder inkonsistent ({exc}); bitte die Datei löschen und erneut starten."
-        ) from exc
+    return fingerprint(
+        "strassennetz",
+        boundary if boundary is not None else "",
+        float(buffer_m),
+        mode,
+        f"osmnx={version('osmnx')}",
+        _CACHE_FORMAT,
+        extra,
+        code=("coverage.network", "coverage._osm"),
+    )
 
 
-def _write_cache(path: Path, network: StreetNetwork) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez_compressed(
-                handle,
-                mode=np.array(network.mode),
-                **{name: getattr(network, name) for name in _NPZ_FIELDS},
+_NETWORK_FIELDS: dict[str, type] = {
+    "node_ids": np.int64,
+    "x": np.float64,
+    "y": np.float64,
+    "indptr": np.int64,
+    "indices": np.int32,
+    "length_m": np.float64,
+}
+_CACHE_KIND = "strassennetz"
+_CACHE_KEEP = 16
+"""Network entries kept in the cache folder (both modes of eight areas or file versions)."""
+
+
+class _NetworkStore:
+    """Street networks in a :class:`coverage.cache.Cache` (checksummed, atomic writes, self-healing)."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        from .cache import Cache
+
+        self.directory = Path(directory)
+        self.cache = Cache(self.directory, keep={_CACHE_KIND: _CACHE_KEEP})
+
+    def get(self, key: str, mode: str) -> StreetNetwork | None:
+        """The cached network, or None; a damaged or inconsistent entry is logged, deleted and None."""
+        value = self.cache.get(_CACHE_KIND, key)  # checksum errors: logged, deleted, None
+        if value is None:
+            return None
+        try:
+            return _network_from_arrays(value, mode)
+        except (KeyError, TypeError, ValueError, NetworkError) as exc:
+            logger.warning(
+                "Netz-Cache %s ist unbrauchbar (%s); der Eintrag wird gelöscht und das Netz neu berechnet.",
+                self.cache.path(_CACHE_KIND, key),
+                exc,
             )
-        os.chmod(tmp, default_file_mode())  # mkstemp makes 0600; the cache is shared like the results
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+            self.cache.discard(_CACHE_KIND, key)
+            return None
+
+    def put(self, key: str, network: StreetNetwork) -> None:
+        arrays = {name: getattr(network, name) for name in _NETWORK_FIELDS}
+        arrays["mode"] = np.array(network.mode)
+        path = self.cache.put(_CACHE_KIND, key, arrays)
+        logger.debug("Straßennetz (%s) im Cache gespeichert: %s", network.mode, path)
+
+    def tidy(self) -> None:
+        """Prune old entries and delete network files of the old ``.npz`` store."""
+        self.cache.prune()
+        for old in self.directory.glob("strassennetz-*.npz"):
+            with contextlib.suppress(OSError):
+                old.unlink()
+
+
+def _network_from_arrays(value: Any, mode: str) -> StreetNetwork:
+    """Rebuild a cached network; raise ValueError/NetworkError for anything inconsistent."""
+    if not isinstance(value, dict):
+        raise ValueError("kein Satz benannter Felder")
+    expected = {*_NETWORK_FIELDS, "mode"}
+    if set(value) != expected:
+        raise ValueError(f"Felder {sorted(value)} statt {sorted(expected)}")
+    stored_mode = value["mode"]
+    if stored_mode.dtype.kind != "U" or stored_mode.shape != () or str(stored_mode) != mode:
+        raise ValueError(f"Modus {stored_mode!r} statt {mode!r}")
+    for name, dtype in _NETWORK_FIELDS.items():
+        arr = value[name]
+        if arr.dtype != np.dtype(dtype) or arr.ndim != 1:
+            raise ValueError(f"Feld {name}: {arr.dtype}[{arr.ndim}D] statt {np.dtype(dtype)}[1D]")
+    network = StreetNetwork(mode=mode, **{name: value[name] for name in _NETWORK_FIELDS})
+    if network.n_nodes == 0:
+        raise ValueError("leeres Netz")
+    rows = np.repeat(np.arange(network.n_nodes), np.diff(network.indptr))
+    if np.any(network.indices == rows):
+        raise ValueError("Schleifen im Netz")
+    same_row = rows[1:] == rows[:-1]
+    if np.any(same_row & (np.diff(network.indices) <= 0)):
+        raise ValueError("Nachbarn nicht sortiert oder doppelt")
+    return network
+
+
+# --------------------------------------------------------------------------- download
 
 
 def _load_download(
@@ -557,12 +681,13 @@ def _load_download(
 
     from coverage import _osm
 
-    cache_path = None
+    store = key = None
     if cache_dir is not None:
-        cache_path = Path(cache_dir) / f"strassennetz-{mode}-{_cache_key(boundary, buffer_m, mode)}.npz"
-        if cache_path.is_file():
-            network = _read_cache(cache_path, mode)
-            _log_loaded(network, f"Cache {cache_path}")
+        store = _NetworkStore(cache_dir)
+        key = _cache_key(boundary, buffer_m, mode)
+        network = store.get(key, mode)
+        if network is not None:
+            _log_loaded(network, "Cache (osmnx-Download)")
             return network
 
     to_wgs84 = Transformer.from_crs(ANALYSIS_CRS, "EPSG:4326", always_xy=True).transform
@@ -588,9 +713,10 @@ def _load_download(
         raise NetworkError(f"Das Straßennetz ({_MODE_TEXT[mode]}) konnte nicht heruntergeladen werden: {exc}") from exc
     edges = _osm.graph_to_edges(graph, mode=mode)
     network = _assemble(edges, mode=mode, clip=None, label="osmnx-Download")
-    if cache_path is not None:
-        _write_cache(cache_path, network)
-        logger.info("Straßennetz im Cache gespeichert: %s", cache_path)
+    if store is not None and key is not None:
+        store.put(key, network)
+        store.tidy()
+        logger.info("Straßennetz (%s) im Cache gespeichert", mode)
     return network
 
 

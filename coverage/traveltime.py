@@ -170,24 +170,26 @@ def load_networks(config: Config, region: Region, *, cache: Cache | None = None)
     config
         The region configuration.
     region
-        The county (its boundary clips the street networks).
+        The county; its analysis area (:attr:`coverage.load.Region.area`, the county
+        plus ``[region] puffer_km``) clips the street networks (plus 2 km) and the
+        timetable (every trip serving a stop in the area, cut to those stops).
     cache
         Disk cache for the parsed GTFS feed (see :func:`coverage.gtfs.load_gtfs`),
         e.g. the one of :func:`coverage.pipeline.run`. Default: a cache in
         ``config.cache / "berechnung"``, the folder the pipeline uses. The street
-        networks are always cached in ``config.cache / "osm"``.
+        networks are read from the OSM file in one pass for both modes
+        (:func:`coverage.network.load_street_networks`) and always cached in
+        ``config.cache / "osm"``.
 
     Returns
     -------
     Networks
     """
     from .gtfs import load_gtfs
-    from .network import load_street_network
+    from .network import load_street_networks
 
-    boundary = region.boundary
-    cache_dir = config.cache / "osm"
-    walk = load_street_network(config.osm, mode="fuss", boundary=boundary, cache_dir=cache_dir)
-    bike = load_street_network(config.osm, mode="rad", boundary=boundary, cache_dir=cache_dir)
+    # one pass over the OSM file (also a whole Land extract) for both modes; cached by content
+    walk, bike = load_street_networks(config.osm, boundary=region.area, cache_dir=config.cache / "osm")
     feed = None
     if config.gtfs is not None:
         if cache is None:
