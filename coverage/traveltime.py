@@ -197,6 +197,17 @@ def load_networks(config: Config, region: Region, *, cache: Cache | None = None)
 
             cache = Cache(config.cache / "berechnung")
         feed = load_gtfs(config.gtfs, cache=cache, area=region.area)
+        if len(feed.trips) == 0:
+            from .errors import GTFSError
+
+            clip = feed.clip
+            read = f" ({clip.trips_read:,} Fahrten gelesen)".replace(",", ".") if clip is not None else ""
+            raise GTFSError(
+                f"Der Fahrplan enthält keine Fahrt, die im Analysegebiet hält{read}. Ist stop_times.txt leer, "
+                "oder gehört der Feed zu einer anderen Gegend? Ohne Fahrten rechnet Kursatlas nur zu Fuß und "
+                "mit dem Rad; dann [netz] gtfs weglassen.",
+                file=str(config.gtfs),
+            )
     return Networks(walk=walk, bike=bike, feed=feed, key=networks_key(walk, bike, config.gtfs))
 
 

@@ -72,3 +72,20 @@ def test_output_path_that_is_a_file(model_copy: Path, key: str, capsys: pytest.C
         err = capsys.readouterr().err
         assert "ist eine Datei, kein Ordner" in err and "Traceback" not in err
     assert blocker.read_text(encoding="utf-8") == "x"
+
+
+def test_timetable_without_any_trip_is_a_clear_error(model_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A stop_times.txt with only its header (found in a review: a traceback in ``run``) is reported by validate."""
+    import zipfile
+
+    folder = model_copy.parent
+    with zipfile.ZipFile(folder / "gtfs_modell.zip") as src, zipfile.ZipFile(folder / "leer.zip", "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            dst.writestr(name, data.split(b"\n", 1)[0] + b"\n" if name.endswith("stop_times.txt") else data)
+    text = model_copy.read_text(encoding="utf-8")
+    model_copy.write_text(text.replace('gtfs = "gtfs_modell.zip"', 'gtfs = "leer.zip"'), encoding="utf-8")
+    for command in ("validate", "run"):
+        assert main([command, "--config", str(model_copy)]) == 1
+        err = capsys.readouterr().err
+        assert "keine Fahrt, die im Analysegebiet hält" in err and "leer.zip" in err and "Traceback" not in err
