@@ -26,8 +26,9 @@ RSS ≤ 2 GB; the Land PBF, extrapolated to 100 million nodes, in ≤ 3 min with
 ≤ 3 GB (the extrapolation is ``bench/bench_osm_land.py``'s job: it reads two sizes);
 a warm rerun reads both from the cache in ≤ 2 s.
 
-Run: ``python bench/bench_real_inputs.py [--dir /tmp/kursatlas_real] [--quick]``
-(``--quick``: 1 million stop_times, 2 million nodes, 300,000 cells).
+Run: ``python bench/bench_real_inputs.py [--dir /tmp/kursatlas_real] [--quick] [--nodes 100000000]``
+(``--quick``: 1 million stop_times, 2 million nodes, 300,000 cells). Generated files are reused
+from ``--dir`` (named by their size).
 """
 
 from __future__ import annotations
@@ -149,6 +150,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dir", type=Path, default=Path("/tmp/kursatlas_real"))
     p.add_argument("--quick", action="store_true", help="kleine Größen zum Ausprobieren")
+    p.add_argument("--stop-times", type=int, help="Fahrtabschnitte des Deutschland-Fahrplans (30 Mio.)")
+    p.add_argument("--nodes", type=int, help="Knoten des Landes-Auszugs (20 Mio.; 100 Mio. wie Niedersachsen)")
+    p.add_argument("--cells", type=int, help="Zellen des Zensus-Gitters (3 Mio.)")
     p.add_argument("--_generate", nargs=3, help=argparse.SUPPRESS)
     p.add_argument("--_run", type=Path, help=argparse.SUPPRESS)
     a = p.parse_args()
@@ -160,6 +164,9 @@ def main() -> None:
         return
     sizes = {"gtfs": 1_000_000, "osm": 2_000_000, "zensus": 300_000} if a.quick else \
         {"gtfs": 30_000_000, "osm": 20_000_000, "zensus": 3_000_000}
+    for kind, value in (("gtfs", a.stop_times), ("osm", a.nodes), ("zensus", a.cells)):
+        if value:
+            sizes[kind] = value
     a.dir.mkdir(parents=True, exist_ok=True)
     names = {"gtfs": "deutschland_gtfs.zip", "osm": "land.osm.pbf", "zensus": "zensus_deutschland_100m.csv"}
     files: dict[str, Path] = {}

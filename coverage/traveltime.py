@@ -967,7 +967,11 @@ def _transit_legs(
     horizon_s = _horizon_s(params)
     conn_cache: dict[dt.date, object] = {}
     n_scans = 0
+    from ._progress import bar
+
+    progress = bar(total=len(groups), desc="Bus und Bahn: Verbindungen je Kursgruppe und Fahrplantag", unit="Gruppen")
     for (s, beginn, ende, dates), cols in groups.items():
+        progress.update(1)
         start_s, end_s = beginn * 60.0, ende * 60.0
         e_row = egress.getrow(s)
         stops, walk_s = e_row.indices, e_row.data
@@ -995,6 +999,7 @@ def _transit_legs(
             cur_r = result.rueck[i_pt, :, c]
             np.minimum(cur_h, (worst_hin / 60.0).astype(np.float32), out=cur_h)
             np.minimum(cur_r, (worst_rueck / 60.0).astype(np.float32), out=cur_r)
+    progress.close()
     logger.info("ÖPNV: %d Verbindungssuchen für %d Kurs-Fahrplan-Gruppen", n_scans, len(groups))
 
 
