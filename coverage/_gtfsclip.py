@@ -81,12 +81,7 @@ def _header(src: _gtfs._Source, name: str) -> list[str] | None:
     """Cleaned column names of ``name``, or None for an empty file."""
     with src.open(name) as fh:
         line = fh.readline()
-    try:
-        text = line.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise GTFSError(
-            f"Die Datei ist nicht UTF-8-kodiert (Byte {exc.start}); GTFS verlangt UTF-8.", file=name
-        ) from exc
+    text = _gtfs.utf8_text(line, name)
     if not text.strip():
         return None
     names = next(csv.reader([text.rstrip("\r\n")]))

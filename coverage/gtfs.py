@@ -151,6 +151,16 @@ class _Checker:
 # ---------------------------------------------------------------------------
 
 
+def utf8_text(raw: bytes, name: str) -> str:
+    """``raw`` decoded as UTF-8 (a BOM is dropped); a :class:`GTFSError` naming ``name`` otherwise."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise GTFSError(
+            f"Die Datei ist nicht UTF-8-kodiert (Byte {exc.start}); GTFS verlangt UTF-8.", file=name
+        ) from exc
+
+
 class _Source:
     """Files of a feed in a zip archive or a directory."""
 
@@ -207,12 +217,7 @@ class _Source:
 
     def read(self, name: str) -> pd.DataFrame:
         raw = self._zip.read(self._names[name]) if self._zip is not None else Path(self._names[name]).read_bytes()
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise GTFSError(
-                f"Die Datei ist nicht UTF-8-kodiert (Byte {exc.start}); GTFS verlangt UTF-8.", file=name
-            ) from exc
+        text = utf8_text(raw, name)
         if not text.strip():
             return pd.DataFrame()
         try:
