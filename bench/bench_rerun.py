@@ -55,7 +55,7 @@ def _fmt(timings: dict[str, float]) -> str:
 def model_region() -> None:
     """Full, warm and incremental runs on a copy of the model region."""
     tmp = Path(tempfile.mkdtemp(prefix="kursatlas-rerun-"))
-    shutil.copytree(ROOT / "data" / "rotenburg", tmp / "region")
+    shutil.copytree(ROOT / "data" / "rotenburg", tmp / "region", ignore=shutil.ignore_patterns(".kursatlas-cache"))
     toml = tmp / "region" / "region.toml"
     text = toml.read_text(encoding="utf-8")
     text = text.replace('karten = "../../maps"', f'karten = "{(tmp / "karten").as_posix()}"')

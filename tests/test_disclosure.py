@@ -356,7 +356,7 @@ def _attack_proposals(out: Path) -> int:
 
 
 def _copy(tmp: Path, *, scale: float | None = None) -> Path:
-    shutil.copytree(DEMO_CONFIG.parent, tmp / "region")
+    shutil.copytree(DEMO_CONFIG.parent, tmp / "region", ignore=shutil.ignore_patterns(".kursatlas-cache"))
     toml = tmp / "region" / "region.toml"
     text = toml.read_text(encoding="utf-8").replace('karten = "../../maps"', 'karten = "../karten"')
     toml.write_text(text.replace('ergebnisse = "../../results"', 'ergebnisse = "../ergebnisse"'), encoding="utf-8")

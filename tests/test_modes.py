@@ -38,7 +38,7 @@ def _modes(*folders: Path) -> dict[str, int]:
 @pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
 @pytest.mark.parametrize("umask", [0o022, 0o027])
 def test_full_run_and_init_respect_the_umask(tmp_path: Path, umask: int) -> None:
-    shutil.copytree(DEMO_CONFIG.parent, tmp_path / "region")
+    shutil.copytree(DEMO_CONFIG.parent, tmp_path / "region", ignore=shutil.ignore_patterns(".kursatlas-cache"))
     toml = tmp_path / "region" / "region.toml"
     text = toml.read_text(encoding="utf-8").replace('karten = "../../maps"', 'karten = "../karten"')
     toml.write_text(text.replace('ergebnisse = "../../results"', 'ergebnisse = "../ergebnisse"'), encoding="utf-8")
@@ -47,10 +47,11 @@ def test_full_run_and_init_respect_the_umask(tmp_path: Path, umask: int) -> None
         env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=1800,
     )
     assert proc.returncode == 0, proc.stderr
-    modes = _modes(tmp_path / "ergebnisse", tmp_path / "karten", tmp_path / "neu")
+    cache = tmp_path / "region" / ".kursatlas-cache"  # next to the region file, not in the results
+    modes = _modes(tmp_path / "ergebnisse", tmp_path / "karten", tmp_path / "neu", cache)
     files = {p: m for p, m in modes.items() if Path(p).is_file()}
     dirs = {p: m for p, m in modes.items() if Path(p).is_dir()}
-    assert len(files) > 50 and any("/.cache/" in p for p in files)  # tables, maps, manifests, cache, templates
+    assert len(files) > 50 and any("/.kursatlas-cache/" in p for p in files)  # tables, maps, manifests, cache
     assert {p for p, m in files.items() if m != 0o666 & ~umask} == set()
     assert {p for p, m in dirs.items() if m != 0o777 & ~umask} == set()
 

@@ -384,7 +384,7 @@ def test_load_networks_reads_the_file_once(tmp_path: Path, monkeypatch: pytest.M
     real = osm_module.read_ways
     monkeypatch.setattr(osm_module, "read_ways", lambda path, **kw: reads.append(path) or real(path, **kw))
     config = SimpleNamespace(osm=HELSINKI_PBF, cache=tmp_path / "cache", gtfs=None)
-    region = SimpleNamespace(boundary=helsinki_area())
+    region = SimpleNamespace(boundary=helsinki_area(), area=helsinki_area())
     nets = load_networks(config, region)  # type: ignore[arg-type]
     assert reads == [HELSINKI_PBF]
     assert (nets.walk.mode, nets.bike.mode) == ("fuss", "rad")

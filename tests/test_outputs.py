@@ -337,7 +337,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from coverage.pipeline import run
 
     base = tmp_path_factory.mktemp("modell_ausgaben")
-    shutil.copytree(DEMO_CONFIG.parent, base / "region")
+    shutil.copytree(DEMO_CONFIG.parent, base / "region", ignore=shutil.ignore_patterns(".kursatlas-cache"))
     toml = base / "region" / "region.toml"
     text = toml.read_text(encoding="utf-8").replace('karten = "../../maps"', 'karten = "../karten"')
     toml.write_text(text.replace('ergebnisse = "../../results"', 'ergebnisse = "../ergebnisse"'), encoding="utf-8")

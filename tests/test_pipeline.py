@@ -31,7 +31,7 @@ def _digest(folder: Path) -> dict[str, str]:
 def region(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the model region with outputs inside the temp folder, run once."""
     base = tmp_path_factory.mktemp("modell")
-    shutil.copytree(DEMO_CONFIG.parent, base / "region")
+    shutil.copytree(DEMO_CONFIG.parent, base / "region", ignore=shutil.ignore_patterns(".kursatlas-cache"))
     toml = base / "region" / "region.toml"
     text = toml.read_text(encoding="utf-8").replace('karten = "../../maps"', 'karten = "../karten"')
     toml.write_text(text.replace('ergebnisse = "../../results"', 'ergebnisse = "../ergebnisse"'), encoding="utf-8")
@@ -163,7 +163,7 @@ def test_cached_inputs_equal_fresh_ones_and_follow_the_files(tmp_path: Path) -> 
     from coverage.cache import Cache, fingerprint
     from coverage.load import cached_frames, load_inputs
 
-    shutil.copytree(DEMO_CONFIG.parent, tmp_path / "region")
+    shutil.copytree(DEMO_CONFIG.parent, tmp_path / "region", ignore=shutil.ignore_patterns(".kursatlas-cache"))
     cfg = load_config(tmp_path / "region" / DEMO_CONFIG.name)
     cache = Cache(tmp_path / "cache")
     fresh = load_inputs(cfg)

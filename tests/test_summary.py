@@ -15,7 +15,7 @@ from coverage.summary import check_outputs, summarize, trips_per_weekday
 
 @pytest.fixture()
 def model_copy(tmp_path: Path) -> Path:
-    shutil.copytree(DEMO_CONFIG.parent, tmp_path / "region")
+    shutil.copytree(DEMO_CONFIG.parent, tmp_path / "region", ignore=shutil.ignore_patterns(".kursatlas-cache"))
     toml = tmp_path / "region" / "region.toml"
     text = toml.read_text(encoding="utf-8").replace('karten = "../../maps"', 'karten = "../karten"')
     toml.write_text(text.replace('ergebnisse = "../../results"', 'ergebnisse = "../ergebnisse"'), encoding="utf-8")

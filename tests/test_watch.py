@@ -127,7 +127,7 @@ def _digest(folder: Path) -> dict[str, str]:
 
 @pytest.fixture()
 def model_region(tmp_path: Path) -> Iterator[Path]:
-    shutil.copytree(DEMO_CONFIG.parent, tmp_path / "region")
+    shutil.copytree(DEMO_CONFIG.parent, tmp_path / "region", ignore=shutil.ignore_patterns(".kursatlas-cache"))
     toml = tmp_path / "region" / "region.toml"
     text = toml.read_text(encoding="utf-8").replace('karten = "../../maps"', 'karten = "../karten"')
     toml.write_text(text.replace('ergebnisse = "../../results"', 'ergebnisse = "../ergebnisse"'), encoding="utf-8")
