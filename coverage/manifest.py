@@ -31,7 +31,7 @@ from typing import Any
 import pandas as pd
 
 from ._io import write_csv, write_text
-from .cache import tree_sha256
+from .cache import file_xxh128, tree_sha256
 
 __all__ = [
     "MANIFEST_NAME",
@@ -104,16 +104,20 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
+LARGE_FILE_BYTES = 64 * 1024 * 1024
+"""Inputs larger than this are recorded with an XXH3-128 checksum (``xxh3_128``) instead of SHA-256."""
+
+
 def _file_entry(path: Path, base: Path | None = None, *, hashed: bool = True) -> dict[str, Any]:
     p = Path(path)
     shown = str(p.relative_to(base)) if base is not None and p.is_relative_to(base) else str(p)
     if not hashed:
         return {"pfad": shown}
-    return {
-        "pfad": shown,
-        "sha256": tree_sha256(p),
-        "bytes": p.stat().st_size if p.is_file() else sum(f.stat().st_size for f in p.rglob("*") if f.is_file()),
-    }
+    size = p.stat().st_size if p.is_file() else sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+    if p.is_file() and size > LARGE_FILE_BYTES:
+        # a Land extract or the Germany-wide timetable: SHA-256 would cost ~1 s per GB on every run
+        return {"pfad": shown, "xxh3_128": file_xxh128(p), "bytes": size}
+    return {"pfad": shown, "sha256": tree_sha256(p), "bytes": size}
 
 
 def _output_entry(path: Path, base: Path, keys: Mapping[str, str], source: Path | None = None) -> dict[str, Any]:
@@ -127,7 +131,7 @@ def _output_entry(path: Path, base: Path, keys: Mapping[str, str], source: Path 
 
 
 def hash_inputs(input_files: Mapping[str, str | Path]) -> dict[str, dict[str, Any]]:
-    """Role → ``{"pfad", "sha256", "bytes"}`` of each input, taken now.
+    """Role → ``{"pfad", "sha256", "bytes"}`` of each input, taken now (``xxh3_128`` for files over 64 MB).
 
     Call this at the start of a run and pass the result to :func:`write_manifest`,
     so that the manifest records the inputs as they were read, even if a file is

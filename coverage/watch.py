@@ -14,7 +14,7 @@ are polled by size and modification time every ``interval`` seconds; polling als
 works on network drives, where file system notifications often do not. A file that
 changed is read only once its size and time have been stable for ``settle``
 seconds (spreadsheet programs save in several steps). A rerun starts only when the
-*content* (SHA-256) of an input changed: saving without a change does nothing.
+*content* (XXH3-128) of an input changed: saving without a change does nothing.
 
 An invalid input (say, a registry row with a bad time) is reported with the message
 of the validation (file, row, column, value, what is allowed) and the previous
@@ -94,13 +94,16 @@ def snapshot(files: Mapping[str, Path]) -> dict[str, Stamp]:
 
 
 def _content(files: Mapping[str, Path]) -> dict[str, str]:
-    """Role → SHA-256 of the content (folders: of all files in them); missing files → empty."""
-    from .cache import tree_sha256
+    """Role → XXH3-128 of the content (folders: of all files in them); missing files → empty.
+
+    A fast content hash: a saved Land extract or national timetable is hashed in a fraction of a second.
+    """
+    from .cache import tree_xxh128
 
     out = {}
     for role, p in files.items():
         try:
-            out[role] = tree_sha256(p)
+            out[role] = tree_xxh128(p)
         except OSError:
             out[role] = ""
     return out
