@@ -93,8 +93,8 @@ HINWEIS = "Beispiel (modelliert), kein reales Kursangebot"
 COURSES: tuple[tuple[str, ...], ...] = (
     ("K01", "Integrationskurs A1 vormittags (Beispiel)", "S02", "A1", "integrationskurs", "Mo-Fr",
      "08:45", "11:45", "20", "4", "nein"),
-    ("K02", "Integrationskurs A2 abends (Beispiel)", "S01", "A2", "integrationskurs", "Mo, Mi",
-     "18:30", "20:45", "18", "6", "nein"),
+    ("K02", "Integrationskurs A2 nachmittags (Beispiel)", "S02", "A2", "integrationskurs", "Mo, Mi",
+     "14:05", "16:05", "18", "6", "nein"),
     ("K03", "Elternkurs A1 mit Kinderbetreuung (Beispiel)", "S01", "A1", "eltern_frauen", "Di, Do",
      "09:00", "11:30", "15", "5", "ja"),
     ("K04", "Alphabetisierungskurs vormittags (Beispiel)", "S03", "Alpha", "alphabetisierung", "Mo-Fr",
