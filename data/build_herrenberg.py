@@ -89,6 +89,7 @@ COURSE_HEADER = (
     "erster_tag;letzter_tag;plaetze;freie_plaetze;kinderbetreuung;hinweis"
 )
 HINWEIS = "Beispiel (modelliert), kein reales Kursangebot"
+# fmt: off
 #: (id, name, site, niveaus, kursart, tage, beginn, ende, plaetze, frei, kinderbetreuung)
 COURSES: tuple[tuple[str, ...], ...] = (
     ("K01", "Integrationskurs A1 vormittags (Beispiel)", "S02", "A1", "integrationskurs", "Mo-Fr",
@@ -100,6 +101,7 @@ COURSES: tuple[tuple[str, ...], ...] = (
     ("K04", "Alphabetisierungskurs vormittags (Beispiel)", "S03", "Alpha", "alphabetisierung", "Mo-Fr",
      "08:45", "11:45", "12", "2", "nein"),
 )
+# fmt: on
 ERSTER_TAG, LETZTER_TAG = "2020-09-14", "2020-11-27"
 
 
@@ -195,9 +197,14 @@ def zensus_cells(area: shapely.Geometry) -> pd.DataFrame:
     inside = shapely.contains_xy(area, x, y)
     cells = grid[inside].sort_values(["y", "x"]).reset_index(drop=True)
     ids = [f"100mN{(cy - 50) // 100}E{(cx - 50) // 100}" for cx, cy in zip(cells["x"], cells["y"], strict=True)]
-    return pd.DataFrame({
-        "Gitter_ID_100m": ids, "x_mp_100m": cells["x"], "y_mp_100m": cells["y"], "Auslaender": cells["value"],
-    })
+    return pd.DataFrame(
+        {
+            "Gitter_ID_100m": ids,
+            "x_mp_100m": cells["x"],
+            "y_mp_100m": cells["y"],
+            "Auslaender": cells["value"],
+        }
+    )
 
 
 def write_boundary(path: Path, area: shapely.Geometry) -> None:

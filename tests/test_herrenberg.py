@@ -115,9 +115,9 @@ class WalkGraph:
     def __init__(self, path: Path, speed_m_s: float) -> None:
         graph = nx.Graph()
         coords: dict[int, tuple[float, float]] = {}
-        for way in osmium.FileProcessor(str(path)).with_locations().with_filter(osmium.filter.EntityFilter(
-            osmium.osm.WAY
-        )):
+        for way in (
+            osmium.FileProcessor(str(path)).with_locations().with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
+        ):
             if not _walkable({t.k: t.v for t in way.tags}):
                 continue
             nodes = [(n.ref, n.lon, n.lat) for n in way.nodes]
@@ -167,9 +167,7 @@ def _secs(hms: str) -> int:
 
 def _read_feed(path: Path) -> dict[str, list[dict[str, str]]]:
     with zipfile.ZipFile(path) as zf:
-        return {
-            n: list(csv.DictReader(io.TextIOWrapper(zf.open(n), encoding="utf-8-sig"))) for n in zf.namelist()
-        }
+        return {n: list(csv.DictReader(io.TextIOWrapper(zf.open(n), encoding="utf-8-sig"))) for n in zf.namelist()}
 
 
 class BruteTimetable:
@@ -190,8 +188,11 @@ class BruteTimetable:
         self.trips = {
             t: [
                 (
-                    r["stop_id"], _secs(r["arrival_time"]), _secs(r["departure_time"]),
-                    r.get("pickup_type", "") in {"", "0"}, r.get("drop_off_type", "") in {"", "0"},
+                    r["stop_id"],
+                    _secs(r["arrival_time"]),
+                    _secs(r["departure_time"]),
+                    r.get("pickup_type", "") in {"", "0"},
+                    r.get("drop_off_type", "") in {"", "0"},
                 )
                 for r in sorted(rs, key=lambda r: int(r["stop_sequence"]))
             ]
@@ -215,8 +216,9 @@ class BruteTimetable:
         return frozenset(t for t, s in self.trip_service.items() if s in services)
 
 
-def brute_latest(tt: BruteTimetable, trips: frozenset[str], target: dict[str, float],
-                 fp: dict[str, dict[str, float]], since: float) -> dict[str, float]:
+def brute_latest(
+    tt: BruteTimetable, trips: frozenset[str], target: dict[str, float], fp: dict[str, dict[str, float]], since: float
+) -> dict[str, float]:
     """Latest time at each stop from which the targets are reached in time (fixpoint over all trip segments)."""
     at_stop = dict(target)  # latest time to stand at a stop: board a trip there or the target itself
 
@@ -244,8 +246,9 @@ def brute_latest(tt: BruteTimetable, trips: frozenset[str], target: dict[str, fl
     return with_walk()
 
 
-def brute_earliest(tt: BruteTimetable, trips: frozenset[str], source: dict[str, float],
-                   fp: dict[str, dict[str, float]], until: float) -> dict[str, float]:
+def brute_earliest(
+    tt: BruteTimetable, trips: frozenset[str], source: dict[str, float], fp: dict[str, dict[str, float]], until: float
+) -> dict[str, float]:
     """Earliest arrival at each stop after leaving from the sources (fixpoint over all trip segments)."""
     at_stop = dict(source)
 
@@ -324,7 +327,11 @@ def test_walking_times_equal_networkx_dijkstra(kursatlas_times: tuple, walk_grap
 
 
 def _pt_reference(
-    tt_ref: BruteTimetable, walk: WalkGraph, area: shapely.Geometry, origin: tuple[float, float], course: object,
+    tt_ref: BruteTimetable,
+    walk: WalkGraph,
+    area: shapely.Geometry,
+    origin: tuple[float, float],
+    course: object,
     params: object,
 ) -> tuple[float, float]:
     """Brute-force (hin, rueck) minutes by bus (with walking), worst course day, before taking walking into account."""
