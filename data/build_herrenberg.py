@@ -11,7 +11,7 @@ the Deufringen/Dachtel extract (see ``data/herrenberg/QUELLEN.md``).
 
 What this script does (all deterministic, no network):
 
-- copies the OSM extract, the two GTFS feeds' licence (``OTP_LICENSE``) verbatim;
+- copies the OSM extract and the licence of the OTP test data (``OTP_LICENSE``) verbatim;
 - merges the two GTFS feeds into one (``gtfs_vvs_751_764.zip``): rows whose id
   occurs in both feeds (agency, stops, calendar, calendar_dates) must be identical
   and are kept once; any other id collision is an error; all values are kept
@@ -182,6 +182,25 @@ def osm_bbox(path: Path) -> tuple[float, float, float, float]:
     return min(lons), min(lats), max(lons), max(lats)
 
 
+def stops_per_extract() -> dict[str, dict[str, int]]:
+    """Number of stops of each feed inside the node bounding box of each OSM extract of the data set.
+
+    Returns
+    -------
+    dict[str, dict[str, int]]
+        Extract file name → feed file name → number of stops.
+    """
+    feeds = {feed.name: _stops(feed) for feed in FEEDS}
+    out: dict[str, dict[str, int]] = {}
+    for extract in sorted(OTP.glob("*-minimal.osm.pbf")):
+        lon0, lat0, lon1, lat1 = osm_bbox(extract)
+        out[extract.name] = {
+            name: sum(lat0 <= float(la) <= lat1 and lon0 <= float(lo) <= lon1 for la, lo in stops.values())
+            for name, stops in feeds.items()
+        }
+    return out
+
+
 def study_area(path: Path) -> shapely.Geometry:
     """Study area in EPSG:25832: the bounding box of the OSM extract (densified edges)."""
     lon0, lat0, lon1, lat1 = osm_bbox(path)
@@ -209,9 +228,10 @@ def zensus_cells(area: shapely.Geometry) -> pd.DataFrame:
 
 def write_boundary(path: Path, area: shapely.Geometry) -> None:
     """GeoPackage with layers ``landkreis``, ``mitgliedskommunen``, ``gemeinden`` (one polygon each)."""
-    os.environ["OGR_CURRENT_DATE"] = "2020-01-01T00:00:00Z"
     if path.exists():
         path.unlink()
+    previous = os.environ.get("OGR_CURRENT_DATE")
+    os.environ["OGR_CURRENT_DATE"] = "2020-01-01T00:00:00Z"  # fixed GeoPackage time stamps
     layers = {
         "landkreis": {"ARS": ARS_LANDKREIS, "GEN": GEBIET, "BEZ": "Untersuchungsgebiet (nicht amtlich)"},
         "mitgliedskommunen": {"ARS": ARS_MK, "GEN": GEBIET, "BEZ": "Untersuchungsgebiet (nicht amtlich)"},
@@ -220,6 +240,10 @@ def write_boundary(path: Path, area: shapely.Geometry) -> None:
     for layer, attrs in layers.items():
         gdf = gpd.GeoDataFrame({k: [v] for k, v in attrs.items()}, geometry=[area], crs="EPSG:25832")
         gdf.to_file(path, layer=layer, driver="GPKG")
+    if previous is None:
+        del os.environ["OGR_CURRENT_DATE"]
+    else:
+        os.environ["OGR_CURRENT_DATE"] = previous
 
 
 def sites_and_courses(stops: dict[str, tuple[str, str]]) -> tuple[str, str]:

@@ -333,8 +333,12 @@ def _pt_reference(
     origin: tuple[float, float],
     course: object,
     params: object,
+    memo: dict[tuple[object, ...], object],
 ) -> tuple[float, float]:
-    """Brute-force (hin, rueck) minutes by bus (with walking), worst course day, before taking walking into account."""
+    """Brute-force (hin, rueck) minutes by bus (with walking), worst course day, before taking walking into account.
+
+    ``memo`` keeps what does not depend on the origin (active trips of a day, stop times of a course and day).
+    """
     access_s = params.max_zugang_min * 60.0
     transfer_s = params.max_umstieg_m / params.geh_m_s
     horizon = (max(g.max_minuten for g in params.gruppen.values()) + params.sensitivitaet_min) * 60.0
@@ -353,11 +357,18 @@ def _pt_reference(
     worst_hin, worst_rueck = -math.inf, -math.inf
     seen: dict[frozenset[str], tuple[float, float]] = {}
     for day in _course_days(course.erster_tag, course.letzter_tag, weekdays):
-        trips = tt_ref.active(day)
+        if ("tage", day) not in memo:
+            memo[("tage", day)] = tt_ref.active(day)
+        trips = memo[("tage", day)]
         if trips not in seen:
-            latest = brute_latest(tt_ref, trips, {s: start - w for s, w in egress.items()}, fp, start - horizon)
+            key = ("kurs", course.kurs_id, trips)
+            if key not in memo:
+                memo[key] = (
+                    brute_latest(tt_ref, trips, {s: start - w for s, w in egress.items()}, fp, start - horizon),
+                    brute_earliest(tt_ref, trips, {s: end + w for s, w in egress.items()}, fp, end + horizon),
+                )
+            latest, earliest = memo[key]
             leave = max((latest[s] - a for s, a in access.items() if s in latest), default=-math.inf)
-            earliest = brute_earliest(tt_ref, trips, {s: end + w for s, w in egress.items()}, fp, end + horizon)
             arrive = min((earliest[s] + a for s, a in access.items() if s in earliest), default=math.inf)
             seen[trips] = (start - leave, arrive - end)
         h, r = seen[trips]
@@ -374,6 +385,7 @@ def test_transit_times_equal_brute_force_over_the_merged_feed(kursatlas_times: t
     hin, rueck = tt.mode("oepnv")
     walk_hin, _ = tt.mode("fuss")
     ref_tt = BruteTimetable(GTFS)
+    memo: dict[tuple[object, ...], object] = {}
     # the analysis area: study area plus puffer_km (README: stops and trips are used only there)
     cfg = tomllib.loads((REGION / "region.toml").read_text(encoding="utf-8"))
     area = gpd.read_file(REGION / "untersuchungsgebiet.gpkg", layer="landkreis").to_crs(25832).geometry.iloc[0]
@@ -389,7 +401,7 @@ def test_transit_times_equal_brute_force_over_the_merged_feed(kursatlas_times: t
             walk_min = walk_graph.seconds((origin.x, origin.y), (course.geometry.x, course.geometry.y)) / 60.0
             if walk_min > limit_min:
                 walk_min = math.inf
-            bus_h, bus_r = _pt_reference(ref_tt, walk_graph, area, (origin.x, origin.y), course, params)
+            bus_h, bus_r = _pt_reference(ref_tt, walk_graph, area, (origin.x, origin.y), course, params, memo)
             exp_h, exp_r = min(walk_min, bus_h), min(walk_min, bus_r)
             for got, exp in ((float(hin[o, c]), exp_h), (float(rueck[o, c]), exp_r)):
                 if exp > limit_min:
@@ -474,3 +486,14 @@ def test_region_files_sources_and_sizes() -> None:
     gitter = pd.read_csv(REGION / "einwohner_zensus2011_100m.csv", sep=";")
     assert list(gitter.columns) == ["Gitter_ID_100m", "x_mp_100m", "y_mp_100m", "Auslaender"]
     assert (gitter["Auslaender"] >= 3).all()
+
+
+@needs_raw
+def test_only_the_deufringen_extract_has_stops() -> None:
+    """The reason for the study area (QUELLEN.md): no stop of either feed lies in the Herrenberg extract."""
+    counts = _load_builder().stops_per_extract()
+    assert counts == {
+        "boeblingen-minimal.osm.pbf": {"vvs-bus-751-only.gtfs.zip": 5, "vvs-bus-764-only.gtfs.zip": 0},
+        "deufringen-minimal.osm.pbf": {"vvs-bus-751-only.gtfs.zip": 0, "vvs-bus-764-only.gtfs.zip": 6},
+        "herrenberg-minimal.osm.pbf": {"vvs-bus-751-only.gtfs.zip": 0, "vvs-bus-764-only.gtfs.zip": 0},
+    }
