@@ -1,8 +1,9 @@
 """Rebuild the embedded model region ``data/rotenburg`` deterministically.
 
-The model region combines a few *real* open data sets (BKG VG5000 boundaries,
-GeoNames settlement points, county totals from the Integrationskonzept 2023)
-with *modelled* data (resident grid, course examples, candidate sites, street
+The model region combines *real* open data sets (BKG VG5000 boundaries,
+GeoNames settlement points, the Zensus 2011 grid of foreign residents, county
+totals from the Integrationskonzept 2023) with *modelled* data (the scaling of
+the 2011 grid to the 2021 total, course examples, candidate sites, street
 network, timetable). Every output is labelled as real or modelled, see
 ``data/rotenburg/QUELLEN.md``.
 
@@ -50,6 +51,8 @@ SHARED_RAW = Path("/work/shared/data")
 
 BKG_NAME = "vg5000_rotenburg_wuemme.gpkg"
 GEONAMES_NAME = "settlements_rotenburg_wuemme_25km.csv"
+ZENSUS_100M_NAME = "zensus2011_100m_auslaender_lk_rotenburg.csv"
+ZENSUS_1KM_NAME = "zensus2011_1km_einwohner_auslaenderanteil_lk_rotenburg.csv"
 
 SEED = 20270111
 """Seed of the only random step (multinomial spreading of residents)."""
@@ -63,9 +66,6 @@ GRID_CRS = "EPSG:3035"
 
 # --- resident grid ---------------------------------------------------------
 GRID_CELL_M = 100
-SIGMA_BASE_M = 150.0
-SIGMA_PER_SQRT_POP_M = 4.0
-KERNEL_CUTOFF_SIGMA = 3.0
 
 # --- street network ---------------------------------------------------------
 STREET_SPACING_M = 200.0
@@ -142,6 +142,7 @@ MODEL_NOTE = "Modelldaten Kursatlas (modelliert, keine realen Angaben)"
 ATTR_BKG = "© GeoBasis-DE / BKG 2021 (Daten verändert)"
 ATTR_GEONAMES = "Ortsdaten: GeoNames (CC BY 4.0)"
 ATTR_KONZEPT = "Integrationskonzept LK Rotenburg (Wümme), 2023"
+ATTR_ZENSUS = "Zensus 2011: © Statistische Ämter des Bundes und der Länder (dl-de/by-2-0)"
 COURSE_NOTE = "Beispiel (modelliert), kein reales Kursangebot"
 
 
@@ -204,6 +205,7 @@ class Context:
     to_4326: Transformer
     to_3035: Transformer
     stats: dict[str, object] = field(default_factory=dict)
+    raw: dict[str, Path] = field(default_factory=dict)
 
     def ort(self, name: str) -> Ort:
         """Return the settlement called ``name`` (GeoNames spelling)."""
@@ -295,27 +297,37 @@ def dist(a: tuple[float, float], b: tuple[float, float]) -> float:
 # =============================================================================
 # inputs
 # =============================================================================
-def resolve_raw(raw_dir: Path | None, target: Path) -> tuple[Path, Path]:
-    """Find the BKG and GeoNames raw files.
+RAW_FILES: dict[str, str] = {
+    BKG_NAME: "bkg",
+    GEONAMES_NAME: "geonames",
+    ZENSUS_100M_NAME: "zensus2011",
+    ZENSUS_1KM_NAME: "zensus2011",
+}
+"""Raw files of the build and their sub-folder in the shared data folder."""
+
+
+def resolve_raw(raw_dir: Path | None, target: Path) -> dict[str, Path]:
+    """Find the raw files (:data:`RAW_FILES`).
 
     Parameters
     ----------
     raw_dir
-        Explicit raw-data directory (``bkg/`` + ``geonames/`` sub-folders or a
-        flat folder), or ``None`` to search the shared data folder, then the
-        ``quellen/`` copies of the committed model region.
+        Explicit raw-data directory (sub-folders as in the shared data folder,
+        e.g. ``bkg/``, ``zensus2011/``, or a flat folder), or ``None`` to search
+        the shared data folder, then the ``quellen/`` copies of the committed
+        model region.
     target
         Output directory of the build (its ``quellen/`` is a fallback).
 
     Returns
     -------
-    tuple of Path
-        Paths of the GeoPackage and the GeoNames CSV.
+    dict of str to Path
+        Path of each raw file, keyed by its file name.
 
     Raises
     ------
     FileNotFoundError
-        If no complete set of raw files is found.
+        If no candidate directory holds all raw files.
     """
     candidates: list[Path] = []
     if raw_dir is not None:
@@ -323,12 +335,14 @@ def resolve_raw(raw_dir: Path | None, target: Path) -> tuple[Path, Path]:
     else:
         candidates += [SHARED_RAW, DEFAULT_TARGET / "quellen", target / "quellen"]
     for cand in candidates:
-        for bkg, geo in (
-            (cand / "bkg" / BKG_NAME, cand / "geonames" / GEONAMES_NAME),
-            (cand / BKG_NAME, cand / GEONAMES_NAME),
-        ):
-            if bkg.is_file() and geo.is_file():
-                return bkg, geo
+        found: dict[str, Path] = {}
+        for name, sub in RAW_FILES.items():
+            for path in (cand / sub / name, cand / name):
+                if path.is_file():
+                    found[name] = path
+                    break
+        if len(found) == len(RAW_FILES):
+            return found
     raise FileNotFoundError(f"Rohdaten nicht gefunden in: {', '.join(map(str, candidates))}")
 
 
@@ -423,6 +437,20 @@ im Repository, damit `python data/build_rotenburg.py` ohne Netz läuft.
   <https://creativecommons.org/licenses/by/4.0/>
 - Namensnennung: `{ATTR_GEONAMES}`
 
+## `{ZENSUS_100M_NAME}` und `{ZENSUS_1KM_NAME}` (REAL)
+
+- Inhalt: Zensus 2011 (Stichtag 09.05.2011, **nicht** Zensus 2022), Gitterzellen des
+  Landkreises, Koordinaten = Zellmittelpunkt in EPSG:3035.
+  100 m: Personen mit ausländischer Staatsangehörigkeit je Zelle (`value,quality,x,y`;
+  Zellen mit weniger als 3 Personen sind nicht veröffentlicht), 944 Zellen.
+  1 km: Einwohner und Ausländeranteil in % (`Einwohner,x,y,Auslaender_A`; `-1`/`-9` =
+  keine Angabe oder geheimgehalten), 2.077 Zellen.
+- Quelle: Statistische Ämter des Bundes und der Länder, Zensus 2011 (über das öffentliche
+  Datenrepositorium JsLth/z22data), Ausschnitt Landkreis Rotenburg (Wümme).
+- Lizenz: Datenlizenz Deutschland – Namensnennung – Version 2.0 (dl-de/by-2-0),
+  <https://www.govdata.de/dl-de/by-2-0>
+- Namensnennung: `{ATTR_ZENSUS}`
+
 ## Kreiszahlen (REAL, keine Datei)
 
 Die Gesamtzahl 12.590 Einwohnerinnen und Einwohner ohne deutsche Staatsangehörigkeit
@@ -442,7 +470,7 @@ def build_quellen(ctx: Context, target: Path) -> None:
         Output directory of the model region.
     """
     qdir = target / "quellen"
-    for src, name in ((ctx.bkg_path, BKG_NAME), (ctx.geonames_path, GEONAMES_NAME)):
+    for name, src in ctx.raw.items():
         dst = qdir / name
         if dst.exists() and src.resolve() == dst.resolve():
             LOGGER.info("Quelle liegt bereits am Ziel: %s", dst)
@@ -496,55 +524,104 @@ def largest_remainder(total: int, weights: Sequence[float]) -> list[int]:
     return shares
 
 
-def sigma_m(pop: int) -> float:
-    """Kernel width (metres) of a settlement with GeoNames population ``pop``."""
-    return SIGMA_BASE_M + SIGMA_PER_SQRT_POP_M * math.sqrt(pop)
+def read_zensus2011(path: Path, columns: Sequence[str]) -> list[dict[str, float]]:
+    """Read one of the Zensus 2011 county extracts (comma-separated, numbers).
+
+    Parameters
+    ----------
+    path
+        CSV file (``value,quality,x,y`` or ``Einwohner,x,y,Auslaender_A``).
+    columns
+        Columns to return as floats.
+
+    Returns
+    -------
+    list of dict
+        One dict per row with the requested columns.
+    """
+    with path.open(encoding="utf-8", newline="") as fh:
+        return [{c: float(row[c]) for c in columns} for row in csv.DictReader(fh)]
 
 
 def build_grid(ctx: Context, target: Path) -> None:
-    """Write ``einwohner_gitter100m.csv`` (modelled foreign residents, Zensus format).
+    """Write ``einwohner_gitter100m.csv``: Zensus 2011 pattern scaled to the 2021 total.
+
+    The published 100 m cells (foreigners, cells below 3 persons not
+    published) are completed by the 1 km cells: per 1 km cell, the foreigners
+    ``Einwohner * Auslaender_A / 100`` not covered by its published 100 m cells
+    are spread evenly over those 100 m cells, or, if it has none, put into
+    the 100 m cell north-east of the 1 km cell centre. Only cells whose centre
+    lies in the county polygon of ``region.toml`` are kept. The result is
+    scaled to :data:`COUNTY_TOTAL` and rounded to whole persons by the
+    largest-remainder method (cells rounded to 0 are dropped).
 
     Parameters
     ----------
     ctx
-        Build context.
+        Build context (``ctx.raw`` holds the two Zensus files).
     target
         Output directory.
     """
-    rng = np.random.default_rng(SEED)
-    shares = largest_remainder(COUNTY_TOTAL, [o.pop for o in ctx.orte])
-    cells: dict[tuple[int, int], int] = {}
-    shapely.prepare(ctx.county_3035)
-    for o, n in zip(ctx.orte, shares, strict=True):
-        x, y = ctx.to_3035.transform(float(o.lon), float(o.lat))
-        sig = sigma_m(o.pop)
-        reach = KERNEL_CUTOFF_SIGMA * sig
-        ix = np.arange(math.floor((x - reach) / GRID_CELL_M), math.floor((x + reach) / GRID_CELL_M) + 1)
-        iy = np.arange(math.floor((y - reach) / GRID_CELL_M), math.floor((y + reach) / GRID_CELL_M) + 1)
-        gx, gy = np.meshgrid(ix, iy)
-        gx, gy = gx.ravel(), gy.ravel()
-        cx = gx * GRID_CELL_M + GRID_CELL_M / 2
-        cy = gy * GRID_CELL_M + GRID_CELL_M / 2
-        d2 = (cx - x) ** 2 + (cy - y) ** 2
-        keep = (d2 <= reach**2) & shapely.contains_xy(ctx.county_3035, cx, cy)
-        w = np.exp(-d2[keep] / (2 * sig**2))
-        counts = rng.multinomial(n, w / w.sum())
-        for cxi, cyi, c in zip(gx[keep], gy[keep], counts, strict=True):
-            if c:
-                key = (int(cxi), int(cyi))
-                cells[key] = cells.get(key, 0) + int(c)
-    rows = []
-    for (ix_, iy_), c in sorted(cells.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        e, n_ = ix_ * GRID_CELL_M, iy_ * GRID_CELL_M
-        rows.append([f"CRS3035RES100mN{n_}E{e}", e + GRID_CELL_M // 2, n_ + GRID_CELL_M // 2, c])
+    cells100 = read_zensus2011(ctx.raw[ZENSUS_100M_NAME], ("value", "x", "y"))
+    cells1k = read_zensus2011(ctx.raw[ZENSUS_1KM_NAME], ("Einwohner", "x", "y", "Auslaender_A"))
+    cells: dict[tuple[int, int], float] = {}
+    by_km: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for c in cells100:
+        key = (int(c["x"] - GRID_CELL_M / 2), int(c["y"] - GRID_CELL_M / 2))  # south-west corner
+        cells[key] = cells.get(key, 0.0) + c["value"]
+        by_km.setdefault((key[0] // 1000, key[1] // 1000), []).append(key)
+    published = sum(cells.values())
+    expected_1km = 0.0
+    rest_spread = rest_centre = 0.0
+    km_centre = 0
+    for c in cells1k:
+        if c["Einwohner"] <= 0 or c["Auslaender_A"] <= 0:
+            continue  # no inhabitants, no foreigners or suppressed (-1, -9)
+        foreigners = c["Einwohner"] * c["Auslaender_A"] / 100.0
+        expected_1km += foreigners
+        km = (int(c["x"] - 500) // 1000, int(c["y"] - 500) // 1000)
+        inside = by_km.get(km, [])
+        rest = foreigners - sum(cells[k] for k in inside)
+        if rest <= 0:
+            continue
+        if inside:
+            for k in inside:
+                cells[k] += rest / len(inside)
+            rest_spread += rest
+        else:
+            key = (int(c["x"]), int(c["y"]))  # 100 m cell whose south-west corner is the 1 km centre
+            cells[key] = cells.get(key, 0.0) + rest
+            rest_centre += rest
+            km_centre += 1
+    keys = sorted(cells, key=lambda k: (k[1], k[0]))
+    cx = np.array([k[0] + GRID_CELL_M / 2 for k in keys])
+    cy = np.array([k[1] + GRID_CELL_M / 2 for k in keys])
+    inside_county = shapely.contains_xy(ctx.county_3035, cx, cy)
+    outside = float(sum(cells[k] for k, ok in zip(keys, inside_county, strict=True) if not ok))
+    keys = [k for k, ok in zip(keys, inside_county, strict=True) if ok]
+    base = [cells[k] for k in keys]
+    counts = largest_remainder(COUNTY_TOTAL, base)
+    rows = [
+        [f"CRS3035RES100mN{n_}E{e}", e + GRID_CELL_M // 2, n_ + GRID_CELL_M // 2, c]
+        for (e, n_), c in zip(keys, counts, strict=True)
+        if c > 0
+    ]
     total = sum(r[3] for r in rows)
     if total != COUNTY_TOTAL:
         raise RuntimeError(f"Gittersumme {total} != {COUNTY_TOTAL}")
     header = ["GITTER_ID_100m", "x_mp_100m", "y_mp_100m", "Auslaender"]
     write_text_atomic(target / "einwohner_gitter100m.csv", csv_text(header, rows, ";"))
+    ctx.stats["zensus_100m_zellen"] = len(cells100)
+    ctx.stats["zensus_100m_personen"] = published
+    ctx.stats["zensus_1km_auslaender"] = expected_1km
+    ctx.stats["zensus_rest_verteilt"] = rest_spread
+    ctx.stats["zensus_rest_mitte"] = rest_centre
+    ctx.stats["zensus_rest_mitte_zellen"] = km_centre
+    ctx.stats["zensus_ausserhalb"] = outside
+    ctx.stats["zensus_summe_2011"] = float(sum(base))
+    ctx.stats["zensus_faktor"] = COUNTY_TOTAL / float(sum(base))
     ctx.stats["grid_cells"] = len(rows)
     ctx.stats["grid_max"] = max(r[3] for r in rows)
-    ctx.stats["shares"] = {o.name: n for o, n in zip(ctx.orte, shares, strict=True)}
 
 
 # =============================================================================
@@ -1503,12 +1580,29 @@ DATENQUELLEN: tuple[dict[str, object], ...] = (
         "namensnennung": ATTR_GEONAMES,
     },
     {
+        "datei": "quellen/" + ZENSUS_100M_NAME,
+        "art": "real",
+        "quelle": "Zensus 2011, Gitter 100 m (Ausländer), Ausschnitt Landkreis",
+        "lizenz": "Datenlizenz Deutschland – Namensnennung – Version 2.0",
+        "namensnennung": ATTR_ZENSUS,
+    },
+    {
+        "datei": "quellen/" + ZENSUS_1KM_NAME,
+        "art": "real",
+        "quelle": "Zensus 2011, Gitter 1 km (Einwohner, Ausländeranteil), Ausschnitt Landkreis",
+        "lizenz": "Datenlizenz Deutschland – Namensnennung – Version 2.0",
+        "namensnennung": ATTR_ZENSUS,
+    },
+    {
         "datei": "einwohner_gitter100m.csv",
         "art": "modelliert",
-        "quelle": "Kursatlas build_rotenburg.py; Kreissumme aus dem Integrationskonzept",
-        "lizenz": "Modelldaten des Projekts",
+        "quelle": (
+            "real (Zensus 2011), skaliert (Annahme): Verteilung aus dem Zensus 2011, "
+            "auf die Kreissumme 2021 aus dem Integrationskonzept skaliert (Kursatlas build_rotenburg.py)"
+        ),
+        "lizenz": "Datenlizenz Deutschland – Namensnennung – Version 2.0 (Zensus 2011); Skalierung: Modell",
         "namensnennung": MODEL_NOTE,
-        "grundlagen": [ATTR_KONZEPT, ATTR_GEONAMES, ATTR_BKG],
+        "grundlagen": [ATTR_ZENSUS, ATTR_KONZEPT, ATTR_BKG],
     },
     {
         "datei": "kurse.csv",
@@ -1621,9 +1715,6 @@ def quellen_md(ctx: Context) -> str:
         Markdown text.
     """
     s = ctx.stats
-    shares = s["shares"]
-    assert isinstance(shares, dict)
-    top = ", ".join(f"{k} {v}" for k, v in sorted(shares.items(), key=lambda kv: -kv[1])[:6])
     holidays = "; ".join(f"{d.isoformat()} {n}" for d, n in PUBLIC_HOLIDAYS.items())
     school = "; ".join(
         f"{n} {a.isoformat()}" + (f" bis {b.isoformat()}" if b != a else "") for n, a, b in SCHOOL_HOLIDAYS
@@ -1636,11 +1727,13 @@ Diese Datei wird von `python data/build_rotenburg.py` erzeugt (nicht von Hand ä
 Alle Dateien dieses Ordners entstehen deterministisch aus den Rohdaten in `quellen/`
 (Zufallszahlen mit festem Startwert `{SEED}`); ein erneuter Lauf erzeugt dieselben Bytes.
 
-**Grundregel:** Nur die Grenzen (BKG), die Ortspunkte (GeoNames) und die Kreissumme
-(Integrationskonzept 2023) sind **real**. Alles andere ist **modelliert**: Es dient dazu,
-Kursatlas an einer plausiblen, aber erfundenen Lage zu erproben. Modellierte Dateien
-beschreiben weder die tatsächliche Verteilung der Menschen noch das tatsächliche
-Kursangebot, das tatsächliche Straßennetz oder den tatsächlichen Fahrplan.
+**Grundregel:** Real sind die Grenzen (BKG), die Ortspunkte (GeoNames), das räumliche
+Muster der Einwohner ohne deutsche Staatsangehörigkeit aus dem **Zensus 2011** und die
+Kreissumme 2021 (Integrationskonzept 2023). **Modelliert** sind die Skalierung des Musters
+von 2011 auf die Summe von 2021 (Annahme), Sprachniveaus und Zielgruppen, Kurse, Standorte,
+Straßennetz und Fahrplan: Sie dienen dazu, Kursatlas an einer plausiblen, aber erfundenen
+Lage zu erproben und beschreiben weder das tatsächliche Kursangebot noch das tatsächliche
+Straßennetz oder den tatsächlichen Fahrplan.
 Ergebnisse aus diesen Daten sind Beispiele, keine Aussagen über den Landkreis.
 
 | Datei | Art | Namensnennung |
@@ -1648,7 +1741,10 @@ Ergebnisse aus diesen Daten sind Beispiele, keine Aussagen über den Landkreis.
 | `quellen/{BKG_NAME}` | REAL | `{ATTR_BKG}` |
 | `quellen/{GEONAMES_NAME}` | REAL | `{ATTR_GEONAMES}` |
 | `orte.csv` | REAL (abgeleitet) | `{ATTR_GEONAMES}` |
-| `einwohner_gitter100m.csv` | MODELLIERT (Summe real) | `{MODEL_NOTE}`; Summe: `{ATTR_KONZEPT}` |
+| `quellen/{ZENSUS_100M_NAME}` | REAL | `{ATTR_ZENSUS}` |
+| `quellen/{ZENSUS_1KM_NAME}` | REAL | `{ATTR_ZENSUS}` |
+| `einwohner_gitter100m.csv` | real (Zensus 2011), skaliert (Annahme) – in `region.toml` `modelliert` \
+| `{MODEL_NOTE}`; Grundlagen: `{ATTR_ZENSUS}`, Summe: `{ATTR_KONZEPT}` |
 | `kurse.csv` | MODELLIERT | `{MODEL_NOTE}` |
 | `standorte.csv` | MODELLIERT | `{MODEL_NOTE}` |
 | `strassennetz.osm.bz2` | MODELLIERT | `{MODEL_NOTE}` |
@@ -1679,27 +1775,37 @@ sortiert nach Gemeindeschlüssel und Einwohnerzahl. `einwohner_geonames` (Summe
 ist daher nur ein relatives Gewicht, **keine amtliche Einwohnerzahl**. Die Gemeinde
 Bülstedt hat keinen GeoNames-Punkt.
 
-## `einwohner_gitter100m.csv` – Einwohner ohne deutsche Staatsangehörigkeit (MODELLIERT)
+## `einwohner_gitter100m.csv` – Einwohner ohne deutsche Staatsangehörigkeit (real (Zensus 2011), skaliert (Annahme))
 
 Format wie die Gitterdaten des Zensus 2022 (`GITTER_ID_100m;x_mp_100m;y_mp_100m;Auslaender`,
 Kennung = Südwestecke der Zelle in EPSG:3035, Mittelpunkt in EPSG:3035, nur bewohnte Zellen,
-ganze Zahlen). Es sind **keine Zensusdaten**.
+ganze Zahlen). **Real ist das räumliche Muster von 2011 und die Kreissumme von 2021; die
+Verbindung beider ist eine Annahme** (`art = "modelliert"` in `region.toml`).
 
-- Real ist nur die Summe: {de(COUNTY_TOTAL)} Einwohnerinnen und Einwohner ohne deutsche
-  Staatsangehörigkeit am 31.12.2021 (`{ATTR_KONZEPT}`).
-- Verfahren: Die Summe wird proportional zur GeoNames-Zahl auf die {s["orte"]} Orte verteilt
-  (Methode der größten Reste; größte Anteile: {top}). Jeder Ortsanteil wird mit einem
-  2-D-Gauß-Kern um den Ortspunkt auf 100-m-Zellen gestreut: σ = {SIGMA_BASE_M:.0f} m +
-  {SIGMA_PER_SQRT_POP_M:.0f} m · √(Einwohner GeoNames), abgeschnitten bei {KERNEL_CUTOFF_SIGMA:.0f} σ,
-  nur Zellen, deren Mittelpunkt im Kreispolygon (VG5000, Ebene `landkreis`) liegt; die
-  Zuteilung ist eine Multinomial-Stichprobe (NumPy `default_rng({SEED})`).
+- Grundlage (REAL): Zensus 2011 (`{ATTR_ZENSUS}`), Dateien in `quellen/`:
+  {s["zensus_100m_zellen"]} veröffentlichte 100-m-Zellen mit zusammen {de(s["zensus_100m_personen"])}
+  Personen ausländischer Staatsangehörigkeit (Zellen unter 3 Personen sind nicht
+  veröffentlicht) und die 1-km-Zellen mit Einwohnern und Ausländeranteil (Summe Einwohner ×
+  Anteil: {de(s["zensus_1km_auslaender"], 1)}).
+- Ergänzung (Verfahren): Je 1-km-Zelle wird der Rest „Einwohner × Anteil − Summe ihrer
+  veröffentlichten 100-m-Zellen“ (wenn positiv) **gleichmäßig auf ihre veröffentlichten
+  100-m-Zellen** verteilt ({de(s["zensus_rest_verteilt"], 1)} Personen); hat sie keine, kommt er
+  **in die 100-m-Zelle nordöstlich des 1-km-Mittelpunkts** ({de(s["zensus_rest_mitte"], 1)} Personen
+  in {s["zensus_rest_mitte_zellen"]} Zellen). 1-km-Zellen mit geheimgehaltenem Anteil (`-1`, `-9`)
+  tragen nichts bei. Zellen, deren Mittelpunkt nicht im Kreispolygon der Region liegt, entfallen
+  ({de(s["zensus_ausserhalb"], 1)} Personen). Summe 2011: {de(s["zensus_summe_2011"], 1)}.
+- Skalierung (ANNAHME: „Muster von 2011, Summe von heute“): alle Zellen × {de(s["zensus_faktor"], 4)}
+  auf {de(COUNTY_TOTAL)} Einwohnerinnen und Einwohner ohne deutsche Staatsangehörigkeit am
+  31.12.2021 (`{ATTR_KONZEPT}`), auf ganze Personen gerundet nach der Methode der größten Reste
+  (Zellen, die auf 0 fallen, entfallen).
 - Ergebnis: {de(s["grid_cells"])} bewohnte Zellen, höchstens {s["grid_max"]} Personen je Zelle,
   Summe genau {de(COUNTY_TOTAL)}.
-- Die Gemeinde **Bülstedt** hat keinen GeoNames-Punkt und erhält deshalb im Modell
-  **keine** Einwohner (in Wirklichkeit leben dort Menschen).
-- Nicht dafür nehmen: die tatsächliche Wohnverteilung, Nationalitäten, Sprachniveaus oder
-  Bedarfe. Anders als echte Zensusdaten sind die Werte nicht geheimgehalten/überlagert
-  (keine `–`, keine Cell-Key-Störung).
+- Grenzen der Annahme: Zuzug seit 2011 (u. a. Geflüchtete 2015/16, Menschen aus der Ukraine
+  2022, die in der Summe 2021 noch nicht enthalten sind) hat sich nicht im Muster von 2011
+  verteilt; kleine Vorkommen (unter 3 Personen je Zelle) erscheinen nur über die Ergänzung.
+- Nicht dafür nehmen: die heutige Wohnverteilung einzelner Orte, Nationalitäten,
+  Sprachniveaus oder Bedarfe. Die Werte sind skaliert und gerundet, keine veröffentlichten
+  Zensuswerte.
 
 ## `kurse.csv` – Kursangebot (MODELLIERT, Beispiele)
 
@@ -1802,9 +1908,10 @@ def build(target_dir: Path, raw_dir: Path | None = None) -> dict[str, object]:
     """
     target_dir = Path(target_dir)
     target_dir.mkdir(parents=True, exist_ok=True)
-    bkg, geo = resolve_raw(raw_dir, target_dir)
-    LOGGER.info("Rohdaten: %s, %s", bkg, geo)
-    ctx = load_context(bkg, geo)
+    raw = resolve_raw(raw_dir, target_dir)
+    LOGGER.info("Rohdaten: %s", ", ".join(map(str, raw.values())))
+    ctx = load_context(raw[BKG_NAME], raw[GEONAMES_NAME])
+    ctx.raw = raw
     build_quellen(ctx, target_dir)
     build_orte(ctx, target_dir)
     build_grid(ctx, target_dir)
@@ -1814,7 +1921,7 @@ def build(target_dir: Path, raw_dir: Path | None = None) -> dict[str, object]:
     build_gtfs(ctx, target_dir)
     write_text_atomic(target_dir / "region.toml", region_toml())
     write_text_atomic(target_dir / "QUELLEN.md", quellen_md(ctx))
-    return {k: v for k, v in ctx.stats.items() if k != "shares"}
+    return dict(ctx.stats)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -33,6 +33,8 @@ DATA_FILES = [
     "quellen/vg5000_rotenburg_wuemme.gpkg",
     "quellen/settlements_rotenburg_wuemme_25km.csv",
     "quellen/LIZENZEN.md",
+    "quellen/zensus2011_100m_auslaender_lk_rotenburg.csv",
+    "quellen/zensus2011_1km_einwohner_auslaenderanteil_lk_rotenburg.csv",
     "orte.csv",
     "einwohner_gitter100m.csv",
     "kurse.csv",
@@ -146,10 +148,20 @@ def test_grid_sum_format_and_county() -> None:
         xs.append(east + 50)
         ys.append(north + 50)
     assert shapely.contains_xy(_county("EPSG:3035"), xs, ys).all()
-    # QUELLEN.md states that Gemeinde Bülstedt (no GeoNames point) has no modelled residents
-    gem = gpd.read_file(REGION / "quellen" / "vg5000_rotenburg_wuemme.gpkg", layer="gemeinden").to_crs("EPSG:3035")
-    buelstedt = gem.loc[gem["GEN"] == "Bülstedt"].geometry.iloc[0]
-    assert not shapely.contains_xy(buelstedt, xs, ys).any()
+
+
+def test_grid_follows_zensus_2011() -> None:
+    """Every published Zensus 2011 100 m cell inside the county is inhabited in the grid."""
+    rows = _read_semicolon(REGION / "einwohner_gitter100m.csv")
+    grid = {(int(r["x_mp_100m"]), int(r["y_mp_100m"])): int(r["Auslaender"]) for r in rows}
+    with (REGION / "quellen" / "zensus2011_100m_auslaender_lk_rotenburg.csv").open(encoding="utf-8") as fh:
+        census = [(int(r["x"]), int(r["y"]), int(r["value"])) for r in csv.DictReader(fh)]
+    inside = shapely.contains_xy(_county("EPSG:3035"), [c[0] for c in census], [c[1] for c in census])
+    kept = [c for c, ok in zip(census, inside, strict=True) if ok]
+    assert len(kept) >= 900
+    assert all((x, y) in grid for x, y, _ in kept)
+    # scaled from the 2011 pattern (about 5,480 persons) to 12,590: every cell at least doubles
+    assert all(grid[(x, y)] >= 2 * v for x, y, v in kept)
 
 
 # --------------------------------------------------------------------------- courses, sites
@@ -293,3 +305,4 @@ def test_quellen_md_labels_every_file() -> None:
         if rel != "QUELLEN.md":
             assert Path(rel).name in text, rel
     assert "Bülstedt" in text and "MODELLIERT" in text and "Schulferien sind MODELLIERT" in text
+    assert "real (Zensus 2011), skaliert (Annahme)" in text
