@@ -1,6 +1,6 @@
 """Rebuild the embedded model region ``data/rotenburg`` deterministically.
 
-The model region combines *real* open data sets (BKG VG5000 boundaries,
+The model region combines *real* open data sets (BKG VG250 boundaries with VG5000 names,
 GeoNames settlement points, the Zensus 2011 grid of foreign residents, county
 totals from the Integrationskonzept 2023) with *modelled* data (the scaling of
 the 2011 grid to the 2021 total, course examples, candidate sites, street
@@ -51,6 +51,11 @@ SHARED_RAW = Path("/work/shared/data")
 
 BKG_NAME = "vg5000_rotenburg_wuemme.gpkg"
 GEONAMES_NAME = "settlements_rotenburg_wuemme_25km.csv"
+VG250_NAME = "vg250_gemeinden_lk_rotenburg_simplified_wgs84.geojson"
+GRENZEN_NAME = "grenzen_vg250.gpkg"
+"""Derived boundary GeoPackage (VG250 geometry, VG5000 names), EPSG:25832."""
+GPKG_DATE = "2021-01-01T00:00:00Z"
+"""Fixed ``last_change`` timestamp of the written GeoPackage (byte-identical rebuilds)."""
 ZENSUS_100M_NAME = "zensus2011_100m_auslaender_lk_rotenburg.csv"
 ZENSUS_1KM_NAME = "zensus2011_1km_einwohner_auslaenderanteil_lk_rotenburg.csv"
 
@@ -140,6 +145,7 @@ UNSERVED = ("Farven", "Vahlde", "Hamersen", "Westerwalsede")
 
 MODEL_NOTE = "Modelldaten Kursatlas (modelliert, keine realen Angaben)"
 ATTR_BKG = "© GeoBasis-DE / BKG 2021 (Daten verändert)"
+ATTR_VG250 = "© GeoBasis-DE / BKG (Daten verändert)"
 ATTR_GEONAMES = "Ortsdaten: GeoNames (CC BY 4.0)"
 ATTR_KONZEPT = "Integrationskonzept LK Rotenburg (Wümme), 2023"
 ATTR_ZENSUS = "Zensus 2011: © Statistische Ämter des Bundes und der Länder (dl-de/by-2-0)"
@@ -206,6 +212,7 @@ class Context:
     to_3035: Transformer
     stats: dict[str, object] = field(default_factory=dict)
     raw: dict[str, Path] = field(default_factory=dict)
+    layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
 
     def ort(self, name: str) -> Ort:
         """Return the settlement called ``name`` (GeoNames spelling)."""
@@ -300,6 +307,7 @@ def dist(a: tuple[float, float], b: tuple[float, float]) -> float:
 RAW_FILES: dict[str, str] = {
     BKG_NAME: "bkg",
     GEONAMES_NAME: "geonames",
+    VG250_NAME: "bkg",
     ZENSUS_100M_NAME: "zensus2011",
     ZENSUS_1KM_NAME: "zensus2011",
 }
@@ -346,15 +354,70 @@ def resolve_raw(raw_dir: Path | None, target: Path) -> dict[str, Path]:
     raise FileNotFoundError(f"Rohdaten nicht gefunden in: {', '.join(map(str, candidates))}")
 
 
-def load_context(bkg_path: Path, geonames_path: Path) -> Context:
+def boundary_layers(vg250_path: Path, vg5000_path: Path) -> dict[str, gpd.GeoDataFrame]:
+    """Build the three boundary layers from VG250 geometry and VG5000 names.
+
+    Parameters
+    ----------
+    vg250_path
+        GeoJSON of the 57 Gemeinden (BKG VG250, simplified; ``ARS``, ``AGS``; EPSG:4326).
+    vg5000_path
+        VG5000 GeoPackage subset; only its ``GEN``/``BEZ`` columns are used (same ``ARS``).
+
+    Returns
+    -------
+    dict of str to geopandas.GeoDataFrame
+        ``landkreis`` (union of all Gemeinden), ``mitgliedskommunen`` (union per
+        first nine ``ARS`` digits) and ``gemeinden``, each with ``ARS``, ``GEN``,
+        ``BEZ``, sorted by ``ARS``, in EPSG:25832.
+
+    Raises
+    ------
+    ValueError
+        If an ``ARS`` of the VG250 file has no name in VG5000.
+    """
+    gem = gpd.read_file(vg250_path).to_crs(ANALYSIS_CRS)
+    gem["ARS"] = gem["ARS"].astype(str)
+    names: dict[str, dict[str, tuple[str, str]]] = {}
+    for layer in ("landkreis", "mitgliedskommunen", "gemeinden"):
+        v = gpd.read_file(vg5000_path, layer=layer, ignore_geometry=True)
+        names[layer] = {str(a): (str(g), str(b)) for a, g, b in zip(v["ARS"], v["GEN"], v["BEZ"], strict=True)}
+
+    def frame(layer: str, groups: dict[str, list[shapely.Geometry]]) -> gpd.GeoDataFrame:
+        missing = sorted(set(groups) - set(names[layer]))
+        if missing:
+            raise ValueError(f"ARS ohne Namen in VG5000 ({layer}): {', '.join(missing)}")
+        keys = sorted(groups)
+        geoms = [shapely.union_all(groups[k]) if len(groups[k]) > 1 else groups[k][0] for k in keys]
+        return gpd.GeoDataFrame(
+            {"ARS": keys, "GEN": [names[layer][k][0] for k in keys], "BEZ": [names[layer][k][1] for k in keys]},
+            geometry=geoms,
+            crs=ANALYSIS_CRS,
+        )
+
+    by_gem: dict[str, list[shapely.Geometry]] = {}
+    by_mk: dict[str, list[shapely.Geometry]] = {}
+    for ars, geom in zip(gem["ARS"], gem.geometry, strict=True):
+        by_gem.setdefault(ars, []).append(geom)
+        by_mk.setdefault(ars[:9], []).append(geom)
+    return {
+        "landkreis": frame("landkreis", {COUNTY_KEY: list(gem.geometry)}),
+        "mitgliedskommunen": frame("mitgliedskommunen", by_mk),
+        "gemeinden": frame("gemeinden", by_gem),
+    }
+
+
+def load_context(bkg_path: Path, geonames_path: Path, vg250_path: Path) -> Context:
     """Read boundaries and settlements and prepare transformers.
 
     Parameters
     ----------
     bkg_path
-        VG5000 GeoPackage subset.
+        VG5000 GeoPackage subset (names of the Gemeinden and Mitgliedskommunen).
     geonames_path
         GeoNames settlement CSV.
+    vg250_path
+        VG250 Gemeinden (GeoJSON); the geometry of all boundary layers.
 
     Returns
     -------
@@ -364,11 +427,11 @@ def load_context(bkg_path: Path, geonames_path: Path) -> Context:
     to_25832 = Transformer.from_crs("EPSG:4326", ANALYSIS_CRS, always_xy=True)
     to_4326 = Transformer.from_crs(ANALYSIS_CRS, "EPSG:4326", always_xy=True)
     to_3035 = Transformer.from_crs("EPSG:4326", GRID_CRS, always_xy=True)
-    lk = gpd.read_file(bkg_path, layer="landkreis")
-    county_25832 = lk.to_crs(ANALYSIS_CRS).geometry.iloc[0]
+    layers = boundary_layers(vg250_path, bkg_path)
+    lk = layers["landkreis"]
+    county_25832 = lk.geometry.iloc[0]
     county_3035 = lk.to_crs(GRID_CRS).geometry.iloc[0]
-    gemeinden = gpd.read_file(bkg_path, layer="gemeinden").to_crs(ANALYSIS_CRS)
-    gemeinden = gemeinden.sort_values("ARS").reset_index(drop=True)
+    gemeinden = layers["gemeinden"]
 
     orte: list[Ort] = []
     with geonames_path.open(encoding="utf-8", newline="") as fh:
@@ -397,6 +460,7 @@ def load_context(bkg_path: Path, geonames_path: Path) -> Context:
         geonames_path=geonames_path,
         county_25832=county_25832,
         county_3035=county_3035,
+        layers=layers,
         gemeinden=gemeinden,
         orte=orte,
         to_25832=to_25832,
@@ -418,6 +482,15 @@ LIZENZEN_MD = f"""# Lizenzen und Namensnennung der Rohdaten (Ordner `quellen/`)
 
 Die Dateien in diesem Ordner sind unveränderte Kopien offener Rohdaten. Sie liegen
 im Repository, damit `python data/build_rotenburg.py` ohne Netz läuft.
+
+## `{VG250_NAME}` (REAL)
+
+- Inhalt: die 57 Gemeinden des Landkreises aus BKG VG250 (Verwaltungsgebiete 1:250 000,
+  vereinfachte Geometrie), Eigenschaften `ARS`, `AGS`, EPSG:4326; weitergegeben
+  (vereinfacht) im öffentlichen Repositorium wahlatlas/zensus2022.
+- Lizenz: Datenlizenz Deutschland – Namensnennung – Version 2.0 (dl-de/by-2-0),
+  <https://www.govdata.de/dl-de/by-2-0>
+- Namensnennung: `{ATTR_VG250}`
 
 ## `{BKG_NAME}` (REAL)
 
@@ -477,6 +550,35 @@ def build_quellen(ctx: Context, target: Path) -> None:
             continue
         write_bytes_atomic(dst, src.read_bytes())
     write_text_atomic(qdir / "LIZENZEN.md", LIZENZEN_MD)
+
+
+def build_grenzen(ctx: Context, target: Path) -> None:
+    """Write ``grenzen_vg250.gpkg`` (layers ``landkreis``, ``mitgliedskommunen``, ``gemeinden``).
+
+    The file is written through a temporary file with a fixed GeoPackage
+    timestamp, so a rebuild is byte-identical.
+
+    Parameters
+    ----------
+    ctx
+        Build context (``ctx.layers``).
+    target
+        Output directory.
+    """
+    import pyogrio
+
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": GPKG_DATE})
+    try:
+        with tempfile.TemporaryDirectory(dir=target) as tmp:
+            path = Path(tmp) / GRENZEN_NAME
+            for name, gdf in ctx.layers.items():
+                gdf.to_file(path, layer=name, driver="GPKG", engine="pyogrio")
+            write_bytes_atomic(target / GRENZEN_NAME, path.read_bytes())
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
+    ctx.stats["grenzen_flaeche_km2"] = ctx.county_25832.area / 1e6
+    ctx.stats["grenzen_mk"] = len(ctx.layers["mitgliedskommunen"])
+    ctx.stats["grenzen_gemeinden"] = len(ctx.layers["gemeinden"])
 
 
 def build_orte(ctx: Context, target: Path) -> None:
@@ -1559,6 +1661,20 @@ def _toml_str(value: str) -> str:
 
 DATENQUELLEN: tuple[dict[str, object], ...] = (
     {
+        "datei": GRENZEN_NAME,
+        "art": "real",
+        "quelle": "BKG VG250 (Gemeinden, vereinfacht), Namen GEN/BEZ aus BKG VG5000 (Stand 01.01.2021)",
+        "lizenz": "Datenlizenz Deutschland – Namensnennung – Version 2.0",
+        "namensnennung": ATTR_VG250,
+    },
+    {
+        "datei": f"quellen/{VG250_NAME}",
+        "art": "real",
+        "quelle": "BKG VG250, Gemeinden des Landkreises (vereinfacht, über wahlatlas/zensus2022)",
+        "lizenz": "Datenlizenz Deutschland – Namensnennung – Version 2.0",
+        "namensnennung": ATTR_VG250,
+    },
+    {
         "datei": f"quellen/{BKG_NAME}",
         "art": "real",
         "quelle": "BKG VG5000, Stand 01.01.2021",
@@ -1602,7 +1718,7 @@ DATENQUELLEN: tuple[dict[str, object], ...] = (
         ),
         "lizenz": "Datenlizenz Deutschland – Namensnennung – Version 2.0 (Zensus 2011); Skalierung: Modell",
         "namensnennung": MODEL_NOTE,
-        "grundlagen": [ATTR_ZENSUS, ATTR_KONZEPT, ATTR_BKG],
+        "grundlagen": [ATTR_ZENSUS, ATTR_KONZEPT, ATTR_VG250],
     },
     {
         "datei": "kurse.csv",
@@ -1610,7 +1726,7 @@ DATENQUELLEN: tuple[dict[str, object], ...] = (
         "quelle": "Kursatlas build_rotenburg.py (Beispielkurse)",
         "lizenz": "Modelldaten des Projekts",
         "namensnennung": MODEL_NOTE,
-        "grundlagen": [ATTR_GEONAMES, ATTR_BKG],
+        "grundlagen": [ATTR_GEONAMES, ATTR_VG250],
     },
     {
         "datei": "standorte.csv",
@@ -1618,7 +1734,7 @@ DATENQUELLEN: tuple[dict[str, object], ...] = (
         "quelle": "Kursatlas build_rotenburg.py (Kandidatenstandorte)",
         "lizenz": "Modelldaten des Projekts",
         "namensnennung": MODEL_NOTE,
-        "grundlagen": [ATTR_GEONAMES, ATTR_BKG],
+        "grundlagen": [ATTR_GEONAMES, ATTR_VG250],
     },
     {
         "datei": "strassennetz.osm.bz2",
@@ -1626,7 +1742,7 @@ DATENQUELLEN: tuple[dict[str, object], ...] = (
         "quelle": "Kursatlas build_rotenburg.py (Modellnetz)",
         "lizenz": "Modelldaten des Projekts",
         "namensnennung": MODEL_NOTE,
-        "grundlagen": [ATTR_GEONAMES, ATTR_BKG],
+        "grundlagen": [ATTR_GEONAMES, ATTR_VG250],
     },
     {
         "datei": "gtfs_modell.zip",
@@ -1634,7 +1750,7 @@ DATENQUELLEN: tuple[dict[str, object], ...] = (
         "quelle": "Kursatlas build_rotenburg.py (Modellfahrplan)",
         "lizenz": "Modelldaten des Projekts",
         "namensnennung": MODEL_NOTE,
-        "grundlagen": [ATTR_GEONAMES, ATTR_BKG],
+        "grundlagen": [ATTR_GEONAMES, ATTR_VG250],
     },
 )
 
@@ -1646,7 +1762,7 @@ def region_toml() -> str:
 
 [region]
 name = "Modellregion Landkreis Rotenburg (Wümme)"
-grenzen = "quellen/{BKG_NAME}"
+grenzen = "{GRENZEN_NAME}"
 ebene_landkreis = "landkreis"
 ebene_mitgliedskommunen = "mitgliedskommunen"
 ebene_gemeinden = "gemeinden"
@@ -1738,6 +1854,8 @@ Ergebnisse aus diesen Daten sind Beispiele, keine Aussagen über den Landkreis.
 
 | Datei | Art | Namensnennung |
 | --- | --- | --- |
+| `{GRENZEN_NAME}` | REAL (abgeleitet) | `{ATTR_VG250}` |
+| `quellen/{VG250_NAME}` | REAL | `{ATTR_VG250}` |
 | `quellen/{BKG_NAME}` | REAL | `{ATTR_BKG}` |
 | `quellen/{GEONAMES_NAME}` | REAL | `{ATTR_GEONAMES}` |
 | `orte.csv` | REAL (abgeleitet) | `{ATTR_GEONAMES}` |
@@ -1761,10 +1879,27 @@ Unveränderte Kopien; Lizenzen und Namensnennung in `quellen/LIZENZEN.md`.
 - `{BKG_NAME}`: BKG VG5000 (Verwaltungsgebiete 1:5 000 000, Stand 01.01.2021), Ausschnitt
   Landkreis Rotenburg (Wümme); Ebenen `landkreis` (1), `mitgliedskommunen` (13),
   `gemeinden` (57), `nachbarkreise` (7); EPSG:31467. Lizenz dl-de/by-2-0.
-  Maßstab 1:5 Mio.: Grenzen sind stark generalisiert (Fläche des Kreispolygons
-  rund {de(ctx.county_25832.area / 1e6, 0)} km²); nicht für parzellengenaue Aussagen.
+  Maßstab 1:5 Mio.: Grenzen sind stark generalisiert; genutzt werden nur noch die Namen
+  (`GEN`, `BEZ`) für `{GRENZEN_NAME}`.
+- `{VG250_NAME}`: BKG VG250, die 57 Gemeinden (vereinfacht), `ARS`, `AGS`, EPSG:4326.
+  Lizenz dl-de/by-2-0. Geometrie von `{GRENZEN_NAME}`.
+- `{ZENSUS_100M_NAME}`, `{ZENSUS_1KM_NAME}`: Zensus 2011, Gitter 100 m (Ausländer) und
+  1 km (Einwohner, Ausländeranteil), Zellen des Landkreises. Lizenz dl-de/by-2-0.
 - `{GEONAMES_NAME}`: 227 GeoNames-Orte (cities500) im Kreis und bis 25 km darum, mit
   Zuordnung zu den VG5000-Gemeinden. Lizenz CC BY 4.0.
+
+## `{GRENZEN_NAME}` – Verwaltungsgrenzen (REAL, abgeleitet)
+
+GeoPackage mit den Ebenen `landkreis` (1), `mitgliedskommunen` ({s["grenzen_mk"]}) und
+`gemeinden` ({s["grenzen_gemeinden"]}), Spalten `ARS`, `GEN`, `BEZ`, umprojiziert nach
+EPSG:25832. Geometrie: die BKG-VG250-Gemeinden aus `quellen/{VG250_NAME}`
+(vereinfacht, aber weit genauer als VG5000); `mitgliedskommunen` = Vereinigung der Gemeinden
+mit gleichen ersten neun ARS-Stellen, `landkreis` = Vereinigung aller Gemeinden (Fläche rund
+{de(s["grenzen_flaeche_km2"], 0)} km²). Namen und Bezeichnungen (`GEN`, `BEZ`) stammen aus VG5000
+(`quellen/{BKG_NAME}`, gleicher ARS), weil die VG250-Datei keine Namen enthält. Alle
+anderen Dateien des Ordners (Einwohnergitter, Kurse, Standorte, Haltestellen) beziehen sich auf
+diese Grenzen. Die Vereinfachung kann Zellen und Orte direkt an der Kreisgrenze um wenige
+Meter falsch zuordnen.
 
 ## `orte.csv` – Orte im Landkreis (REAL, abgeleitet)
 
@@ -1823,7 +1958,7 @@ Nicht dafür nehmen: das reale Kursangebot, reale Träger, Termine oder freie Pl
 
 ## `standorte.csv` – Kandidatenstandorte (MODELLIERT)
 
-{s["standorte"]} Zeilen, eine je Gemeinde (VG5000, sortiert nach ARS): der größte GeoNames-Ort
+{s["standorte"]} Zeilen, eine je Gemeinde (VG250, sortiert nach ARS): der größte GeoNames-Ort
 der Gemeinde; für Bülstedt ein repräsentativer Punkt der Gemeindefläche
 („Bülstedt (Gemeindemitte, modelliert)“). Alle mit `art = hauptort` und
 `verfuegbar = vormittag, abend, vormittag_kinderbetreuung`.
@@ -1910,9 +2045,10 @@ def build(target_dir: Path, raw_dir: Path | None = None) -> dict[str, object]:
     target_dir.mkdir(parents=True, exist_ok=True)
     raw = resolve_raw(raw_dir, target_dir)
     LOGGER.info("Rohdaten: %s", ", ".join(map(str, raw.values())))
-    ctx = load_context(raw[BKG_NAME], raw[GEONAMES_NAME])
+    ctx = load_context(raw[BKG_NAME], raw[GEONAMES_NAME], raw[VG250_NAME])
     ctx.raw = raw
     build_quellen(ctx, target_dir)
+    build_grenzen(ctx, target_dir)
     build_orte(ctx, target_dir)
     build_grid(ctx, target_dir)
     build_kurse(ctx, target_dir)

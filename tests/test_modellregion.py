@@ -30,6 +30,8 @@ COURSE_COLUMNS = [
     "kinderbetreuung", "hinweis",
 ]  # fmt: skip
 DATA_FILES = [
+    "grenzen_vg250.gpkg",
+    "quellen/vg250_gemeinden_lk_rotenburg_simplified_wgs84.geojson",
     "quellen/vg5000_rotenburg_wuemme.gpkg",
     "quellen/settlements_rotenburg_wuemme_25km.csv",
     "quellen/LIZENZEN.md",
@@ -82,7 +84,7 @@ def _gtfs(path: Path) -> dict[str, list[dict[str, str]]]:
 
 
 def _county(crs: str) -> shapely.Geometry:
-    lk = gpd.read_file(REGION / "quellen" / "vg5000_rotenburg_wuemme.gpkg", layer="landkreis")
+    lk = gpd.read_file(REGION / "grenzen_vg250.gpkg", layer="landkreis")
     return lk.to_crs(crs).geometry.iloc[0]
 
 
@@ -129,6 +131,23 @@ def test_orte() -> None:
     assert all(re.fullmatch(r"geonames:\d+", r["ort_id"]) for r in rows)
     assert sum(int(r["einwohner_geonames"]) for r in rows) == 170_252
     assert len({r["gemeinde_ars"] for r in rows}) == 56  # Bülstedt has no GeoNames point
+
+
+def test_boundaries_vg250_with_vg5000_names() -> None:
+    names3 = ("landkreis", "mitgliedskommunen", "gemeinden")
+    layers = {n: gpd.read_file(REGION / "grenzen_vg250.gpkg", layer=n) for n in names3}
+    assert [len(g) for g in layers.values()] == [1, 13, 57]
+    old = {n: gpd.read_file(REGION / "quellen" / "vg5000_rotenburg_wuemme.gpkg", layer=n) for n in layers}
+    for name, gdf in layers.items():
+        assert gdf.crs is not None and gdf.crs.to_epsg() == 25832, name
+        assert list(gdf.columns[:3]) == ["ARS", "GEN", "BEZ"]
+        names = dict(zip(old[name]["ARS"], zip(old[name]["GEN"], old[name]["BEZ"], strict=True), strict=True))
+        assert all(names[a] == (g, b) for a, g, b in zip(gdf["ARS"], gdf["GEN"], gdf["BEZ"], strict=True))
+        assert gdf.is_valid.all()
+    assert set(layers["gemeinden"]["ARS"].str[:9]) == set(layers["mitgliedskommunen"]["ARS"])
+    county = layers["landkreis"].geometry.iloc[0]
+    assert abs(layers["gemeinden"].area.sum() - county.area) < 1e-6 * county.area
+    assert 2_000e6 < county.area < 2_150e6
 
 
 # --------------------------------------------------------------------------- grid
