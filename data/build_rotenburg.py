@@ -56,6 +56,8 @@ GRENZEN_NAME = "grenzen_vg250.gpkg"
 """Derived boundary GeoPackage (VG250 geometry, VG5000 names), EPSG:25832."""
 GPKG_DATE = "2021-01-01T00:00:00Z"
 """Fixed ``last_change`` timestamp of the written GeoPackage (byte-identical rebuilds)."""
+HALTESTELLEN_NAME = "haltestellen_lk_rotenburg.csv"
+UMGEBUNG_NAME = "haltestellen_umgebung_8.9_52.9_9.9_53.6.csv"
 ZENSUS_100M_NAME = "zensus2011_100m_auslaender_lk_rotenburg.csv"
 ZENSUS_1KM_NAME = "zensus2011_1km_einwohner_auslaenderanteil_lk_rotenburg.csv"
 
@@ -130,24 +132,42 @@ SERVICES: dict[str, str] = {
 DISPLAY_NAMES = {"Rotenburg": "Rotenburg (Wümme)"}
 """Display names for stops and courses where GeoNames uses a short form."""
 
-RAIL_TOWNS = ("Rotenburg", "Scheeßel", "Sottrum", "Lauenbrück", "Bremervörde")
-RAIL_STATION_OFFSET: dict[str, tuple[float, float]] = {
-    "Rotenburg": (-250.0, -300.0),
-    "Scheeßel": (200.0, -250.0),
-    "Sottrum": (0.0, -350.0),
-    "Lauenbrück": (-150.0, 300.0),
-    "Bremervörde": (300.0, -200.0),
+RAIL_STATIONS: dict[str, str] = {
+    "Rotenburg": "8000321",
+    "Scheeßel": "8005330",
+    "Sottrum": "8005613",
+    "Lauenbrück": "8003576",
+    "Bremervörde": "8007800",
+    "Visselhövede": "8006090",
+    "Heinschenwalde": "8007807",
+    "Oerel": "8007810",
+    "Hesedorf": "8007808",
+    "Ottersberg": "8004728",
+    "Tostedt": "8005888",
+    "Kutenholz": "8007844",
+    "Langwedel": "8000586",
+    "Soltau": "8000088",
 }
-"""Modelled offsets (dx, dy in metres, EPSG:25832) of the station from the town point."""
+"""Real rail stations (DB ids of the stop files) used by the modelled rail lines.
+
+The first nine are the county's stations; the others lie in the surroundings
+(inside the analysis area, county + 15 km) and end the modelled lines."""
+TOWN_STOP_RADIUS_M = 800.0
+"""A settlement is served at the real bus stop with the highest ``weight`` within this radius."""
 
 UNSERVED = ("Farven", "Vahlde", "Hamersen", "Westerwalsede")
 """Small settlements deliberately left without any bus (modelled gap)."""
 
+AGENCY_NAME = "Modellfahrplan, keine realen Fahrten (modelliert)"
+FEED_PUBLISHER = "Kursatlas Modellregion – Modellfahrplan, keine realen Fahrten (modelliert)"
+ANALYSIS_BUFFER_M = 15_000.0
+"""Buffer of the analysis area around the county (``puffer_km`` default)."""
 MODEL_NOTE = "Modelldaten Kursatlas (modelliert, keine realen Angaben)"
 ATTR_BKG = "© GeoBasis-DE / BKG 2021 (Daten verändert)"
 ATTR_VG250 = "© GeoBasis-DE / BKG (Daten verändert)"
 ATTR_GEONAMES = "Ortsdaten: GeoNames (CC BY 4.0)"
 ATTR_KONZEPT = "Integrationskonzept LK Rotenburg (Wümme), 2023"
+ATTR_STOPS = "Haltestellen: DB InfraGO (CC BY 4.0)"
 ATTR_ZENSUS = "Zensus 2011: © Statistische Ämter des Bundes und der Länder (dl-de/by-2-0)"
 COURSE_NOTE = "Beispiel (modelliert), kein reales Kursangebot"
 
@@ -308,6 +328,8 @@ RAW_FILES: dict[str, str] = {
     BKG_NAME: "bkg",
     GEONAMES_NAME: "geonames",
     VG250_NAME: "bkg",
+    HALTESTELLEN_NAME: "haltestellen",
+    UMGEBUNG_NAME: "haltestellen",
     ZENSUS_100M_NAME: "zensus2011",
     ZENSUS_1KM_NAME: "zensus2011",
 }
@@ -523,6 +545,19 @@ im Repository, damit `python data/build_rotenburg.py` ohne Netz läuft.
 - Lizenz: Datenlizenz Deutschland – Namensnennung – Version 2.0 (dl-de/by-2-0),
   <https://www.govdata.de/dl-de/by-2-0>
 - Namensnennung: `{ATTR_ZENSUS}`
+
+## `{HALTESTELLEN_NAME}` und `{UMGEBUNG_NAME}` (REAL)
+
+- Inhalt: reale Haltestellen des Landkreises (892) und der Umgebung 8,9–9,9 °O,
+  52,9–53,6 °N (3.782): `id,name,type,lat,lon,weight,bus,regional,regionalExpress,taxi,station_id,ifopt`
+  (`ifopt` = DHID; `taxi = True`: bedarfsgesteuert, Rufbus/AST; `weight`: grobes Maß für
+  die Zahl der Abfahrten). **Kein Fahrplan.**
+- Quelle: DB InfraGO Stationsdaten (RIS::Stations, StaDa) und OpenStreetMap, wie im
+  npm-Paket db-hafas-stations 2.0.0 (Stand 2025-10) ausgeliefert.
+- Lizenz: Creative Commons Namensnennung 4.0 (CC BY 4.0),
+  <https://creativecommons.org/licenses/by/4.0/>, DB InfraGO; Teile
+  © OpenStreetMap-Mitwirkende (ODbL).
+- Namensnennung: `{ATTR_STOPS}`
 
 ## Kreiszahlen (REAL, keine Datei)
 
@@ -1290,13 +1325,14 @@ def build_network(ctx: Context, target: Path) -> None:
 # =============================================================================
 @dataclass(frozen=True)
 class Stop:
-    """A modelled stop (EPSG:25832 position)."""
+    """A stop of the modelled timetable (real position and name, EPSG:25832)."""
 
     stop_id: str
     name: str
     desc: str
     x: float
     y: float
+    code: str = ""
 
 
 @dataclass
@@ -1378,14 +1414,64 @@ def _village_groups(hub: Ort, villages: list[Ort]) -> list[list[Ort]]:
     return groups
 
 
-def _edge_point(ctx: Context, start: tuple[float, float], bearing_deg: float) -> tuple[float, float]:
-    """Point 500 m inside the county border along a ray from ``start``."""
-    dx, dy = math.sin(math.radians(bearing_deg)), math.cos(math.radians(bearing_deg))
-    ray = LineString([start, (start[0] + 80_000 * dx, start[1] + 80_000 * dy)])
-    inter = ray.intersection(ctx.county_25832.exterior)
-    pts = [inter] if inter.geom_type == "Point" else list(getattr(inter, "geoms", []))
-    t = min(dist(start, (p.x, p.y)) for p in pts) - 500.0
-    return start[0] + t * dx, start[1] + t * dy
+@dataclass(frozen=True)
+class RealStop:
+    """A real stop of the DB InfraGO stop files (position EPSG:25832).
+
+    Attributes
+    ----------
+    db_id, name, ifopt
+        Id, name and DHID (``ifopt``, may be empty) from the stop file.
+    x, y
+        Position in EPSG:25832.
+    weight
+        Rough proxy for the number of departures (from the stop file).
+    bus, rail, taxi
+        Served by bus, by regional rail, on demand (Rufbus/AST).
+    """
+
+    db_id: str
+    name: str
+    ifopt: str
+    x: float
+    y: float
+    weight: float
+    bus: bool
+    rail: bool
+    taxi: bool
+
+
+def read_real_stops(ctx: Context, path: Path) -> dict[str, RealStop]:
+    """Read a DB InfraGO stop file (``id,name,type,lat,lon,weight,bus,…,ifopt``).
+
+    Parameters
+    ----------
+    ctx
+        Build context (transformers).
+    path
+        Stop CSV.
+
+    Returns
+    -------
+    dict of str to RealStop
+        Stops by id, in file order.
+    """
+    out: dict[str, RealStop] = {}
+    with path.open(encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            x, y = ctx.to_25832.transform(float(row["lon"]), float(row["lat"]))
+            out[row["id"]] = RealStop(
+                db_id=row["id"],
+                name=row["name"],
+                ifopt=row["ifopt"],
+                x=float(x),
+                y=float(y),
+                weight=float(row["weight"]),
+                bus=row["bus"] == "True",
+                rail=row["regional"] == "True" or row["regionalExpress"] == "True",
+                taxi=row["taxi"] == "True",
+            )
+    return out
 
 
 def build_gtfs(ctx: Context, target: Path) -> None:
@@ -1403,48 +1489,49 @@ def build_gtfs(ctx: Context, target: Path) -> None:
     RuntimeError
         If not exactly one trip runs past midnight.
     """
-    prefix = f"mod:{COUNTY_KEY}:"
+    county_stops = read_real_stops(ctx, ctx.raw[HALTESTELLEN_NAME])
+    around = read_real_stops(ctx, ctx.raw[UMGEBUNG_NAME])
+    area = ctx.county_25832.buffer(ANALYSIS_BUFFER_M)
+    shapely.prepare(ctx.county_25832)
+    shapely.prepare(area)
+    bus_stops = [
+        r for r in county_stops.values() if r.bus and ctx.county_25832.contains(Point(r.x, r.y))
+    ]
     stops: dict[str, Stop] = {}
-    index = {o.name: i for i, o in enumerate(ctx.orte, start=1)}
+    town_dist: dict[str, float] = {}
+
+    def real(r: RealStop) -> Stop:
+        kind = "Bahnhof" if r.rail else ("Bushaltestelle, auch Rufbus/AST" if r.taxi else "Bushaltestelle")
+        return Stop(
+            f"mod:{r.db_id}",
+            r.name,
+            f"reale Haltestelle (DB InfraGO, {kind}); Fahrten modelliert",
+            r.x,
+            r.y,
+            r.ifopt,
+        )
 
     def town_stop(name: str) -> str:
         o = ctx.ort(name)
         if name not in stops:
-            stops[name] = Stop(
-                f"{prefix}{index[name]:04d}",
-                f"{o.display}, Mitte (modelliert)",
-                "am GeoNames-Ortspunkt (modelliert)",
-                o.x,
-                o.y,
-            )
+            near = [r for r in bus_stops if dist((r.x, r.y), (o.x, o.y)) <= TOWN_STOP_RADIUS_M]
+            pool = near or bus_stops
+            best = min(pool, key=lambda r: (-r.weight if near else 0.0, dist((r.x, r.y), (o.x, o.y)), r.db_id))
+            stops[name] = real(best)
+            town_dist[name] = dist((best.x, best.y), (o.x, o.y))
         return name
 
-    for k, name in enumerate(RAIL_TOWNS, start=1):
-        o = ctx.ort(name)
-        dx, dy = RAIL_STATION_OFFSET[name]
-        stops[f"{name}@bahn"] = Stop(
-            f"{prefix}{100 + k:04d}",
-            f"{o.display}, Bahnhof (modelliert)",
-            "Bahnhalt (Lage modelliert)",
-            o.x + dx,
-            o.y + dy,
-        )
-    edges = {
-        "West@MB1": ("Sottrum@bahn", 255.0, "Kreisgrenze West, Bahn Richtung Bremen (modelliert)"),
-        "Ost@MB1": ("Lauenbrück@bahn", 60.0, "Kreisgrenze Ost, Bahn Richtung Hamburg (modelliert)"),
-        "West@MB2": ("Bremervörde@bahn", 285.0, "Kreisgrenze West, Bahn Richtung Küste (modelliert)"),
-        "Ost@MB2": ("Bremervörde@bahn", 90.0, "Kreisgrenze Ost, Bahn Richtung Elbe (modelliert)"),
-    }
-    for k, (key, (ref, bearing, label)) in enumerate(edges.items(), start=1):
-        ex, ey = _edge_point(ctx, (stops[ref].x, stops[ref].y), bearing)
-        stops[key] = Stop(f"{prefix}{200 + k:04d}", label, "Endhalt am Kreisrand (modelliert)", ex, ey)
-    shapely.prepare(ctx.county_25832)
-    for s in stops.values():
-        if not ctx.county_25832.contains(Point(s.x, s.y)):
-            raise RuntimeError(f"Haltestelle außerhalb des Kreises: {s.name}")
+    for key, db_id in RAIL_STATIONS.items():
+        r = county_stops.get(db_id) or around[db_id]
+        if not r.rail:
+            raise RuntimeError(f"{r.name} ist kein Bahnhalt")
+        stops[f"{key}@bahn"] = real(r)
+    for st in stops.values():
+        if not area.contains(Point(st.x, st.y)):
+            raise RuntimeError(f"Haltestelle außerhalb des Analysegebiets: {st.name}")
 
     lines: list[Line] = []
-    mb1 = ["West@MB1", "Sottrum@bahn", "Rotenburg@bahn", "Scheeßel@bahn", "Lauenbrück@bahn", "Ost@MB1"]
+    mb1 = ["Ottersberg@bahn", "Sottrum@bahn", "Rotenburg@bahn", "Scheeßel@bahn", "Lauenbrück@bahn", "Tostedt@bahn"]
     dep_mb1 = [
         (svc, d, f"{h:02d}:{m:02d}")
         for svc in ("werktag", "samstag", "sonntag")
@@ -1453,9 +1540,9 @@ def build_gtfs(ctx: Context, target: Path) -> None:
     ]
     dep_mb1.append(("werktag", 0, "23:50"))  # late train past midnight
     lines.append(
-        Line("MB1", "MB1", "Modellbahn Kreisgrenze West – Rotenburg – Kreisgrenze Ost (modelliert)", 2, mb1, dep_mb1)
+        Line("MB1", "MB1", "Modellbahn Ottersberg – Rotenburg (Wümme) – Tostedt (modelliert)", 2, mb1, dep_mb1)
     )
-    mb2 = ["West@MB2", "Bremervörde@bahn", "Ost@MB2"]
+    mb2 = ["Heinschenwalde@bahn", "Oerel@bahn", "Bremervörde@bahn", "Hesedorf@bahn", "Kutenholz@bahn"]
     dep_mb2 = [("werktag", d, f"{h:02d}:{m:02d}") for d, m in ((0, 20), (1, 30)) for h in range(5, 23)]
     dep_mb2 += [
         (svc, d, f"{h:02d}:{m:02d}")
@@ -1463,7 +1550,11 @@ def build_gtfs(ctx: Context, target: Path) -> None:
         for d, m in ((0, 20), (1, 30))
         for h in range(6, 23, 2)
     ]
-    lines.append(Line("MB2", "MB2", "Modellbahn über Bremervörde (modelliert)", 2, mb2, dep_mb2))
+    mb2_name = "Modellbahn Heinschenwalde – Bremervörde – Kutenholz (modelliert)"
+    lines.append(Line("MB2", "MB2", mb2_name, 2, mb2, dep_mb2))
+    mb3 = ["Langwedel@bahn", "Visselhövede@bahn", "Soltau@bahn"]
+    dep_mb3 = [("werktag", d, f"{h:02d}:{m:02d}") for d, m in ((0, 40), (1, 10)) for h in range(6, 21, 2)]
+    lines.append(Line("MB3", "MB3", "Modellbahn Langwedel – Visselhövede – Soltau (modelliert)", 2, mb3, dep_mb3))
 
     served: set[str] = set()
     for rid, waypoints, headway, first_f, first_b, saturday in TOWN_BUSES:
@@ -1491,7 +1582,7 @@ def build_gtfs(ctx: Context, target: Path) -> None:
                 deps.append(("werktag", d, fmt_hms(t0)[:5]))
                 t0 += headway * 60
             deps += [("samstag", d, s) for s in saturday]
-        a, b = ctx.ort(waypoints[0].split("@")[0]), ctx.ort(waypoints[-1].split("@")[0])
+        a, b = ctx.ort(waypoints[0].split("@")[0]), ctx.ort(waypoints[-1].split("@")[0])  # towns of the ends
         lines.append(Line(rid, rid, f"{a.display} – {b.display} (modelliert)", 3, seq, deps))
 
     # village lines: remaining settlements -> nearest hub, school days only
@@ -1535,6 +1626,7 @@ def build_gtfs(ctx: Context, target: Path) -> None:
         kmh = RAIL_KMH if line.route_type == 2 else BUS_KMH
         for svc, direction, start in line.departures:
             seq = line.stops if direction == 0 else line.stops[::-1]
+            seq = [k for i, k in enumerate(seq) if i == 0 or stops[k].stop_id != stops[seq[i - 1]].stop_id]
             runs = [
                 max(
                     1,
@@ -1563,11 +1655,17 @@ def build_gtfs(ctx: Context, target: Path) -> None:
         raise RuntimeError("doppelte trip_id")
 
     used = {r[3] for r in st_rows}
+
+    def inside(st: Stop) -> bool:
+        return bool(ctx.county_25832.contains(Point(st.x, st.y)))
+
     stop_rows = []
+    seen: set[str] = set()
     for s in sorted(stops.values(), key=lambda s: s.stop_id):
-        if s.stop_id in used:
+        if s.stop_id in used and s.stop_id not in seen:
+            seen.add(s.stop_id)
             lat, lon = to_latlon(ctx, s.x, s.y, 6)
-            stop_rows.append([s.stop_id, s.name, s.desc, lat, lon, 0])
+            stop_rows.append([s.stop_id, s.code, s.name, s.desc, lat, lon, 0])
 
     cal_dates: list[list[object]] = []
     day = FEED_START
@@ -1585,11 +1683,13 @@ def build_gtfs(ctx: Context, target: Path) -> None:
     files = {
         "agency.txt": csv_text(
             ["agency_id", "agency_name", "agency_url", "agency_timezone", "agency_lang"],
-            [["modell", "Modellverkehr Rotenburg (modelliert)", url, "Europe/Berlin", "de"]],
+            [["modell", AGENCY_NAME, url, "Europe/Berlin", "de"]],
             ",",
         ),
         "stops.txt": csv_text(
-            ["stop_id", "stop_name", "stop_desc", "stop_lat", "stop_lon", "location_type"], stop_rows, ","
+            ["stop_id", "stop_code", "stop_name", "stop_desc", "stop_lat", "stop_lon", "location_type"],
+            stop_rows,
+            ",",
         ),
         "routes.txt": csv_text(
             ["route_id", "agency_id", "route_short_name", "route_long_name", "route_type"],
@@ -1626,7 +1726,7 @@ def build_gtfs(ctx: Context, target: Path) -> None:
                 "feed_end_date",
                 "feed_version",
             ],
-            [["Kursatlas Modellregion (modelliert)", url, "de", start_s, end_s, "modell-1"]],
+            [[FEED_PUBLISHER, url, "de", start_s, end_s, "modell-2"]],
             ",",
         ),
     }
@@ -1648,6 +1748,13 @@ def build_gtfs(ctx: Context, target: Path) -> None:
         gtfs_halte=len(st_rows),
         gtfs_ausnahmen=len(cal_dates),
         orte_ohne_bus=sorted(o.name for o in ctx.orte if o.name not in served),
+        gtfs_haltestellen_kreis=len({st.stop_id for st in stops.values() if st.stop_id in used and inside(st)}),
+        gtfs_bahnhalte=len(RAIL_STATIONS),
+        gtfs_bahnhalte_kreis=sum(db_id in county_stops for db_id in RAIL_STATIONS.values()),
+        haltestellen_real=len(county_stops),
+        haltestellen_rufbus=sum(r.taxi for r in county_stops.values()),
+        haltestellen_umgebung=len(around),
+        haltestelle_ort_max_m=max(town_dist.values()),
     )
 
 
@@ -1747,10 +1854,24 @@ DATENQUELLEN: tuple[dict[str, object], ...] = (
     {
         "datei": "gtfs_modell.zip",
         "art": "modelliert",
-        "quelle": "Kursatlas build_rotenburg.py (Modellfahrplan)",
-        "lizenz": "Modelldaten des Projekts",
+        "quelle": "Kursatlas build_rotenburg.py: Modellfahrplan, keine realen Fahrten; Haltestellen real",
+        "lizenz": "Fahrten: Modelldaten des Projekts; Haltestellen: CC BY 4.0 (DB InfraGO)",
         "namensnennung": MODEL_NOTE,
-        "grundlagen": [ATTR_GEONAMES, ATTR_VG250],
+        "grundlagen": [ATTR_STOPS, ATTR_GEONAMES, ATTR_VG250],
+    },
+    {
+        "datei": f"quellen/{HALTESTELLEN_NAME}",
+        "art": "real",
+        "quelle": "DB InfraGO Stationsdaten (npm-Paket db-hafas-stations 2.0.0), Haltestellen des Landkreises",
+        "lizenz": "CC BY 4.0 (DB InfraGO); Teile © OpenStreetMap-Mitwirkende (ODbL)",
+        "namensnennung": ATTR_STOPS,
+    },
+    {
+        "datei": f"quellen/{UMGEBUNG_NAME}",
+        "art": "real",
+        "quelle": "DB InfraGO Stationsdaten (npm-Paket db-hafas-stations 2.0.0), Umgebung 8,9–9,9 °O, 52,9–53,6 °N",
+        "lizenz": "CC BY 4.0 (DB InfraGO); Teile © OpenStreetMap-Mitwirkende (ODbL)",
+        "namensnennung": ATTR_STOPS,
     },
 )
 
@@ -1843,9 +1964,10 @@ Diese Datei wird von `python data/build_rotenburg.py` erzeugt (nicht von Hand ä
 Alle Dateien dieses Ordners entstehen deterministisch aus den Rohdaten in `quellen/`
 (Zufallszahlen mit festem Startwert `{SEED}`); ein erneuter Lauf erzeugt dieselben Bytes.
 
-**Grundregel:** Real sind die Grenzen (BKG), die Ortspunkte (GeoNames), das räumliche
-Muster der Einwohner ohne deutsche Staatsangehörigkeit aus dem **Zensus 2011** und die
-Kreissumme 2021 (Integrationskonzept 2023). **Modelliert** sind die Skalierung des Musters
+**Grundregel:** Real sind die Grenzen (BKG VG250, Namen aus VG5000), die Ortspunkte
+(GeoNames), das räumliche Muster der Einwohner ohne deutsche Staatsangehörigkeit aus dem
+**Zensus 2011**, die Kreissumme 2021 (Integrationskonzept 2023) und Lage, Name und Kennung
+der Haltestellen (DB InfraGO). **Modelliert** sind die Skalierung des Musters
 von 2011 auf die Summe von 2021 (Annahme), Sprachniveaus und Zielgruppen, Kurse, Standorte,
 Straßennetz und Fahrplan: Sie dienen dazu, Kursatlas an einer plausiblen, aber erfundenen
 Lage zu erproben und beschreiben weder das tatsächliche Kursangebot noch das tatsächliche
@@ -1866,7 +1988,9 @@ Ergebnisse aus diesen Daten sind Beispiele, keine Aussagen über den Landkreis.
 | `kurse.csv` | MODELLIERT | `{MODEL_NOTE}` |
 | `standorte.csv` | MODELLIERT | `{MODEL_NOTE}` |
 | `strassennetz.osm.bz2` | MODELLIERT | `{MODEL_NOTE}` |
-| `gtfs_modell.zip` | MODELLIERT | `{MODEL_NOTE}` |
+| `gtfs_modell.zip` | Fahrten MODELLIERT, Haltestellen REAL | `{MODEL_NOTE}`; Haltestellen: `{ATTR_STOPS}` |
+| `quellen/{HALTESTELLEN_NAME}` | REAL | `{ATTR_STOPS}` |
+| `quellen/{UMGEBUNG_NAME}` | REAL | `{ATTR_STOPS}` |
 | `region.toml` | Konfiguration | – |
 
 Modellierte Dateien beruhen auf den Ortspunkten (GeoNames, CC BY 4.0) und den Grenzen
@@ -1985,21 +2109,40 @@ OSM-XML 0.6 (bz2), lesbar mit `osmnx.graph_from_xml(...)`; Erzeuger
 - Grenzen: Ortsraster schneiden keine Verbindungsstraßen anderer Orte; Luftlinien-Straßen
   folgen nicht dem echten Gelände, Gewässern oder Brücken. Nicht für echte Wegezeiten.
 
-## `gtfs_modell.zip` – Fahrplan (MODELLIERT)
+## `gtfs_modell.zip` – Fahrplan (Haltestellen REAL, Fahrten MODELLIERT)
 
-GTFS des **fiktiven** Verkehrsunternehmens „Modellverkehr Rotenburg (modelliert)“
-(<https://example.org/modellverkehr>), Gültigkeit {FEED_START.isoformat()} bis
-{FEED_END.isoformat()}. **Kein realer Fahrplan**; Linien, Zeiten und Halte sind erfunden.
-Haltestellen-IDs `mod:{COUNTY_KEY}:NNNN` (bewusst nicht das DHID-Präfix `de:`).
+GTFS „**{AGENCY_NAME}**“ (<https://example.org/modellverkehr>), Gültigkeit
+{FEED_START.isoformat()} bis {FEED_END.isoformat()}. **Modellfahrplan, keine realen Fahrten:**
+Linien, Linienwege, Zeiten und Verkehrstage sind erfunden; real sind nur Lage, Name und
+Kennung der Haltestellen. Kein Fahrgast kann mit diesen Zeiten fahren.
 
-- Haltestellen: {s["gtfs_haltestellen"]} – eine am GeoNames-Punkt jedes bedienten Orts
-  („Zeven, Mitte (modelliert)“), eigene Bahnhalte in Rotenburg (Wümme), Scheeßel, Sottrum,
-  Lauenbrück und Bremervörde (Lage modelliert, 250–400 m vom Ortspunkt) und vier Endhalte
-  500 m innerhalb der Kreisgrenze.
+- Haltestellen (REAL, `{ATTR_STOPS}`): {s["gtfs_haltestellen"]} reale Haltestellen aus
+  `quellen/{HALTESTELLEN_NAME}` ({s["haltestellen_real"]} Haltestellen des Kreises) und
+  `quellen/{UMGEBUNG_NAME}` (Umgebung), davon {s["gtfs_haltestellen_kreis"]} im Landkreis und
+  {s["gtfs_haltestellen"] - s["gtfs_haltestellen_kreis"]} Bahnhalte im Analysegebiet außerhalb (Kreis + 15 km).
+  `stop_id` = `mod:<DB-Kennung>` (bewusst nicht die DHID, damit keine modellierte Fahrt als
+  echte gilt), `stop_code` = DHID (`ifopt`, z. B. `de:03357:78914`, wo die Quelle sie nennt),
+  `stop_name` = Name der Quelle, `stop_desc` = „reale Haltestelle (DB InfraGO, …); Fahrten
+  modelliert“.
+- Auswahl: Jeder bediente GeoNames-Ort wird an der realen Bushaltestelle im Kreis mit dem
+  höchsten Abfahrtsgewicht (`weight` der Quelle, ein grobes Maß für die Zahl der Abfahrten) im
+  Umkreis von {de(TOWN_STOP_RADIUS_M)} m bedient, bei Gleichstand an der nächstgelegenen
+  (höchstens {de(s["haltestelle_ort_max_m"])} m vom Ortspunkt). Die Bahnlinien halten an den
+  {s["gtfs_bahnhalte_kreis"]} realen Bahnhalten des Kreises (Rotenburg (Wümme), Scheeßel, Sottrum,
+  Lauenbrück, Visselhövede, Bremervörde, Heinschenwalde, Oerel, Hesedorf) und enden an realen
+  Bahnhalten der Umgebung (Ottersberg (Han), Tostedt, Kutenholz, Langwedel, Soltau (Han)).
+  Die Stadtbuslinien beginnen an diesen Bahnhalten. Die Gewichte der Bushaltestellen sind in
+  der Quelle fast alle gleich (0,1); sie bestimmen die Auswahl daher kaum, meist entscheidet
+  die Entfernung zum Ortspunkt.
+- Rufbus/AST: {s["haltestellen_rufbus"]} der {s["haltestellen_real"]} Haltestellen des Kreises sind in
+  der Quelle als bedarfsgesteuert markiert (Spalte `taxi` in `quellen/{HALTESTELLEN_NAME}`,
+  für spätere Arbeiten an Rufbus-Angeboten); der Modellfahrplan bildet das nicht ab.
 - Linien: {s["gtfs_linien"]}, davon {s["gtfs_linien_bahn"]} Bahn (`route_type 2`): MB1
-  Kreisgrenze West – Sottrum – Rotenburg – Scheeßel – Lauenbrück – Kreisgrenze Ost stündlich
+  Ottersberg (Han) – Sottrum – Rotenburg (Wümme) – Scheeßel – Lauenbrück – Tostedt stündlich
   05–23 Uhr an allen Tagen, dazu ein Spätzug werktags 23:50 bis nach Mitternacht (Zeiten über
-  24:00:00); MB2 über Bremervörde werktags stündlich, am Wochenende zweistündlich. Stadtbusse
+  24:00:00); MB2 Heinschenwalde – Oerel – Bremervörde – Hesedorf – Kutenholz werktags
+  stündlich, am Wochenende zweistündlich; MB3 Langwedel – Visselhövede – Soltau (Han) werktags
+  zweistündlich. Linienwege und Takte sind modelliert. Stadtbusse
   (B10–B19) werktags alle 1–2 Stunden von etwa 6 bis 20 Uhr, samstags wenige Fahrten, sonntags
   keine; sie bedienen auch Orte bis {de(CORRIDOR_M / 1000, 1)} km neben ihrem Linienweg.
   {s["gtfs_linien_dorf"]} Schulbuslinien (D50 …) nur an Schultagen: morgens zum Hauptort

@@ -35,6 +35,8 @@ DATA_FILES = [
     "quellen/vg5000_rotenburg_wuemme.gpkg",
     "quellen/settlements_rotenburg_wuemme_25km.csv",
     "quellen/LIZENZEN.md",
+    "quellen/haltestellen_lk_rotenburg.csv",
+    "quellen/haltestellen_umgebung_8.9_52.9_9.9_53.6.csv",
     "quellen/zensus2011_100m_auslaender_lk_rotenburg.csv",
     "quellen/zensus2011_1km_einwohner_auslaenderanteil_lk_rotenburg.csv",
     "orte.csv",
@@ -261,7 +263,20 @@ def test_gtfs_files_and_references() -> None:
     routes = {r["route_id"]: r for r in feed["routes.txt"]}
     services = {r["service_id"] for r in feed["calendar.txt"]}
     assert services == {"werktag", "samstag", "sonntag", "schultag"}
-    assert all(s.startswith("mod:03357:") for s in stops)
+    # real stops (DB InfraGO ids), prefixed so that no modelled trip passes as a real one
+    real = {}
+    for name in ("haltestellen_lk_rotenburg.csv", "haltestellen_umgebung_8.9_52.9_9.9_53.6.csv"):
+        with (REGION / "quellen" / name).open(encoding="utf-8") as fh:
+            real.update({r["id"]: r for r in csv.DictReader(fh)})
+    for row in feed["stops.txt"]:
+        assert row["stop_id"].startswith("mod:")
+        src = real[row["stop_id"].removeprefix("mod:")]
+        assert row["stop_name"] == src["name"] and row["stop_code"] == src["ifopt"]
+        assert "Fahrten modelliert" in row["stop_desc"]
+    rail_stops = {r["stop_id"] for r in feed["stop_times.txt"] if trips[r["trip_id"]]["route_id"].startswith("MB")}
+    with (REGION / "quellen" / "haltestellen_lk_rotenburg.csv").open(encoding="utf-8") as fh:
+        county_rail = {f"mod:{r['id']}" for r in csv.DictReader(fh) if r["regional"] == "True"}
+    assert len(county_rail) == 9 and county_rail <= rail_stops  # every real station of the county has trains
     assert {r["route_type"] for r in routes.values()} == {"2", "3"}
     assert all(t["route_id"] in routes and t["service_id"] in services for t in trips.values())
     st = feed["stop_times.txt"]
@@ -276,7 +291,8 @@ def test_gtfs_files_and_references() -> None:
     (agency,) = feed["agency.txt"]
     assert agency["agency_timezone"] == "Europe/Berlin" and "(modelliert)" in agency["agency_name"]
     (info,) = feed["feed_info.txt"]
-    assert info["feed_publisher_name"] == "Kursatlas Modellregion (modelliert)"
+    assert "Modellfahrplan, keine realen Fahrten" in info["feed_publisher_name"]
+    assert "Modellfahrplan, keine realen Fahrten" in agency["agency_name"]
     assert (info["feed_start_date"], info["feed_end_date"]) == ("20260801", "20270731")
 
 
