@@ -1993,8 +1993,18 @@ Ergebnisse aus diesen Daten sind Beispiele, keine Aussagen über den Landkreis.
 | `quellen/{UMGEBUNG_NAME}` | REAL | `{ATTR_STOPS}` |
 | `region.toml` | Konfiguration | – |
 
-Modellierte Dateien beruhen auf den Ortspunkten (GeoNames, CC BY 4.0) und den Grenzen
-(BKG, dl-de/by-2-0); wer sie zeigt, nennt auch `{ATTR_GEONAMES}` und `{ATTR_BKG}`.
+Modellierte Dateien beruhen auf den Ortspunkten (GeoNames, CC BY 4.0), den Grenzen
+(BKG, dl-de/by-2-0), dem Zensus 2011 (dl-de/by-2-0) und den Haltestellen (DB InfraGO, CC BY 4.0);
+wer sie zeigt, nennt auch `{ATTR_GEONAMES}`, `{ATTR_VG250}`, `{ATTR_BKG}`, `{ATTR_ZENSUS}`
+und `{ATTR_STOPS}` (Karten und Bericht tun das über `[[datenquellen]]`).
+
+**Wofür die Ergebnisse taugen:** Kursatlas kennenlernen und nachvollziehen, wie Lücken aus
+Wohnort, Kursort, Termin und Erreichbarkeit entstehen; die grobe räumliche Verteilung der
+Zielgruppe (Muster 2011) und die Lage der Haltestellen sind realistisch. **Wofür nicht:**
+Aussagen über das tatsächliche Kursangebot, tatsächliche Reisezeiten mit Bus und Bahn, zu Fuß
+oder mit dem Rad, oder über die Versorgung einzelner Orte. Dafür braucht es den echten Fahrplan
+(DELFI-GTFS), ein echtes Straßennetz (OpenStreetMap), das Kursregister und aktuelle
+Einwohnerzahlen (Zensus 2022 oder Ausländerbehörde).
 
 ## `quellen/` – Rohdaten (REAL)
 
