@@ -1,8 +1,9 @@
 """Rebuild the embedded model region ``data/rotenburg`` deterministically.
 
-The model region combines a few *real* open data sets (BKG VG5000 boundaries,
-GeoNames settlement points, county totals from the Integrationskonzept 2023)
-with *modelled* data (resident grid, course examples, candidate sites, street
+The model region combines *real* open data sets (BKG VG250 boundaries with VG5000 names,
+GeoNames settlement points, the Zensus 2011 grid of foreign residents, county
+totals from the Integrationskonzept 2023) with *modelled* data (the scaling of
+the 2011 grid to the 2021 total, course examples, candidate sites, street
 network, timetable). Every output is labelled as real or modelled, see
 ``data/rotenburg/QUELLEN.md``.
 
@@ -50,6 +51,15 @@ SHARED_RAW = Path("/work/shared/data")
 
 BKG_NAME = "vg5000_rotenburg_wuemme.gpkg"
 GEONAMES_NAME = "settlements_rotenburg_wuemme_25km.csv"
+VG250_NAME = "vg250_gemeinden_lk_rotenburg_simplified_wgs84.geojson"
+GRENZEN_NAME = "grenzen_vg250.gpkg"
+"""Derived boundary GeoPackage (VG250 geometry, VG5000 names), EPSG:25832."""
+GPKG_DATE = "2021-01-01T00:00:00Z"
+"""Fixed ``last_change`` timestamp of the written GeoPackage (byte-identical rebuilds)."""
+HALTESTELLEN_NAME = "haltestellen_lk_rotenburg.csv"
+UMGEBUNG_NAME = "haltestellen_umgebung_8.9_52.9_9.9_53.6.csv"
+ZENSUS_100M_NAME = "zensus2011_100m_auslaender_lk_rotenburg.csv"
+ZENSUS_1KM_NAME = "zensus2011_1km_einwohner_auslaenderanteil_lk_rotenburg.csv"
 
 SEED = 20270111
 """Seed of the only random step (multinomial spreading of residents)."""
@@ -63,9 +73,6 @@ GRID_CRS = "EPSG:3035"
 
 # --- resident grid ---------------------------------------------------------
 GRID_CELL_M = 100
-SIGMA_BASE_M = 150.0
-SIGMA_PER_SQRT_POP_M = 4.0
-KERNEL_CUTOFF_SIGMA = 3.0
 
 # --- street network ---------------------------------------------------------
 STREET_SPACING_M = 200.0
@@ -125,23 +132,43 @@ SERVICES: dict[str, str] = {
 DISPLAY_NAMES = {"Rotenburg": "Rotenburg (Wümme)"}
 """Display names for stops and courses where GeoNames uses a short form."""
 
-RAIL_TOWNS = ("Rotenburg", "Scheeßel", "Sottrum", "Lauenbrück", "Bremervörde")
-RAIL_STATION_OFFSET: dict[str, tuple[float, float]] = {
-    "Rotenburg": (-250.0, -300.0),
-    "Scheeßel": (200.0, -250.0),
-    "Sottrum": (0.0, -350.0),
-    "Lauenbrück": (-150.0, 300.0),
-    "Bremervörde": (300.0, -200.0),
+RAIL_STATIONS: dict[str, str] = {
+    "Rotenburg": "8000321",
+    "Scheeßel": "8005330",
+    "Sottrum": "8005613",
+    "Lauenbrück": "8003576",
+    "Bremervörde": "8007800",
+    "Visselhövede": "8006090",
+    "Heinschenwalde": "8007807",
+    "Oerel": "8007810",
+    "Hesedorf": "8007808",
+    "Ottersberg": "8004728",
+    "Tostedt": "8005888",
+    "Kutenholz": "8007844",
+    "Langwedel": "8000586",
+    "Soltau": "8000088",
 }
-"""Modelled offsets (dx, dy in metres, EPSG:25832) of the station from the town point."""
+"""Real rail stations (DB ids of the stop files) used by the modelled rail lines.
+
+The first nine are the county's stations; the others lie in the surroundings
+(inside the analysis area, county + 15 km) and end the modelled lines."""
+TOWN_STOP_RADIUS_M = 800.0
+"""A settlement is served at the real bus stop with the highest ``weight`` within this radius."""
 
 UNSERVED = ("Farven", "Vahlde", "Hamersen", "Westerwalsede")
 """Small settlements deliberately left without any bus (modelled gap)."""
 
+AGENCY_NAME = "Modellfahrplan, keine realen Fahrten (modelliert)"
+FEED_PUBLISHER = "Kursatlas Modellregion – Modellfahrplan, keine realen Fahrten (modelliert)"
+ANALYSIS_BUFFER_M = 15_000.0
+"""Buffer of the analysis area around the county (``puffer_km`` default)."""
 MODEL_NOTE = "Modelldaten Kursatlas (modelliert, keine realen Angaben)"
 ATTR_BKG = "© GeoBasis-DE / BKG 2021 (Daten verändert)"
+ATTR_VG250 = "© GeoBasis-DE / BKG (Daten verändert)"
 ATTR_GEONAMES = "Ortsdaten: GeoNames (CC BY 4.0)"
 ATTR_KONZEPT = "Integrationskonzept LK Rotenburg (Wümme), 2023"
+ATTR_STOPS = "Haltestellen: DB InfraGO (CC BY 4.0)"
+ATTR_ZENSUS = "Zensus 2011: © Statistische Ämter des Bundes und der Länder (dl-de/by-2-0)"
 COURSE_NOTE = "Beispiel (modelliert), kein reales Kursangebot"
 
 
@@ -204,6 +231,8 @@ class Context:
     to_4326: Transformer
     to_3035: Transformer
     stats: dict[str, object] = field(default_factory=dict)
+    raw: dict[str, Path] = field(default_factory=dict)
+    layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
 
     def ort(self, name: str) -> Ort:
         """Return the settlement called ``name`` (GeoNames spelling)."""
@@ -295,27 +324,40 @@ def dist(a: tuple[float, float], b: tuple[float, float]) -> float:
 # =============================================================================
 # inputs
 # =============================================================================
-def resolve_raw(raw_dir: Path | None, target: Path) -> tuple[Path, Path]:
-    """Find the BKG and GeoNames raw files.
+RAW_FILES: dict[str, str] = {
+    BKG_NAME: "bkg",
+    GEONAMES_NAME: "geonames",
+    VG250_NAME: "bkg",
+    HALTESTELLEN_NAME: "haltestellen",
+    UMGEBUNG_NAME: "haltestellen",
+    ZENSUS_100M_NAME: "zensus2011",
+    ZENSUS_1KM_NAME: "zensus2011",
+}
+"""Raw files of the build and their sub-folder in the shared data folder."""
+
+
+def resolve_raw(raw_dir: Path | None, target: Path) -> dict[str, Path]:
+    """Find the raw files (:data:`RAW_FILES`).
 
     Parameters
     ----------
     raw_dir
-        Explicit raw-data directory (``bkg/`` + ``geonames/`` sub-folders or a
-        flat folder), or ``None`` to search the shared data folder, then the
-        ``quellen/`` copies of the committed model region.
+        Explicit raw-data directory (sub-folders as in the shared data folder,
+        e.g. ``bkg/``, ``zensus2011/``, or a flat folder), or ``None`` to search
+        the shared data folder, then the ``quellen/`` copies of the committed
+        model region.
     target
         Output directory of the build (its ``quellen/`` is a fallback).
 
     Returns
     -------
-    tuple of Path
-        Paths of the GeoPackage and the GeoNames CSV.
+    dict of str to Path
+        Path of each raw file, keyed by its file name.
 
     Raises
     ------
     FileNotFoundError
-        If no complete set of raw files is found.
+        If no candidate directory holds all raw files.
     """
     candidates: list[Path] = []
     if raw_dir is not None:
@@ -323,24 +365,81 @@ def resolve_raw(raw_dir: Path | None, target: Path) -> tuple[Path, Path]:
     else:
         candidates += [SHARED_RAW, DEFAULT_TARGET / "quellen", target / "quellen"]
     for cand in candidates:
-        for bkg, geo in (
-            (cand / "bkg" / BKG_NAME, cand / "geonames" / GEONAMES_NAME),
-            (cand / BKG_NAME, cand / GEONAMES_NAME),
-        ):
-            if bkg.is_file() and geo.is_file():
-                return bkg, geo
+        found: dict[str, Path] = {}
+        for name, sub in RAW_FILES.items():
+            for path in (cand / sub / name, cand / name):
+                if path.is_file():
+                    found[name] = path
+                    break
+        if len(found) == len(RAW_FILES):
+            return found
     raise FileNotFoundError(f"Rohdaten nicht gefunden in: {', '.join(map(str, candidates))}")
 
 
-def load_context(bkg_path: Path, geonames_path: Path) -> Context:
+def boundary_layers(vg250_path: Path, vg5000_path: Path) -> dict[str, gpd.GeoDataFrame]:
+    """Build the three boundary layers from VG250 geometry and VG5000 names.
+
+    Parameters
+    ----------
+    vg250_path
+        GeoJSON of the 57 Gemeinden (BKG VG250, simplified; ``ARS``, ``AGS``; EPSG:4326).
+    vg5000_path
+        VG5000 GeoPackage subset; only its ``GEN``/``BEZ`` columns are used (same ``ARS``).
+
+    Returns
+    -------
+    dict of str to geopandas.GeoDataFrame
+        ``landkreis`` (union of all Gemeinden), ``mitgliedskommunen`` (union per
+        first nine ``ARS`` digits) and ``gemeinden``, each with ``ARS``, ``GEN``,
+        ``BEZ``, sorted by ``ARS``, in EPSG:25832.
+
+    Raises
+    ------
+    ValueError
+        If an ``ARS`` of the VG250 file has no name in VG5000.
+    """
+    gem = gpd.read_file(vg250_path).to_crs(ANALYSIS_CRS)
+    gem["ARS"] = gem["ARS"].astype(str)
+    names: dict[str, dict[str, tuple[str, str]]] = {}
+    for layer in ("landkreis", "mitgliedskommunen", "gemeinden"):
+        v = gpd.read_file(vg5000_path, layer=layer, ignore_geometry=True)
+        names[layer] = {str(a): (str(g), str(b)) for a, g, b in zip(v["ARS"], v["GEN"], v["BEZ"], strict=True)}
+
+    def frame(layer: str, groups: dict[str, list[shapely.Geometry]]) -> gpd.GeoDataFrame:
+        missing = sorted(set(groups) - set(names[layer]))
+        if missing:
+            raise ValueError(f"ARS ohne Namen in VG5000 ({layer}): {', '.join(missing)}")
+        keys = sorted(groups)
+        geoms = [shapely.union_all(groups[k]) if len(groups[k]) > 1 else groups[k][0] for k in keys]
+        return gpd.GeoDataFrame(
+            {"ARS": keys, "GEN": [names[layer][k][0] for k in keys], "BEZ": [names[layer][k][1] for k in keys]},
+            geometry=geoms,
+            crs=ANALYSIS_CRS,
+        )
+
+    by_gem: dict[str, list[shapely.Geometry]] = {}
+    by_mk: dict[str, list[shapely.Geometry]] = {}
+    for ars, geom in zip(gem["ARS"], gem.geometry, strict=True):
+        by_gem.setdefault(ars, []).append(geom)
+        by_mk.setdefault(ars[:9], []).append(geom)
+    return {
+        "landkreis": frame("landkreis", {COUNTY_KEY: list(gem.geometry)}),
+        "mitgliedskommunen": frame("mitgliedskommunen", by_mk),
+        "gemeinden": frame("gemeinden", by_gem),
+    }
+
+
+def load_context(bkg_path: Path, geonames_path: Path, vg250_path: Path) -> Context:
     """Read boundaries and settlements and prepare transformers.
 
     Parameters
     ----------
     bkg_path
-        VG5000 GeoPackage subset.
+        VG5000 GeoPackage subset (names of the Gemeinden and Mitgliedskommunen).
     geonames_path
         GeoNames settlement CSV.
+    vg250_path
+        VG250 Gemeinden (GeoJSON); the geometry of all boundary layers.
 
     Returns
     -------
@@ -350,11 +449,11 @@ def load_context(bkg_path: Path, geonames_path: Path) -> Context:
     to_25832 = Transformer.from_crs("EPSG:4326", ANALYSIS_CRS, always_xy=True)
     to_4326 = Transformer.from_crs(ANALYSIS_CRS, "EPSG:4326", always_xy=True)
     to_3035 = Transformer.from_crs("EPSG:4326", GRID_CRS, always_xy=True)
-    lk = gpd.read_file(bkg_path, layer="landkreis")
-    county_25832 = lk.to_crs(ANALYSIS_CRS).geometry.iloc[0]
+    layers = boundary_layers(vg250_path, bkg_path)
+    lk = layers["landkreis"]
+    county_25832 = lk.geometry.iloc[0]
     county_3035 = lk.to_crs(GRID_CRS).geometry.iloc[0]
-    gemeinden = gpd.read_file(bkg_path, layer="gemeinden").to_crs(ANALYSIS_CRS)
-    gemeinden = gemeinden.sort_values("ARS").reset_index(drop=True)
+    gemeinden = layers["gemeinden"]
 
     orte: list[Ort] = []
     with geonames_path.open(encoding="utf-8", newline="") as fh:
@@ -383,6 +482,7 @@ def load_context(bkg_path: Path, geonames_path: Path) -> Context:
         geonames_path=geonames_path,
         county_25832=county_25832,
         county_3035=county_3035,
+        layers=layers,
         gemeinden=gemeinden,
         orte=orte,
         to_25832=to_25832,
@@ -405,6 +505,15 @@ LIZENZEN_MD = f"""# Lizenzen und Namensnennung der Rohdaten (Ordner `quellen/`)
 Die Dateien in diesem Ordner sind unveränderte Kopien offener Rohdaten. Sie liegen
 im Repository, damit `python data/build_rotenburg.py` ohne Netz läuft.
 
+## `{VG250_NAME}` (REAL)
+
+- Inhalt: die 57 Gemeinden des Landkreises aus BKG VG250 (Verwaltungsgebiete 1:250 000,
+  vereinfachte Geometrie), Eigenschaften `ARS`, `AGS`, EPSG:4326; weitergegeben
+  (vereinfacht) im öffentlichen Repositorium wahlatlas/zensus2022.
+- Lizenz: Datenlizenz Deutschland – Namensnennung – Version 2.0 (dl-de/by-2-0),
+  <https://www.govdata.de/dl-de/by-2-0>
+- Namensnennung: `{ATTR_VG250}`
+
 ## `{BKG_NAME}` (REAL)
 
 - Inhalt: Verwaltungsgrenzen Landkreis Rotenburg (Wümme), Ebenen `landkreis`,
@@ -422,6 +531,33 @@ im Repository, damit `python data/build_rotenburg.py` ohne Netz läuft.
 - Lizenz: Creative Commons Namensnennung 4.0 (CC BY 4.0),
   <https://creativecommons.org/licenses/by/4.0/>
 - Namensnennung: `{ATTR_GEONAMES}`
+
+## `{ZENSUS_100M_NAME}` und `{ZENSUS_1KM_NAME}` (REAL)
+
+- Inhalt: Zensus 2011 (Stichtag 09.05.2011, **nicht** Zensus 2022), Gitterzellen des
+  Landkreises, Koordinaten = Zellmittelpunkt in EPSG:3035.
+  100 m: Personen mit ausländischer Staatsangehörigkeit je Zelle (`value,quality,x,y`;
+  Zellen mit weniger als 3 Personen sind nicht veröffentlicht), 944 Zellen.
+  1 km: Einwohner und Ausländeranteil in % (`Einwohner,x,y,Auslaender_A`; `-1`/`-9` =
+  keine Angabe oder geheimgehalten), 2.077 Zellen.
+- Quelle: Statistische Ämter des Bundes und der Länder, Zensus 2011 (über das öffentliche
+  Datenrepositorium JsLth/z22data), Ausschnitt Landkreis Rotenburg (Wümme).
+- Lizenz: Datenlizenz Deutschland – Namensnennung – Version 2.0 (dl-de/by-2-0),
+  <https://www.govdata.de/dl-de/by-2-0>
+- Namensnennung: `{ATTR_ZENSUS}`
+
+## `{HALTESTELLEN_NAME}` und `{UMGEBUNG_NAME}` (REAL)
+
+- Inhalt: reale Haltestellen des Landkreises (892) und der Umgebung 8,9–9,9 °O,
+  52,9–53,6 °N (3.782): `id,name,type,lat,lon,weight,bus,regional,regionalExpress,taxi,station_id,ifopt`
+  (`ifopt` = DHID; `taxi = True`: bedarfsgesteuert, Rufbus/AST; `weight`: grobes Maß für
+  die Zahl der Abfahrten). **Kein Fahrplan.**
+- Quelle: DB InfraGO Stationsdaten (RIS::Stations, StaDa) und OpenStreetMap, wie im
+  npm-Paket db-hafas-stations 2.0.0 (Stand 2025-10) ausgeliefert.
+- Lizenz: Creative Commons Namensnennung 4.0 (CC BY 4.0),
+  <https://creativecommons.org/licenses/by/4.0/>, DB InfraGO; Teile
+  © OpenStreetMap-Mitwirkende (ODbL).
+- Namensnennung: `{ATTR_STOPS}`
 
 ## Kreiszahlen (REAL, keine Datei)
 
@@ -442,13 +578,42 @@ def build_quellen(ctx: Context, target: Path) -> None:
         Output directory of the model region.
     """
     qdir = target / "quellen"
-    for src, name in ((ctx.bkg_path, BKG_NAME), (ctx.geonames_path, GEONAMES_NAME)):
+    for name, src in ctx.raw.items():
         dst = qdir / name
         if dst.exists() and src.resolve() == dst.resolve():
             LOGGER.info("Quelle liegt bereits am Ziel: %s", dst)
             continue
         write_bytes_atomic(dst, src.read_bytes())
     write_text_atomic(qdir / "LIZENZEN.md", LIZENZEN_MD)
+
+
+def build_grenzen(ctx: Context, target: Path) -> None:
+    """Write ``grenzen_vg250.gpkg`` (layers ``landkreis``, ``mitgliedskommunen``, ``gemeinden``).
+
+    The file is written through a temporary file with a fixed GeoPackage
+    timestamp, so a rebuild is byte-identical.
+
+    Parameters
+    ----------
+    ctx
+        Build context (``ctx.layers``).
+    target
+        Output directory.
+    """
+    import pyogrio
+
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": GPKG_DATE})
+    try:
+        with tempfile.TemporaryDirectory(dir=target) as tmp:
+            path = Path(tmp) / GRENZEN_NAME
+            for name, gdf in ctx.layers.items():
+                gdf.to_file(path, layer=name, driver="GPKG", engine="pyogrio")
+            write_bytes_atomic(target / GRENZEN_NAME, path.read_bytes())
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
+    ctx.stats["grenzen_flaeche_km2"] = ctx.county_25832.area / 1e6
+    ctx.stats["grenzen_mk"] = len(ctx.layers["mitgliedskommunen"])
+    ctx.stats["grenzen_gemeinden"] = len(ctx.layers["gemeinden"])
 
 
 def build_orte(ctx: Context, target: Path) -> None:
@@ -496,55 +661,104 @@ def largest_remainder(total: int, weights: Sequence[float]) -> list[int]:
     return shares
 
 
-def sigma_m(pop: int) -> float:
-    """Kernel width (metres) of a settlement with GeoNames population ``pop``."""
-    return SIGMA_BASE_M + SIGMA_PER_SQRT_POP_M * math.sqrt(pop)
+def read_zensus2011(path: Path, columns: Sequence[str]) -> list[dict[str, float]]:
+    """Read one of the Zensus 2011 county extracts (comma-separated, numbers).
+
+    Parameters
+    ----------
+    path
+        CSV file (``value,quality,x,y`` or ``Einwohner,x,y,Auslaender_A``).
+    columns
+        Columns to return as floats.
+
+    Returns
+    -------
+    list of dict
+        One dict per row with the requested columns.
+    """
+    with path.open(encoding="utf-8", newline="") as fh:
+        return [{c: float(row[c]) for c in columns} for row in csv.DictReader(fh)]
 
 
 def build_grid(ctx: Context, target: Path) -> None:
-    """Write ``einwohner_gitter100m.csv`` (modelled foreign residents, Zensus format).
+    """Write ``einwohner_gitter100m.csv``: Zensus 2011 pattern scaled to the 2021 total.
+
+    The published 100 m cells (foreigners, cells below 3 persons not
+    published) are completed by the 1 km cells: per 1 km cell, the foreigners
+    ``Einwohner * Auslaender_A / 100`` not covered by its published 100 m cells
+    are spread evenly over those 100 m cells, or, if it has none, put into
+    the 100 m cell north-east of the 1 km cell centre. Only cells whose centre
+    lies in the county polygon of ``region.toml`` are kept. The result is
+    scaled to :data:`COUNTY_TOTAL` and rounded to whole persons by the
+    largest-remainder method (cells rounded to 0 are dropped).
 
     Parameters
     ----------
     ctx
-        Build context.
+        Build context (``ctx.raw`` holds the two Zensus files).
     target
         Output directory.
     """
-    rng = np.random.default_rng(SEED)
-    shares = largest_remainder(COUNTY_TOTAL, [o.pop for o in ctx.orte])
-    cells: dict[tuple[int, int], int] = {}
-    shapely.prepare(ctx.county_3035)
-    for o, n in zip(ctx.orte, shares, strict=True):
-        x, y = ctx.to_3035.transform(float(o.lon), float(o.lat))
-        sig = sigma_m(o.pop)
-        reach = KERNEL_CUTOFF_SIGMA * sig
-        ix = np.arange(math.floor((x - reach) / GRID_CELL_M), math.floor((x + reach) / GRID_CELL_M) + 1)
-        iy = np.arange(math.floor((y - reach) / GRID_CELL_M), math.floor((y + reach) / GRID_CELL_M) + 1)
-        gx, gy = np.meshgrid(ix, iy)
-        gx, gy = gx.ravel(), gy.ravel()
-        cx = gx * GRID_CELL_M + GRID_CELL_M / 2
-        cy = gy * GRID_CELL_M + GRID_CELL_M / 2
-        d2 = (cx - x) ** 2 + (cy - y) ** 2
-        keep = (d2 <= reach**2) & shapely.contains_xy(ctx.county_3035, cx, cy)
-        w = np.exp(-d2[keep] / (2 * sig**2))
-        counts = rng.multinomial(n, w / w.sum())
-        for cxi, cyi, c in zip(gx[keep], gy[keep], counts, strict=True):
-            if c:
-                key = (int(cxi), int(cyi))
-                cells[key] = cells.get(key, 0) + int(c)
-    rows = []
-    for (ix_, iy_), c in sorted(cells.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        e, n_ = ix_ * GRID_CELL_M, iy_ * GRID_CELL_M
-        rows.append([f"CRS3035RES100mN{n_}E{e}", e + GRID_CELL_M // 2, n_ + GRID_CELL_M // 2, c])
+    cells100 = read_zensus2011(ctx.raw[ZENSUS_100M_NAME], ("value", "x", "y"))
+    cells1k = read_zensus2011(ctx.raw[ZENSUS_1KM_NAME], ("Einwohner", "x", "y", "Auslaender_A"))
+    cells: dict[tuple[int, int], float] = {}
+    by_km: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for c in cells100:
+        key = (int(c["x"] - GRID_CELL_M / 2), int(c["y"] - GRID_CELL_M / 2))  # south-west corner
+        cells[key] = cells.get(key, 0.0) + c["value"]
+        by_km.setdefault((key[0] // 1000, key[1] // 1000), []).append(key)
+    published = sum(cells.values())
+    expected_1km = 0.0
+    rest_spread = rest_centre = 0.0
+    km_centre = 0
+    for c in cells1k:
+        if c["Einwohner"] <= 0 or c["Auslaender_A"] <= 0:
+            continue  # no inhabitants, no foreigners or suppressed (-1, -9)
+        foreigners = c["Einwohner"] * c["Auslaender_A"] / 100.0
+        expected_1km += foreigners
+        km = (int(c["x"] - 500) // 1000, int(c["y"] - 500) // 1000)
+        inside = by_km.get(km, [])
+        rest = foreigners - sum(cells[k] for k in inside)
+        if rest <= 0:
+            continue
+        if inside:
+            for k in inside:
+                cells[k] += rest / len(inside)
+            rest_spread += rest
+        else:
+            key = (int(c["x"]), int(c["y"]))  # 100 m cell whose south-west corner is the 1 km centre
+            cells[key] = cells.get(key, 0.0) + rest
+            rest_centre += rest
+            km_centre += 1
+    keys = sorted(cells, key=lambda k: (k[1], k[0]))
+    cx = np.array([k[0] + GRID_CELL_M / 2 for k in keys])
+    cy = np.array([k[1] + GRID_CELL_M / 2 for k in keys])
+    inside_county = shapely.contains_xy(ctx.county_3035, cx, cy)
+    outside = float(sum(cells[k] for k, ok in zip(keys, inside_county, strict=True) if not ok))
+    keys = [k for k, ok in zip(keys, inside_county, strict=True) if ok]
+    base = [cells[k] for k in keys]
+    counts = largest_remainder(COUNTY_TOTAL, base)
+    rows = [
+        [f"CRS3035RES100mN{n_}E{e}", e + GRID_CELL_M // 2, n_ + GRID_CELL_M // 2, c]
+        for (e, n_), c in zip(keys, counts, strict=True)
+        if c > 0
+    ]
     total = sum(r[3] for r in rows)
     if total != COUNTY_TOTAL:
         raise RuntimeError(f"Gittersumme {total} != {COUNTY_TOTAL}")
     header = ["GITTER_ID_100m", "x_mp_100m", "y_mp_100m", "Auslaender"]
     write_text_atomic(target / "einwohner_gitter100m.csv", csv_text(header, rows, ";"))
+    ctx.stats["zensus_100m_zellen"] = len(cells100)
+    ctx.stats["zensus_100m_personen"] = published
+    ctx.stats["zensus_1km_auslaender"] = expected_1km
+    ctx.stats["zensus_rest_verteilt"] = rest_spread
+    ctx.stats["zensus_rest_mitte"] = rest_centre
+    ctx.stats["zensus_rest_mitte_zellen"] = km_centre
+    ctx.stats["zensus_ausserhalb"] = outside
+    ctx.stats["zensus_summe_2011"] = float(sum(base))
+    ctx.stats["zensus_faktor"] = COUNTY_TOTAL / float(sum(base))
     ctx.stats["grid_cells"] = len(rows)
     ctx.stats["grid_max"] = max(r[3] for r in rows)
-    ctx.stats["shares"] = {o.name: n for o, n in zip(ctx.orte, shares, strict=True)}
 
 
 # =============================================================================
@@ -1111,13 +1325,14 @@ def build_network(ctx: Context, target: Path) -> None:
 # =============================================================================
 @dataclass(frozen=True)
 class Stop:
-    """A modelled stop (EPSG:25832 position)."""
+    """A stop of the modelled timetable (real position and name, EPSG:25832)."""
 
     stop_id: str
     name: str
     desc: str
     x: float
     y: float
+    code: str = ""
 
 
 @dataclass
@@ -1199,14 +1414,64 @@ def _village_groups(hub: Ort, villages: list[Ort]) -> list[list[Ort]]:
     return groups
 
 
-def _edge_point(ctx: Context, start: tuple[float, float], bearing_deg: float) -> tuple[float, float]:
-    """Point 500 m inside the county border along a ray from ``start``."""
-    dx, dy = math.sin(math.radians(bearing_deg)), math.cos(math.radians(bearing_deg))
-    ray = LineString([start, (start[0] + 80_000 * dx, start[1] + 80_000 * dy)])
-    inter = ray.intersection(ctx.county_25832.exterior)
-    pts = [inter] if inter.geom_type == "Point" else list(getattr(inter, "geoms", []))
-    t = min(dist(start, (p.x, p.y)) for p in pts) - 500.0
-    return start[0] + t * dx, start[1] + t * dy
+@dataclass(frozen=True)
+class RealStop:
+    """A real stop of the DB InfraGO stop files (position EPSG:25832).
+
+    Attributes
+    ----------
+    db_id, name, ifopt
+        Id, name and DHID (``ifopt``, may be empty) from the stop file.
+    x, y
+        Position in EPSG:25832.
+    weight
+        Rough proxy for the number of departures (from the stop file).
+    bus, rail, taxi
+        Served by bus, by regional rail, on demand (Rufbus/AST).
+    """
+
+    db_id: str
+    name: str
+    ifopt: str
+    x: float
+    y: float
+    weight: float
+    bus: bool
+    rail: bool
+    taxi: bool
+
+
+def read_real_stops(ctx: Context, path: Path) -> dict[str, RealStop]:
+    """Read a DB InfraGO stop file (``id,name,type,lat,lon,weight,bus,…,ifopt``).
+
+    Parameters
+    ----------
+    ctx
+        Build context (transformers).
+    path
+        Stop CSV.
+
+    Returns
+    -------
+    dict of str to RealStop
+        Stops by id, in file order.
+    """
+    out: dict[str, RealStop] = {}
+    with path.open(encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            x, y = ctx.to_25832.transform(float(row["lon"]), float(row["lat"]))
+            out[row["id"]] = RealStop(
+                db_id=row["id"],
+                name=row["name"],
+                ifopt=row["ifopt"],
+                x=float(x),
+                y=float(y),
+                weight=float(row["weight"]),
+                bus=row["bus"] == "True",
+                rail=row["regional"] == "True" or row["regionalExpress"] == "True",
+                taxi=row["taxi"] == "True",
+            )
+    return out
 
 
 def build_gtfs(ctx: Context, target: Path) -> None:
@@ -1224,48 +1489,49 @@ def build_gtfs(ctx: Context, target: Path) -> None:
     RuntimeError
         If not exactly one trip runs past midnight.
     """
-    prefix = f"mod:{COUNTY_KEY}:"
+    county_stops = read_real_stops(ctx, ctx.raw[HALTESTELLEN_NAME])
+    around = read_real_stops(ctx, ctx.raw[UMGEBUNG_NAME])
+    area = ctx.county_25832.buffer(ANALYSIS_BUFFER_M)
+    shapely.prepare(ctx.county_25832)
+    shapely.prepare(area)
+    bus_stops = [
+        r for r in county_stops.values() if r.bus and ctx.county_25832.contains(Point(r.x, r.y))
+    ]
     stops: dict[str, Stop] = {}
-    index = {o.name: i for i, o in enumerate(ctx.orte, start=1)}
+    town_dist: dict[str, float] = {}
+
+    def real(r: RealStop) -> Stop:
+        kind = "Bahnhof" if r.rail else ("Bushaltestelle, auch Rufbus/AST" if r.taxi else "Bushaltestelle")
+        return Stop(
+            f"mod:{r.db_id}",
+            r.name,
+            f"reale Haltestelle (DB InfraGO, {kind}); Fahrten modelliert",
+            r.x,
+            r.y,
+            r.ifopt,
+        )
 
     def town_stop(name: str) -> str:
         o = ctx.ort(name)
         if name not in stops:
-            stops[name] = Stop(
-                f"{prefix}{index[name]:04d}",
-                f"{o.display}, Mitte (modelliert)",
-                "am GeoNames-Ortspunkt (modelliert)",
-                o.x,
-                o.y,
-            )
+            near = [r for r in bus_stops if dist((r.x, r.y), (o.x, o.y)) <= TOWN_STOP_RADIUS_M]
+            pool = near or bus_stops
+            best = min(pool, key=lambda r: (-r.weight if near else 0.0, dist((r.x, r.y), (o.x, o.y)), r.db_id))
+            stops[name] = real(best)
+            town_dist[name] = dist((best.x, best.y), (o.x, o.y))
         return name
 
-    for k, name in enumerate(RAIL_TOWNS, start=1):
-        o = ctx.ort(name)
-        dx, dy = RAIL_STATION_OFFSET[name]
-        stops[f"{name}@bahn"] = Stop(
-            f"{prefix}{100 + k:04d}",
-            f"{o.display}, Bahnhof (modelliert)",
-            "Bahnhalt (Lage modelliert)",
-            o.x + dx,
-            o.y + dy,
-        )
-    edges = {
-        "West@MB1": ("Sottrum@bahn", 255.0, "Kreisgrenze West, Bahn Richtung Bremen (modelliert)"),
-        "Ost@MB1": ("Lauenbrück@bahn", 60.0, "Kreisgrenze Ost, Bahn Richtung Hamburg (modelliert)"),
-        "West@MB2": ("Bremervörde@bahn", 285.0, "Kreisgrenze West, Bahn Richtung Küste (modelliert)"),
-        "Ost@MB2": ("Bremervörde@bahn", 90.0, "Kreisgrenze Ost, Bahn Richtung Elbe (modelliert)"),
-    }
-    for k, (key, (ref, bearing, label)) in enumerate(edges.items(), start=1):
-        ex, ey = _edge_point(ctx, (stops[ref].x, stops[ref].y), bearing)
-        stops[key] = Stop(f"{prefix}{200 + k:04d}", label, "Endhalt am Kreisrand (modelliert)", ex, ey)
-    shapely.prepare(ctx.county_25832)
-    for s in stops.values():
-        if not ctx.county_25832.contains(Point(s.x, s.y)):
-            raise RuntimeError(f"Haltestelle außerhalb des Kreises: {s.name}")
+    for key, db_id in RAIL_STATIONS.items():
+        r = county_stops.get(db_id) or around[db_id]
+        if not r.rail:
+            raise RuntimeError(f"{r.name} ist kein Bahnhalt")
+        stops[f"{key}@bahn"] = real(r)
+    for st in stops.values():
+        if not area.contains(Point(st.x, st.y)):
+            raise RuntimeError(f"Haltestelle außerhalb des Analysegebiets: {st.name}")
 
     lines: list[Line] = []
-    mb1 = ["West@MB1", "Sottrum@bahn", "Rotenburg@bahn", "Scheeßel@bahn", "Lauenbrück@bahn", "Ost@MB1"]
+    mb1 = ["Ottersberg@bahn", "Sottrum@bahn", "Rotenburg@bahn", "Scheeßel@bahn", "Lauenbrück@bahn", "Tostedt@bahn"]
     dep_mb1 = [
         (svc, d, f"{h:02d}:{m:02d}")
         for svc in ("werktag", "samstag", "sonntag")
@@ -1274,9 +1540,9 @@ def build_gtfs(ctx: Context, target: Path) -> None:
     ]
     dep_mb1.append(("werktag", 0, "23:50"))  # late train past midnight
     lines.append(
-        Line("MB1", "MB1", "Modellbahn Kreisgrenze West – Rotenburg – Kreisgrenze Ost (modelliert)", 2, mb1, dep_mb1)
+        Line("MB1", "MB1", "Modellbahn Ottersberg – Rotenburg (Wümme) – Tostedt (modelliert)", 2, mb1, dep_mb1)
     )
-    mb2 = ["West@MB2", "Bremervörde@bahn", "Ost@MB2"]
+    mb2 = ["Heinschenwalde@bahn", "Oerel@bahn", "Bremervörde@bahn", "Hesedorf@bahn", "Kutenholz@bahn"]
     dep_mb2 = [("werktag", d, f"{h:02d}:{m:02d}") for d, m in ((0, 20), (1, 30)) for h in range(5, 23)]
     dep_mb2 += [
         (svc, d, f"{h:02d}:{m:02d}")
@@ -1284,7 +1550,11 @@ def build_gtfs(ctx: Context, target: Path) -> None:
         for d, m in ((0, 20), (1, 30))
         for h in range(6, 23, 2)
     ]
-    lines.append(Line("MB2", "MB2", "Modellbahn über Bremervörde (modelliert)", 2, mb2, dep_mb2))
+    mb2_name = "Modellbahn Heinschenwalde – Bremervörde – Kutenholz (modelliert)"
+    lines.append(Line("MB2", "MB2", mb2_name, 2, mb2, dep_mb2))
+    mb3 = ["Langwedel@bahn", "Visselhövede@bahn", "Soltau@bahn"]
+    dep_mb3 = [("werktag", d, f"{h:02d}:{m:02d}") for d, m in ((0, 40), (1, 10)) for h in range(6, 21, 2)]
+    lines.append(Line("MB3", "MB3", "Modellbahn Langwedel – Visselhövede – Soltau (modelliert)", 2, mb3, dep_mb3))
 
     served: set[str] = set()
     for rid, waypoints, headway, first_f, first_b, saturday in TOWN_BUSES:
@@ -1312,7 +1582,7 @@ def build_gtfs(ctx: Context, target: Path) -> None:
                 deps.append(("werktag", d, fmt_hms(t0)[:5]))
                 t0 += headway * 60
             deps += [("samstag", d, s) for s in saturday]
-        a, b = ctx.ort(waypoints[0].split("@")[0]), ctx.ort(waypoints[-1].split("@")[0])
+        a, b = ctx.ort(waypoints[0].split("@")[0]), ctx.ort(waypoints[-1].split("@")[0])  # towns of the ends
         lines.append(Line(rid, rid, f"{a.display} – {b.display} (modelliert)", 3, seq, deps))
 
     # village lines: remaining settlements -> nearest hub, school days only
@@ -1356,6 +1626,7 @@ def build_gtfs(ctx: Context, target: Path) -> None:
         kmh = RAIL_KMH if line.route_type == 2 else BUS_KMH
         for svc, direction, start in line.departures:
             seq = line.stops if direction == 0 else line.stops[::-1]
+            seq = [k for i, k in enumerate(seq) if i == 0 or stops[k].stop_id != stops[seq[i - 1]].stop_id]
             runs = [
                 max(
                     1,
@@ -1384,11 +1655,17 @@ def build_gtfs(ctx: Context, target: Path) -> None:
         raise RuntimeError("doppelte trip_id")
 
     used = {r[3] for r in st_rows}
+
+    def inside(st: Stop) -> bool:
+        return bool(ctx.county_25832.contains(Point(st.x, st.y)))
+
     stop_rows = []
+    seen: set[str] = set()
     for s in sorted(stops.values(), key=lambda s: s.stop_id):
-        if s.stop_id in used:
+        if s.stop_id in used and s.stop_id not in seen:
+            seen.add(s.stop_id)
             lat, lon = to_latlon(ctx, s.x, s.y, 6)
-            stop_rows.append([s.stop_id, s.name, s.desc, lat, lon, 0])
+            stop_rows.append([s.stop_id, s.code, s.name, s.desc, lat, lon, 0])
 
     cal_dates: list[list[object]] = []
     day = FEED_START
@@ -1406,11 +1683,13 @@ def build_gtfs(ctx: Context, target: Path) -> None:
     files = {
         "agency.txt": csv_text(
             ["agency_id", "agency_name", "agency_url", "agency_timezone", "agency_lang"],
-            [["modell", "Modellverkehr Rotenburg (modelliert)", url, "Europe/Berlin", "de"]],
+            [["modell", AGENCY_NAME, url, "Europe/Berlin", "de"]],
             ",",
         ),
         "stops.txt": csv_text(
-            ["stop_id", "stop_name", "stop_desc", "stop_lat", "stop_lon", "location_type"], stop_rows, ","
+            ["stop_id", "stop_code", "stop_name", "stop_desc", "stop_lat", "stop_lon", "location_type"],
+            stop_rows,
+            ",",
         ),
         "routes.txt": csv_text(
             ["route_id", "agency_id", "route_short_name", "route_long_name", "route_type"],
@@ -1447,7 +1726,7 @@ def build_gtfs(ctx: Context, target: Path) -> None:
                 "feed_end_date",
                 "feed_version",
             ],
-            [["Kursatlas Modellregion (modelliert)", url, "de", start_s, end_s, "modell-1"]],
+            [[FEED_PUBLISHER, url, "de", start_s, end_s, "modell-2"]],
             ",",
         ),
     }
@@ -1469,6 +1748,13 @@ def build_gtfs(ctx: Context, target: Path) -> None:
         gtfs_halte=len(st_rows),
         gtfs_ausnahmen=len(cal_dates),
         orte_ohne_bus=sorted(o.name for o in ctx.orte if o.name not in served),
+        gtfs_haltestellen_kreis=len({st.stop_id for st in stops.values() if st.stop_id in used and inside(st)}),
+        gtfs_bahnhalte=len(RAIL_STATIONS),
+        gtfs_bahnhalte_kreis=sum(db_id in county_stops for db_id in RAIL_STATIONS.values()),
+        haltestellen_real=len(county_stops),
+        haltestellen_rufbus=sum(r.taxi for r in county_stops.values()),
+        haltestellen_umgebung=len(around),
+        haltestelle_ort_max_m=max(town_dist.values()),
     )
 
 
@@ -1481,6 +1767,20 @@ def _toml_str(value: str) -> str:
 
 
 DATENQUELLEN: tuple[dict[str, object], ...] = (
+    {
+        "datei": GRENZEN_NAME,
+        "art": "real",
+        "quelle": "BKG VG250 (Gemeinden, vereinfacht), Namen GEN/BEZ aus BKG VG5000 (Stand 01.01.2021)",
+        "lizenz": "Datenlizenz Deutschland – Namensnennung – Version 2.0",
+        "namensnennung": ATTR_VG250,
+    },
+    {
+        "datei": f"quellen/{VG250_NAME}",
+        "art": "real",
+        "quelle": "BKG VG250, Gemeinden des Landkreises (vereinfacht, über wahlatlas/zensus2022)",
+        "lizenz": "Datenlizenz Deutschland – Namensnennung – Version 2.0",
+        "namensnennung": ATTR_VG250,
+    },
     {
         "datei": f"quellen/{BKG_NAME}",
         "art": "real",
@@ -1503,12 +1803,29 @@ DATENQUELLEN: tuple[dict[str, object], ...] = (
         "namensnennung": ATTR_GEONAMES,
     },
     {
+        "datei": "quellen/" + ZENSUS_100M_NAME,
+        "art": "real",
+        "quelle": "Zensus 2011, Gitter 100 m (Ausländer), Ausschnitt Landkreis",
+        "lizenz": "Datenlizenz Deutschland – Namensnennung – Version 2.0",
+        "namensnennung": ATTR_ZENSUS,
+    },
+    {
+        "datei": "quellen/" + ZENSUS_1KM_NAME,
+        "art": "real",
+        "quelle": "Zensus 2011, Gitter 1 km (Einwohner, Ausländeranteil), Ausschnitt Landkreis",
+        "lizenz": "Datenlizenz Deutschland – Namensnennung – Version 2.0",
+        "namensnennung": ATTR_ZENSUS,
+    },
+    {
         "datei": "einwohner_gitter100m.csv",
         "art": "modelliert",
-        "quelle": "Kursatlas build_rotenburg.py; Kreissumme aus dem Integrationskonzept",
-        "lizenz": "Modelldaten des Projekts",
+        "quelle": (
+            "real (Zensus 2011), skaliert (Annahme): Verteilung aus dem Zensus 2011, "
+            "auf die Kreissumme 2021 aus dem Integrationskonzept skaliert (Kursatlas build_rotenburg.py)"
+        ),
+        "lizenz": "Datenlizenz Deutschland – Namensnennung – Version 2.0 (Zensus 2011); Skalierung: Modell",
         "namensnennung": MODEL_NOTE,
-        "grundlagen": [ATTR_KONZEPT, ATTR_GEONAMES, ATTR_BKG],
+        "grundlagen": [ATTR_ZENSUS, ATTR_KONZEPT, ATTR_VG250],
     },
     {
         "datei": "kurse.csv",
@@ -1516,7 +1833,7 @@ DATENQUELLEN: tuple[dict[str, object], ...] = (
         "quelle": "Kursatlas build_rotenburg.py (Beispielkurse)",
         "lizenz": "Modelldaten des Projekts",
         "namensnennung": MODEL_NOTE,
-        "grundlagen": [ATTR_GEONAMES, ATTR_BKG],
+        "grundlagen": [ATTR_GEONAMES, ATTR_VG250],
     },
     {
         "datei": "standorte.csv",
@@ -1524,7 +1841,7 @@ DATENQUELLEN: tuple[dict[str, object], ...] = (
         "quelle": "Kursatlas build_rotenburg.py (Kandidatenstandorte)",
         "lizenz": "Modelldaten des Projekts",
         "namensnennung": MODEL_NOTE,
-        "grundlagen": [ATTR_GEONAMES, ATTR_BKG],
+        "grundlagen": [ATTR_GEONAMES, ATTR_VG250],
     },
     {
         "datei": "strassennetz.osm.bz2",
@@ -1532,15 +1849,29 @@ DATENQUELLEN: tuple[dict[str, object], ...] = (
         "quelle": "Kursatlas build_rotenburg.py (Modellnetz)",
         "lizenz": "Modelldaten des Projekts",
         "namensnennung": MODEL_NOTE,
-        "grundlagen": [ATTR_GEONAMES, ATTR_BKG],
+        "grundlagen": [ATTR_GEONAMES, ATTR_VG250],
     },
     {
         "datei": "gtfs_modell.zip",
         "art": "modelliert",
-        "quelle": "Kursatlas build_rotenburg.py (Modellfahrplan)",
-        "lizenz": "Modelldaten des Projekts",
+        "quelle": "Kursatlas build_rotenburg.py: Modellfahrplan, keine realen Fahrten; Haltestellen real",
+        "lizenz": "Fahrten: Modelldaten des Projekts; Haltestellen: CC BY 4.0 (DB InfraGO)",
         "namensnennung": MODEL_NOTE,
-        "grundlagen": [ATTR_GEONAMES, ATTR_BKG],
+        "grundlagen": [ATTR_STOPS, ATTR_GEONAMES, ATTR_VG250],
+    },
+    {
+        "datei": f"quellen/{HALTESTELLEN_NAME}",
+        "art": "real",
+        "quelle": "DB InfraGO Stationsdaten (npm-Paket db-hafas-stations 2.0.0), Haltestellen des Landkreises",
+        "lizenz": "CC BY 4.0 (DB InfraGO); Teile © OpenStreetMap-Mitwirkende (ODbL)",
+        "namensnennung": ATTR_STOPS,
+    },
+    {
+        "datei": f"quellen/{UMGEBUNG_NAME}",
+        "art": "real",
+        "quelle": "DB InfraGO Stationsdaten (npm-Paket db-hafas-stations 2.0.0), Umgebung 8,9–9,9 °O, 52,9–53,6 °N",
+        "lizenz": "CC BY 4.0 (DB InfraGO); Teile © OpenStreetMap-Mitwirkende (ODbL)",
+        "namensnennung": ATTR_STOPS,
     },
 )
 
@@ -1552,7 +1883,7 @@ def region_toml() -> str:
 
 [region]
 name = "Modellregion Landkreis Rotenburg (Wümme)"
-grenzen = "quellen/{BKG_NAME}"
+grenzen = "{GRENZEN_NAME}"
 ebene_landkreis = "landkreis"
 ebene_mitgliedskommunen = "mitgliedskommunen"
 ebene_gemeinden = "gemeinden"
@@ -1621,9 +1952,6 @@ def quellen_md(ctx: Context) -> str:
         Markdown text.
     """
     s = ctx.stats
-    shares = s["shares"]
-    assert isinstance(shares, dict)
-    top = ", ".join(f"{k} {v}" for k, v in sorted(shares.items(), key=lambda kv: -kv[1])[:6])
     holidays = "; ".join(f"{d.isoformat()} {n}" for d, n in PUBLIC_HOLIDAYS.items())
     school = "; ".join(
         f"{n} {a.isoformat()}" + (f" bis {b.isoformat()}" if b != a else "") for n, a, b in SCHOOL_HOLIDAYS
@@ -1636,27 +1964,47 @@ Diese Datei wird von `python data/build_rotenburg.py` erzeugt (nicht von Hand ä
 Alle Dateien dieses Ordners entstehen deterministisch aus den Rohdaten in `quellen/`
 (Zufallszahlen mit festem Startwert `{SEED}`); ein erneuter Lauf erzeugt dieselben Bytes.
 
-**Grundregel:** Nur die Grenzen (BKG), die Ortspunkte (GeoNames) und die Kreissumme
-(Integrationskonzept 2023) sind **real**. Alles andere ist **modelliert**: Es dient dazu,
-Kursatlas an einer plausiblen, aber erfundenen Lage zu erproben. Modellierte Dateien
-beschreiben weder die tatsächliche Verteilung der Menschen noch das tatsächliche
-Kursangebot, das tatsächliche Straßennetz oder den tatsächlichen Fahrplan.
+**Grundregel:** Real sind die Grenzen (BKG VG250, Namen aus VG5000), die Ortspunkte
+(GeoNames), das räumliche Muster der Einwohner ohne deutsche Staatsangehörigkeit aus dem
+**Zensus 2011**, die Kreissumme 2021 (Integrationskonzept 2023) und Lage, Name und Kennung
+der Haltestellen (DB InfraGO). **Modelliert** sind die Skalierung des Musters
+von 2011 auf die Summe von 2021 (Annahme), Sprachniveaus und Zielgruppen, Kurse, Standorte,
+Straßennetz und Fahrplan: Sie dienen dazu, Kursatlas an einer plausiblen, aber erfundenen
+Lage zu erproben und beschreiben weder das tatsächliche Kursangebot noch das tatsächliche
+Straßennetz oder den tatsächlichen Fahrplan.
 Ergebnisse aus diesen Daten sind Beispiele, keine Aussagen über den Landkreis.
 
 | Datei | Art | Namensnennung |
 | --- | --- | --- |
+| `{GRENZEN_NAME}` | REAL (abgeleitet) | `{ATTR_VG250}` |
+| `quellen/{VG250_NAME}` | REAL | `{ATTR_VG250}` |
 | `quellen/{BKG_NAME}` | REAL | `{ATTR_BKG}` |
 | `quellen/{GEONAMES_NAME}` | REAL | `{ATTR_GEONAMES}` |
 | `orte.csv` | REAL (abgeleitet) | `{ATTR_GEONAMES}` |
-| `einwohner_gitter100m.csv` | MODELLIERT (Summe real) | `{MODEL_NOTE}`; Summe: `{ATTR_KONZEPT}` |
+| `quellen/{ZENSUS_100M_NAME}` | REAL | `{ATTR_ZENSUS}` |
+| `quellen/{ZENSUS_1KM_NAME}` | REAL | `{ATTR_ZENSUS}` |
+| `einwohner_gitter100m.csv` | real (Zensus 2011), skaliert (Annahme) – in `region.toml` `modelliert` \
+| `{MODEL_NOTE}`; Grundlagen: `{ATTR_ZENSUS}`, Summe: `{ATTR_KONZEPT}` |
 | `kurse.csv` | MODELLIERT | `{MODEL_NOTE}` |
 | `standorte.csv` | MODELLIERT | `{MODEL_NOTE}` |
 | `strassennetz.osm.bz2` | MODELLIERT | `{MODEL_NOTE}` |
-| `gtfs_modell.zip` | MODELLIERT | `{MODEL_NOTE}` |
+| `gtfs_modell.zip` | Fahrten MODELLIERT, Haltestellen REAL | `{MODEL_NOTE}`; Haltestellen: `{ATTR_STOPS}` |
+| `quellen/{HALTESTELLEN_NAME}` | REAL | `{ATTR_STOPS}` |
+| `quellen/{UMGEBUNG_NAME}` | REAL | `{ATTR_STOPS}` |
 | `region.toml` | Konfiguration | – |
 
-Modellierte Dateien beruhen auf den Ortspunkten (GeoNames, CC BY 4.0) und den Grenzen
-(BKG, dl-de/by-2-0); wer sie zeigt, nennt auch `{ATTR_GEONAMES}` und `{ATTR_BKG}`.
+Modellierte Dateien beruhen auf den Ortspunkten (GeoNames, CC BY 4.0), den Grenzen
+(BKG, dl-de/by-2-0), dem Zensus 2011 (dl-de/by-2-0) und den Haltestellen (DB InfraGO, CC BY 4.0);
+wer sie zeigt, nennt auch `{ATTR_GEONAMES}`, `{ATTR_VG250}`, `{ATTR_BKG}`, `{ATTR_ZENSUS}`
+und `{ATTR_STOPS}` (Karten und Bericht tun das über `[[datenquellen]]`).
+
+**Wofür die Ergebnisse taugen:** Kursatlas kennenlernen und nachvollziehen, wie Lücken aus
+Wohnort, Kursort, Termin und Erreichbarkeit entstehen; die grobe räumliche Verteilung der
+Zielgruppe (Muster 2011) und die Lage der Haltestellen sind realistisch. **Wofür nicht:**
+Aussagen über das tatsächliche Kursangebot, tatsächliche Reisezeiten mit Bus und Bahn, zu Fuß
+oder mit dem Rad, oder über die Versorgung einzelner Orte. Dafür braucht es den echten Fahrplan
+(DELFI-GTFS), ein echtes Straßennetz (OpenStreetMap), das Kursregister und aktuelle
+Einwohnerzahlen (Zensus 2022 oder Ausländerbehörde).
 
 ## `quellen/` – Rohdaten (REAL)
 
@@ -1665,10 +2013,27 @@ Unveränderte Kopien; Lizenzen und Namensnennung in `quellen/LIZENZEN.md`.
 - `{BKG_NAME}`: BKG VG5000 (Verwaltungsgebiete 1:5 000 000, Stand 01.01.2021), Ausschnitt
   Landkreis Rotenburg (Wümme); Ebenen `landkreis` (1), `mitgliedskommunen` (13),
   `gemeinden` (57), `nachbarkreise` (7); EPSG:31467. Lizenz dl-de/by-2-0.
-  Maßstab 1:5 Mio.: Grenzen sind stark generalisiert (Fläche des Kreispolygons
-  rund {de(ctx.county_25832.area / 1e6, 0)} km²); nicht für parzellengenaue Aussagen.
+  Maßstab 1:5 Mio.: Grenzen sind stark generalisiert; genutzt werden nur noch die Namen
+  (`GEN`, `BEZ`) für `{GRENZEN_NAME}`.
+- `{VG250_NAME}`: BKG VG250, die 57 Gemeinden (vereinfacht), `ARS`, `AGS`, EPSG:4326.
+  Lizenz dl-de/by-2-0. Geometrie von `{GRENZEN_NAME}`.
+- `{ZENSUS_100M_NAME}`, `{ZENSUS_1KM_NAME}`: Zensus 2011, Gitter 100 m (Ausländer) und
+  1 km (Einwohner, Ausländeranteil), Zellen des Landkreises. Lizenz dl-de/by-2-0.
 - `{GEONAMES_NAME}`: 227 GeoNames-Orte (cities500) im Kreis und bis 25 km darum, mit
   Zuordnung zu den VG5000-Gemeinden. Lizenz CC BY 4.0.
+
+## `{GRENZEN_NAME}` – Verwaltungsgrenzen (REAL, abgeleitet)
+
+GeoPackage mit den Ebenen `landkreis` (1), `mitgliedskommunen` ({s["grenzen_mk"]}) und
+`gemeinden` ({s["grenzen_gemeinden"]}), Spalten `ARS`, `GEN`, `BEZ`, umprojiziert nach
+EPSG:25832. Geometrie: die BKG-VG250-Gemeinden aus `quellen/{VG250_NAME}`
+(vereinfacht, aber weit genauer als VG5000); `mitgliedskommunen` = Vereinigung der Gemeinden
+mit gleichen ersten neun ARS-Stellen, `landkreis` = Vereinigung aller Gemeinden (Fläche rund
+{de(s["grenzen_flaeche_km2"], 0)} km²). Namen und Bezeichnungen (`GEN`, `BEZ`) stammen aus VG5000
+(`quellen/{BKG_NAME}`, gleicher ARS), weil die VG250-Datei keine Namen enthält. Alle
+anderen Dateien des Ordners (Einwohnergitter, Kurse, Standorte, Haltestellen) beziehen sich auf
+diese Grenzen. Die Vereinfachung kann Zellen und Orte direkt an der Kreisgrenze um wenige
+Meter falsch zuordnen.
 
 ## `orte.csv` – Orte im Landkreis (REAL, abgeleitet)
 
@@ -1679,27 +2044,37 @@ sortiert nach Gemeindeschlüssel und Einwohnerzahl. `einwohner_geonames` (Summe
 ist daher nur ein relatives Gewicht, **keine amtliche Einwohnerzahl**. Die Gemeinde
 Bülstedt hat keinen GeoNames-Punkt.
 
-## `einwohner_gitter100m.csv` – Einwohner ohne deutsche Staatsangehörigkeit (MODELLIERT)
+## `einwohner_gitter100m.csv` – Einwohner ohne deutsche Staatsangehörigkeit (real (Zensus 2011), skaliert (Annahme))
 
 Format wie die Gitterdaten des Zensus 2022 (`GITTER_ID_100m;x_mp_100m;y_mp_100m;Auslaender`,
 Kennung = Südwestecke der Zelle in EPSG:3035, Mittelpunkt in EPSG:3035, nur bewohnte Zellen,
-ganze Zahlen). Es sind **keine Zensusdaten**.
+ganze Zahlen). **Real ist das räumliche Muster von 2011 und die Kreissumme von 2021; die
+Verbindung beider ist eine Annahme** (`art = "modelliert"` in `region.toml`).
 
-- Real ist nur die Summe: {de(COUNTY_TOTAL)} Einwohnerinnen und Einwohner ohne deutsche
-  Staatsangehörigkeit am 31.12.2021 (`{ATTR_KONZEPT}`).
-- Verfahren: Die Summe wird proportional zur GeoNames-Zahl auf die {s["orte"]} Orte verteilt
-  (Methode der größten Reste; größte Anteile: {top}). Jeder Ortsanteil wird mit einem
-  2-D-Gauß-Kern um den Ortspunkt auf 100-m-Zellen gestreut: σ = {SIGMA_BASE_M:.0f} m +
-  {SIGMA_PER_SQRT_POP_M:.0f} m · √(Einwohner GeoNames), abgeschnitten bei {KERNEL_CUTOFF_SIGMA:.0f} σ,
-  nur Zellen, deren Mittelpunkt im Kreispolygon (VG5000, Ebene `landkreis`) liegt; die
-  Zuteilung ist eine Multinomial-Stichprobe (NumPy `default_rng({SEED})`).
+- Grundlage (REAL): Zensus 2011 (`{ATTR_ZENSUS}`), Dateien in `quellen/`:
+  {s["zensus_100m_zellen"]} veröffentlichte 100-m-Zellen mit zusammen {de(s["zensus_100m_personen"])}
+  Personen ausländischer Staatsangehörigkeit (Zellen unter 3 Personen sind nicht
+  veröffentlicht) und die 1-km-Zellen mit Einwohnern und Ausländeranteil (Summe Einwohner ×
+  Anteil: {de(s["zensus_1km_auslaender"], 1)}).
+- Ergänzung (Verfahren): Je 1-km-Zelle wird der Rest „Einwohner × Anteil − Summe ihrer
+  veröffentlichten 100-m-Zellen“ (wenn positiv) **gleichmäßig auf ihre veröffentlichten
+  100-m-Zellen** verteilt ({de(s["zensus_rest_verteilt"], 1)} Personen); hat sie keine, kommt er
+  **in die 100-m-Zelle nordöstlich des 1-km-Mittelpunkts** ({de(s["zensus_rest_mitte"], 1)} Personen
+  in {s["zensus_rest_mitte_zellen"]} Zellen). 1-km-Zellen mit geheimgehaltenem Anteil (`-1`, `-9`)
+  tragen nichts bei. Zellen, deren Mittelpunkt nicht im Kreispolygon der Region liegt, entfallen
+  ({de(s["zensus_ausserhalb"], 1)} Personen). Summe 2011: {de(s["zensus_summe_2011"], 1)}.
+- Skalierung (ANNAHME: „Muster von 2011, Summe von heute“): alle Zellen × {de(s["zensus_faktor"], 4)}
+  auf {de(COUNTY_TOTAL)} Einwohnerinnen und Einwohner ohne deutsche Staatsangehörigkeit am
+  31.12.2021 (`{ATTR_KONZEPT}`), auf ganze Personen gerundet nach der Methode der größten Reste
+  (Zellen, die auf 0 fallen, entfallen).
 - Ergebnis: {de(s["grid_cells"])} bewohnte Zellen, höchstens {s["grid_max"]} Personen je Zelle,
   Summe genau {de(COUNTY_TOTAL)}.
-- Die Gemeinde **Bülstedt** hat keinen GeoNames-Punkt und erhält deshalb im Modell
-  **keine** Einwohner (in Wirklichkeit leben dort Menschen).
-- Nicht dafür nehmen: die tatsächliche Wohnverteilung, Nationalitäten, Sprachniveaus oder
-  Bedarfe. Anders als echte Zensusdaten sind die Werte nicht geheimgehalten/überlagert
-  (keine `–`, keine Cell-Key-Störung).
+- Grenzen der Annahme: Zuzug seit 2011 (u. a. Geflüchtete 2015/16, Menschen aus der Ukraine
+  2022, die in der Summe 2021 noch nicht enthalten sind) hat sich nicht im Muster von 2011
+  verteilt; kleine Vorkommen (unter 3 Personen je Zelle) erscheinen nur über die Ergänzung.
+- Nicht dafür nehmen: die heutige Wohnverteilung einzelner Orte, Nationalitäten,
+  Sprachniveaus oder Bedarfe. Die Werte sind skaliert und gerundet, keine veröffentlichten
+  Zensuswerte.
 
 ## `kurse.csv` – Kursangebot (MODELLIERT, Beispiele)
 
@@ -1717,7 +2092,7 @@ Nicht dafür nehmen: das reale Kursangebot, reale Träger, Termine oder freie Pl
 
 ## `standorte.csv` – Kandidatenstandorte (MODELLIERT)
 
-{s["standorte"]} Zeilen, eine je Gemeinde (VG5000, sortiert nach ARS): der größte GeoNames-Ort
+{s["standorte"]} Zeilen, eine je Gemeinde (VG250, sortiert nach ARS): der größte GeoNames-Ort
 der Gemeinde; für Bülstedt ein repräsentativer Punkt der Gemeindefläche
 („Bülstedt (Gemeindemitte, modelliert)“). Alle mit `art = hauptort` und
 `verfuegbar = vormittag, abend, vormittag_kinderbetreuung`.
@@ -1744,21 +2119,40 @@ OSM-XML 0.6 (bz2), lesbar mit `osmnx.graph_from_xml(...)`; Erzeuger
 - Grenzen: Ortsraster schneiden keine Verbindungsstraßen anderer Orte; Luftlinien-Straßen
   folgen nicht dem echten Gelände, Gewässern oder Brücken. Nicht für echte Wegezeiten.
 
-## `gtfs_modell.zip` – Fahrplan (MODELLIERT)
+## `gtfs_modell.zip` – Fahrplan (Haltestellen REAL, Fahrten MODELLIERT)
 
-GTFS des **fiktiven** Verkehrsunternehmens „Modellverkehr Rotenburg (modelliert)“
-(<https://example.org/modellverkehr>), Gültigkeit {FEED_START.isoformat()} bis
-{FEED_END.isoformat()}. **Kein realer Fahrplan**; Linien, Zeiten und Halte sind erfunden.
-Haltestellen-IDs `mod:{COUNTY_KEY}:NNNN` (bewusst nicht das DHID-Präfix `de:`).
+GTFS „**{AGENCY_NAME}**“ (<https://example.org/modellverkehr>), Gültigkeit
+{FEED_START.isoformat()} bis {FEED_END.isoformat()}. **Modellfahrplan, keine realen Fahrten:**
+Linien, Linienwege, Zeiten und Verkehrstage sind erfunden; real sind nur Lage, Name und
+Kennung der Haltestellen. Kein Fahrgast kann mit diesen Zeiten fahren.
 
-- Haltestellen: {s["gtfs_haltestellen"]} – eine am GeoNames-Punkt jedes bedienten Orts
-  („Zeven, Mitte (modelliert)“), eigene Bahnhalte in Rotenburg (Wümme), Scheeßel, Sottrum,
-  Lauenbrück und Bremervörde (Lage modelliert, 250–400 m vom Ortspunkt) und vier Endhalte
-  500 m innerhalb der Kreisgrenze.
+- Haltestellen (REAL, `{ATTR_STOPS}`): {s["gtfs_haltestellen"]} reale Haltestellen aus
+  `quellen/{HALTESTELLEN_NAME}` ({s["haltestellen_real"]} Haltestellen des Kreises) und
+  `quellen/{UMGEBUNG_NAME}` (Umgebung), davon {s["gtfs_haltestellen_kreis"]} im Landkreis und
+  {s["gtfs_haltestellen"] - s["gtfs_haltestellen_kreis"]} Bahnhalte im Analysegebiet außerhalb (Kreis + 15 km).
+  `stop_id` = `mod:<DB-Kennung>` (bewusst nicht die DHID, damit keine modellierte Fahrt als
+  echte gilt), `stop_code` = DHID (`ifopt`, z. B. `de:03357:78914`, wo die Quelle sie nennt),
+  `stop_name` = Name der Quelle, `stop_desc` = „reale Haltestelle (DB InfraGO, …); Fahrten
+  modelliert“.
+- Auswahl: Jeder bediente GeoNames-Ort wird an der realen Bushaltestelle im Kreis mit dem
+  höchsten Abfahrtsgewicht (`weight` der Quelle, ein grobes Maß für die Zahl der Abfahrten) im
+  Umkreis von {de(TOWN_STOP_RADIUS_M)} m bedient, bei Gleichstand an der nächstgelegenen
+  (höchstens {de(s["haltestelle_ort_max_m"])} m vom Ortspunkt). Die Bahnlinien halten an den
+  {s["gtfs_bahnhalte_kreis"]} realen Bahnhalten des Kreises (Rotenburg (Wümme), Scheeßel, Sottrum,
+  Lauenbrück, Visselhövede, Bremervörde, Heinschenwalde, Oerel, Hesedorf) und enden an realen
+  Bahnhalten der Umgebung (Ottersberg (Han), Tostedt, Kutenholz, Langwedel, Soltau (Han)).
+  Die Stadtbuslinien beginnen an diesen Bahnhalten. Die Gewichte der Bushaltestellen sind in
+  der Quelle fast alle gleich (0,1); sie bestimmen die Auswahl daher kaum, meist entscheidet
+  die Entfernung zum Ortspunkt.
+- Rufbus/AST: {s["haltestellen_rufbus"]} der {s["haltestellen_real"]} Haltestellen des Kreises sind in
+  der Quelle als bedarfsgesteuert markiert (Spalte `taxi` in `quellen/{HALTESTELLEN_NAME}`,
+  für spätere Arbeiten an Rufbus-Angeboten); der Modellfahrplan bildet das nicht ab.
 - Linien: {s["gtfs_linien"]}, davon {s["gtfs_linien_bahn"]} Bahn (`route_type 2`): MB1
-  Kreisgrenze West – Sottrum – Rotenburg – Scheeßel – Lauenbrück – Kreisgrenze Ost stündlich
+  Ottersberg (Han) – Sottrum – Rotenburg (Wümme) – Scheeßel – Lauenbrück – Tostedt stündlich
   05–23 Uhr an allen Tagen, dazu ein Spätzug werktags 23:50 bis nach Mitternacht (Zeiten über
-  24:00:00); MB2 über Bremervörde werktags stündlich, am Wochenende zweistündlich. Stadtbusse
+  24:00:00); MB2 Heinschenwalde – Oerel – Bremervörde – Hesedorf – Kutenholz werktags
+  stündlich, am Wochenende zweistündlich; MB3 Langwedel – Visselhövede – Soltau (Han) werktags
+  zweistündlich. Linienwege und Takte sind modelliert. Stadtbusse
   (B10–B19) werktags alle 1–2 Stunden von etwa 6 bis 20 Uhr, samstags wenige Fahrten, sonntags
   keine; sie bedienen auch Orte bis {de(CORRIDOR_M / 1000, 1)} km neben ihrem Linienweg.
   {s["gtfs_linien_dorf"]} Schulbuslinien (D50 …) nur an Schultagen: morgens zum Hauptort
@@ -1802,10 +2196,12 @@ def build(target_dir: Path, raw_dir: Path | None = None) -> dict[str, object]:
     """
     target_dir = Path(target_dir)
     target_dir.mkdir(parents=True, exist_ok=True)
-    bkg, geo = resolve_raw(raw_dir, target_dir)
-    LOGGER.info("Rohdaten: %s, %s", bkg, geo)
-    ctx = load_context(bkg, geo)
+    raw = resolve_raw(raw_dir, target_dir)
+    LOGGER.info("Rohdaten: %s", ", ".join(map(str, raw.values())))
+    ctx = load_context(raw[BKG_NAME], raw[GEONAMES_NAME], raw[VG250_NAME])
+    ctx.raw = raw
     build_quellen(ctx, target_dir)
+    build_grenzen(ctx, target_dir)
     build_orte(ctx, target_dir)
     build_grid(ctx, target_dir)
     build_kurse(ctx, target_dir)
@@ -1814,7 +2210,7 @@ def build(target_dir: Path, raw_dir: Path | None = None) -> dict[str, object]:
     build_gtfs(ctx, target_dir)
     write_text_atomic(target_dir / "region.toml", region_toml())
     write_text_atomic(target_dir / "QUELLEN.md", quellen_md(ctx))
-    return {k: v for k, v in ctx.stats.items() if k != "shares"}
+    return dict(ctx.stats)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

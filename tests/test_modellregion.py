@@ -30,9 +30,15 @@ COURSE_COLUMNS = [
     "kinderbetreuung", "hinweis",
 ]  # fmt: skip
 DATA_FILES = [
+    "grenzen_vg250.gpkg",
+    "quellen/vg250_gemeinden_lk_rotenburg_simplified_wgs84.geojson",
     "quellen/vg5000_rotenburg_wuemme.gpkg",
     "quellen/settlements_rotenburg_wuemme_25km.csv",
     "quellen/LIZENZEN.md",
+    "quellen/haltestellen_lk_rotenburg.csv",
+    "quellen/haltestellen_umgebung_8.9_52.9_9.9_53.6.csv",
+    "quellen/zensus2011_100m_auslaender_lk_rotenburg.csv",
+    "quellen/zensus2011_1km_einwohner_auslaenderanteil_lk_rotenburg.csv",
     "orte.csv",
     "einwohner_gitter100m.csv",
     "kurse.csv",
@@ -80,7 +86,7 @@ def _gtfs(path: Path) -> dict[str, list[dict[str, str]]]:
 
 
 def _county(crs: str) -> shapely.Geometry:
-    lk = gpd.read_file(REGION / "quellen" / "vg5000_rotenburg_wuemme.gpkg", layer="landkreis")
+    lk = gpd.read_file(REGION / "grenzen_vg250.gpkg", layer="landkreis")
     return lk.to_crs(crs).geometry.iloc[0]
 
 
@@ -129,6 +135,23 @@ def test_orte() -> None:
     assert len({r["gemeinde_ars"] for r in rows}) == 56  # Bülstedt has no GeoNames point
 
 
+def test_boundaries_vg250_with_vg5000_names() -> None:
+    names3 = ("landkreis", "mitgliedskommunen", "gemeinden")
+    layers = {n: gpd.read_file(REGION / "grenzen_vg250.gpkg", layer=n) for n in names3}
+    assert [len(g) for g in layers.values()] == [1, 13, 57]
+    old = {n: gpd.read_file(REGION / "quellen" / "vg5000_rotenburg_wuemme.gpkg", layer=n) for n in layers}
+    for name, gdf in layers.items():
+        assert gdf.crs is not None and gdf.crs.to_epsg() == 25832, name
+        assert list(gdf.columns[:3]) == ["ARS", "GEN", "BEZ"]
+        names = dict(zip(old[name]["ARS"], zip(old[name]["GEN"], old[name]["BEZ"], strict=True), strict=True))
+        assert all(names[a] == (g, b) for a, g, b in zip(gdf["ARS"], gdf["GEN"], gdf["BEZ"], strict=True))
+        assert gdf.is_valid.all()
+    assert set(layers["gemeinden"]["ARS"].str[:9]) == set(layers["mitgliedskommunen"]["ARS"])
+    county = layers["landkreis"].geometry.iloc[0]
+    assert abs(layers["gemeinden"].area.sum() - county.area) < 1e-6 * county.area
+    assert 2_000e6 < county.area < 2_150e6
+
+
 # --------------------------------------------------------------------------- grid
 def test_grid_sum_format_and_county() -> None:
     rows = _read_semicolon(REGION / "einwohner_gitter100m.csv")
@@ -146,10 +169,20 @@ def test_grid_sum_format_and_county() -> None:
         xs.append(east + 50)
         ys.append(north + 50)
     assert shapely.contains_xy(_county("EPSG:3035"), xs, ys).all()
-    # QUELLEN.md states that Gemeinde Bülstedt (no GeoNames point) has no modelled residents
-    gem = gpd.read_file(REGION / "quellen" / "vg5000_rotenburg_wuemme.gpkg", layer="gemeinden").to_crs("EPSG:3035")
-    buelstedt = gem.loc[gem["GEN"] == "Bülstedt"].geometry.iloc[0]
-    assert not shapely.contains_xy(buelstedt, xs, ys).any()
+
+
+def test_grid_follows_zensus_2011() -> None:
+    """Every published Zensus 2011 100 m cell inside the county is inhabited in the grid."""
+    rows = _read_semicolon(REGION / "einwohner_gitter100m.csv")
+    grid = {(int(r["x_mp_100m"]), int(r["y_mp_100m"])): int(r["Auslaender"]) for r in rows}
+    with (REGION / "quellen" / "zensus2011_100m_auslaender_lk_rotenburg.csv").open(encoding="utf-8") as fh:
+        census = [(int(r["x"]), int(r["y"]), int(r["value"])) for r in csv.DictReader(fh)]
+    inside = shapely.contains_xy(_county("EPSG:3035"), [c[0] for c in census], [c[1] for c in census])
+    kept = [c for c, ok in zip(census, inside, strict=True) if ok]
+    assert len(kept) >= 900
+    assert all((x, y) in grid for x, y, _ in kept)
+    # scaled from the 2011 pattern (about 5,480 persons) to 12,590: every cell at least doubles
+    assert all(grid[(x, y)] >= 2 * v for x, y, v in kept)
 
 
 # --------------------------------------------------------------------------- courses, sites
@@ -230,7 +263,20 @@ def test_gtfs_files_and_references() -> None:
     routes = {r["route_id"]: r for r in feed["routes.txt"]}
     services = {r["service_id"] for r in feed["calendar.txt"]}
     assert services == {"werktag", "samstag", "sonntag", "schultag"}
-    assert all(s.startswith("mod:03357:") for s in stops)
+    # real stops (DB InfraGO ids), prefixed so that no modelled trip passes as a real one
+    real = {}
+    for name in ("haltestellen_lk_rotenburg.csv", "haltestellen_umgebung_8.9_52.9_9.9_53.6.csv"):
+        with (REGION / "quellen" / name).open(encoding="utf-8") as fh:
+            real.update({r["id"]: r for r in csv.DictReader(fh)})
+    for row in feed["stops.txt"]:
+        assert row["stop_id"].startswith("mod:")
+        src = real[row["stop_id"].removeprefix("mod:")]
+        assert row["stop_name"] == src["name"] and row["stop_code"] == src["ifopt"]
+        assert "Fahrten modelliert" in row["stop_desc"]
+    rail_stops = {r["stop_id"] for r in feed["stop_times.txt"] if trips[r["trip_id"]]["route_id"].startswith("MB")}
+    with (REGION / "quellen" / "haltestellen_lk_rotenburg.csv").open(encoding="utf-8") as fh:
+        county_rail = {f"mod:{r['id']}" for r in csv.DictReader(fh) if r["regional"] == "True"}
+    assert len(county_rail) == 9 and county_rail <= rail_stops  # every real station of the county has trains
     assert {r["route_type"] for r in routes.values()} == {"2", "3"}
     assert all(t["route_id"] in routes and t["service_id"] in services for t in trips.values())
     st = feed["stop_times.txt"]
@@ -245,7 +291,8 @@ def test_gtfs_files_and_references() -> None:
     (agency,) = feed["agency.txt"]
     assert agency["agency_timezone"] == "Europe/Berlin" and "(modelliert)" in agency["agency_name"]
     (info,) = feed["feed_info.txt"]
-    assert info["feed_publisher_name"] == "Kursatlas Modellregion (modelliert)"
+    assert "Modellfahrplan, keine realen Fahrten" in info["feed_publisher_name"]
+    assert "Modellfahrplan, keine realen Fahrten" in agency["agency_name"]
     assert (info["feed_start_date"], info["feed_end_date"]) == ("20260801", "20270731")
 
 
@@ -293,3 +340,4 @@ def test_quellen_md_labels_every_file() -> None:
         if rel != "QUELLEN.md":
             assert Path(rel).name in text, rel
     assert "Bülstedt" in text and "MODELLIERT" in text and "Schulferien sind MODELLIERT" in text
+    assert "real (Zensus 2011), skaliert (Annahme)" in text

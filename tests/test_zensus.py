@@ -418,8 +418,8 @@ def test_real_zensus_2011_cells_in_the_model_region(tmp_path: Path, style: str) 
             expected[f"CRS3035RES100mN{n}E{e}" if style == "2022" else f"100mN{n // 100}E{e // 100}"] = v
     got = read_zensus_grid(path, column="Auslaender", area=region.boundary)
     assert dict(zip(got.ids, got.values, strict=True)) == expected
-    # generalised VG5000 borders: a few real county cells fall outside the polygon
-    assert 0 < got.outside_cells < 0.1 * got.rows
+    # the model region's VG250 borders contain every published county cell (VG5000 lost a few)
+    assert got.outside_cells == (1 if style == "2011" else 0)  # the added suppressed cell lies outside
     assert got.suppressed == (1 if style == "2011" else 0)
 
 
@@ -446,7 +446,7 @@ def test_real_zensus_2011_1km_share_in_2011_layout(tmp_path: Path) -> None:
 def test_model_region_residents_unchanged() -> None:
     cfg, region = _model_region()
     res = load_residents(cfg, region)
-    assert len(res) == 7025 and res["einwohner"].sum() == 12590
+    assert len(res) == 1085 and res["einwohner"].sum() == 12590  # Zensus-2011 cells scaled to 12,590
 
 
 # --------------------------------------------------------------------------- generator of the benchmark
@@ -464,7 +464,7 @@ def test_national_generator_embeds_the_model_region(tmp_path: Path) -> None:
     text = out.read_text(encoding="utf-8").splitlines()
     base_lines = base.read_text(encoding="utf-8").splitlines()
     assert text[0] == base_lines[0] and set(base_lines[1:]) <= set(text[1:])
-    assert info["rows"] == len(text) - 1 == 30_000 + 7025
+    assert info["rows"] == len(text) - 1 == 30_000 + 1085
     assert 0.01 < info["suppressed"] / info["rows"] < 0.06
     cfg, region = _model_region()
     own = load_residents(cfg, region)
