@@ -75,14 +75,11 @@ def feed_timetable(feed, date: dt.date, *, next_day: bool) -> Timetable:
         active = feed.active_services(date + dt.timedelta(days=off))
         shift = off * day
         for t in np.flatnonzero(np.isin(service, list(active))).tolist():
-            rows = range(ptr[t], ptr[t + 1] - 1)
-            trips.append(
-                [
-                    (stop[r], stop[r + 1], float(dep[r] + shift), float(arr[r + 1] + shift), pick[r] != 1,
-                     drop[r + 1] != 1)
-                    for r in rows
-                ]  # fmt: skip
-            )
+            hops = []
+            for r in range(ptr[t], ptr[t + 1] - 1):
+                times = float(dep[r] + shift), float(arr[r + 1] + shift)
+                hops.append((stop[r], stop[r + 1], *times, pick[r] != 1, drop[r + 1] != 1))
+            trips.append(hops)
     return Timetable(feed.n_stops, [t for t in trips if t])
 
 
@@ -123,15 +120,14 @@ def brute_earliest_arrival(c, sources, fp, ct, *, until=INF):
                     break
                 if not on and bd and ready[x] <= d:
                     on = True
-                if on and al:
-                    if a < veh[y]:
-                        veh[y] = a
-                        arr[y] = min(arr[y], a)
-                        ready[y] = min(ready[y], a + ct[y])
-                        for u, w in out[y]:
-                            arr[u] = min(arr[u], a + w)
-                            ready[u] = min(ready[u], a + w)
-                        changed = True
+                if on and al and a < veh[y]:
+                    veh[y] = a
+                    arr[y] = min(arr[y], a)
+                    ready[y] = min(ready[y], a + ct[y])
+                    for u, w in out[y]:
+                        arr[u] = min(arr[u], a + w)
+                        ready[u] = min(ready[u], a + w)
+                    changed = True
     return np.array(arr)
 
 
@@ -166,15 +162,14 @@ def brute_latest_departure(c, targets, fp, ct, *, since=-INF):
                     break
                 if not ok and al and a <= alight_ok[y]:
                     ok = True
-                if ok and bd:
-                    if d > bveh[x]:
-                        bveh[x] = d
-                        ld[x] = max(ld[x], d)
-                        alight_ok[x] = max(alight_ok[x], d - ct[x])
-                        for u, w in inc[x]:
-                            ld[u] = max(ld[u], d - w)
-                            alight_ok[u] = max(alight_ok[u], d - w)
-                        changed = True
+                if ok and bd and d > bveh[x]:
+                    bveh[x] = d
+                    ld[x] = max(ld[x], d)
+                    alight_ok[x] = max(alight_ok[x], d - ct[x])
+                    for u, w in inc[x]:
+                        ld[u] = max(ld[u], d - w)
+                        alight_ok[u] = max(alight_ok[u], d - w)
+                    changed = True
     return np.array(ld)
 
 
