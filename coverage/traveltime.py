@@ -8,7 +8,8 @@ For every origin and course this stage computes, per mode,
 
 each the worst over all course days (dates from the first to the last course day
 on the course's weekdays, minus public holidays). Days with the same active
-services share one computation. Transit routing is done *from the sites*: one
+services (including the previous day's trips past midnight and, for a way home
+running past midnight, the next day's night trips) share one computation. Transit routing is done *from the sites*: one
 reverse (latest departure) and one forward (earliest arrival) Connection Scan per
 course schedule and service day, then a sparse max-plus/min-plus step over the
 walking access matrix gives every origin at once.
@@ -537,7 +538,10 @@ def course_travel_times(
         memory-mapped on reading) plus single entries for courses added since the
         last block. The connections of each timetable day are stored too (kind
         ``verbindungen``, keyed by the networks' key, which covers the feed, and the
-        day's service signature), so routing a new course does not rebuild them.
+        day's service signature including the next day's night services), so routing
+        a new course does not rebuild them. The way home after a course ending late
+        sees the night trips of the next service day (departing up to the search
+        horizon after midnight).
 
     Returns
     -------
