@@ -9,10 +9,11 @@ For every origin and course this stage computes, per mode,
 each the worst over all course days (dates from the first to the last course day
 on the course's weekdays, minus public holidays). Days with the same active
 services (including the previous day's trips past midnight and, for a way home
-running past midnight, the next day's night trips) share one computation. Transit routing is done *from the sites*: one
-reverse (latest departure) and one forward (earliest arrival) Connection Scan per
-course schedule and service day, then a sparse max-plus/min-plus step over the
-walking access matrix gives every origin at once.
+running past midnight, the next day's night trips) share one computation. Transit
+routing is done *from the sites*: one reverse (latest departure) and one forward
+(earliest arrival) Connection Scan per course schedule and service day, then a
+sparse max-plus/min-plus step over the walking access matrix gives every origin
+at once.
 
 ``oepnv`` includes walking to, from and between stops and is never worse than
 walking the whole way. Snap distances to the street network are walked.
