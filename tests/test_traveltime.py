@@ -183,6 +183,20 @@ def test_way_home_after_an_evening_course_by_night_bus(tmp_path: Path, night: st
     assert len(cache.entries("verbindungen")) == 2  # Mon–Thu share one, Friday has its own
 
 
+def test_morning_courses_do_not_split_days_by_the_next_days_night_trips(tmp_path: Path) -> None:
+    # Searches ending before midnight never see Saturday's night bus: Mon–Fri share one timetable.
+    nets, origins, courses = _evening(tmp_path, "next_day")
+    courses = courses.iloc[[2]]  # Mon–Fri
+    cache = Cache(tmp_path / "cache")
+    morning = courses.assign(beginn=8 * 60 + 30, ende=11 * 60 + 45)
+    tt = course_travel_times(origins, morning, networks=nets, params=Parameters(), cache=cache)
+    assert len(cache.entries("verbindungen")) == 1
+    assert tt.mode("oepnv")[0][0].tolist() == pytest.approx([30.0], abs=1e-3)
+    # ending 23:30, Friday (with the night bus) is a day of its own
+    course_travel_times(origins, courses, networks=nets, params=Parameters(), cache=cache)
+    assert len(cache.entries("verbindungen")) == 2
+
+
 def test_night_bus_of_the_next_day_removed_by_calendar_dates(tmp_path: Path) -> None:
     # No night bus on Saturday 2027-02-06: Friday's way home is on foot.
     walk = LENGTH / Parameters().geh_m_s / 60
