@@ -864,7 +864,7 @@ class Feed:
                 has_conn = np.diff(self.st_ptr) >= 2
                 np.maximum.at(ends, self.trip_service[has_conn], last_arr[has_conn])
             self._conn_cache["service_end"] = ends
-            # Earliest departure per service: which services matter for the previous day.
+            # Earliest departure per service: which services of the next day a day includes (next_day_s).
             starts = np.full(self.service_ids.shape[0], np.iinfo(np.int64).max, dtype=np.int64)
             if i.size:
                 np.minimum.at(starts, self.trip_service[row_trip[i]], self.st_dep[i].astype(np.int64))
