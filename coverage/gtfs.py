@@ -460,7 +460,8 @@ class Connections:
     Connection ``k`` is one vehicle hop: trip run ``trip[k]`` leaves stop ``dep_stop[k]``
     at ``dep_time[k]`` and reaches the next stop ``arr_stop[k]`` at ``arr_time[k]``
     (seconds since midnight of :attr:`date`; negative for trips of the previous
-    service day that started before midnight). The arrays are sorted by departure
+    service day that started before midnight, 86400 or more for trips of the
+    next service day and for the date's own trips past midnight). The arrays are sorted by departure
     time, then arrival time, then position in the trip; :attr:`rev_order` is the
     permutation for scans by descending arrival time.
 
@@ -472,7 +473,8 @@ class Connections:
         Seconds since midnight of :attr:`date`.
     trip : numpy.ndarray of int32
         Trip *run* index ``0 .. n_trips-1``; a trip of the feed that runs on the
-        date and (past midnight) on the previous day gives two runs.
+        date and (past midnight) on the previous day, or on the date and (after
+        midnight) on the next day, gives two runs.
     board, alight : numpy.ndarray of bool
         Boarding allowed at ``dep_stop`` (``pickup_type != 1``) and alighting
         allowed at ``arr_stop`` (``drop_off_type != 1``).
@@ -483,7 +485,8 @@ class Connections:
         descending position in the trip.
     run_trip, run_day_offset : numpy.ndarray of int32
         Per run: the trip index in :attr:`Feed.trips` and the service day
-        relative to :attr:`date` (0 or -1, rarely -2 …).
+        relative to :attr:`date` (0 or -1, rarely -2 …; +1 for night trips of the
+        next service day, see :meth:`Feed.connections`).
     stop_ids : numpy.ndarray or None
         GTFS ``stop_id`` per stop index.
     min_transfer : numpy.ndarray of float64 or None
@@ -861,12 +864,24 @@ class Feed:
                 has_conn = np.diff(self.st_ptr) >= 2
                 np.maximum.at(ends, self.trip_service[has_conn], last_arr[has_conn])
             self._conn_cache["service_end"] = ends
+            # Earliest departure per service: which services of the next day a day includes (next_day_s).
+            starts = np.full(self.service_ids.shape[0], np.iinfo(np.int64).max, dtype=np.int64)
+            if i.size:
+                np.minimum.at(starts, self.trip_service[row_trip[i]], self.st_dep[i].astype(np.int64))
+            self._conn_cache["service_start"] = starts
         return self._conn_cache
 
-    def _runs(self, date: dt.date) -> list[tuple[int, frozenset[str]]]:
-        """(day offset, relevant active services) for ``date`` and previous days."""
+    def _runs(self, date: dt.date, next_day_s: int) -> list[tuple[int, frozenset[str]]]:
+        """(day offset, relevant active services): ``date``, the previous days, then ``date + 1``.
+
+        Offsets ``0, -1, -2, …`` (previous days only as far as some service runs past
+        midnight) and last ``+1``, whose services count only if one of their
+        connections departs at most ``next_day_s`` after midnight (none for
+        ``next_day_s < 0``).
+        """
         allc = self._all_connections()
         ends = allc["service_end"]
+        starts = allc["service_start"]
         sid_pos = {s: i for i, s in enumerate(self.service_ids.tolist())}
         max_end = int(ends.max(initial=-1))
         out = []
@@ -874,21 +889,30 @@ class Feed:
             active = self.active_services(date - dt.timedelta(days=k))
             relevant = frozenset(s for s in active if s in sid_pos and ends[sid_pos[s]] >= k * _DAY)
             out.append((-k, relevant))
+        nxt: frozenset[str] = frozenset()
+        if next_day_s >= 0:
+            active = self.active_services(date + dt.timedelta(days=1))
+            nxt = frozenset(s for s in active if s in sid_pos and starts[sid_pos[s]] <= next_day_s)
+        out.append((1, nxt))
         return out
 
-    def service_signature(self, date: dt.date) -> tuple[str, ...]:
+    def service_signature(self, date: dt.date, *, next_day_s: int = -1) -> tuple[str, ...]:
         """Key identifying the timetable of ``date``.
 
-        Two dates with equal signatures have identical :meth:`connections`.
-        Entries are ``"<offset>|<service_id>"`` for the services active on
-        ``date`` (offset ``0``) and those of ``date - 1`` (offset ``-1``; ``-2``
-        … for feeds with times beyond 48:00) that still run after midnight;
-        services without any trip are left out.
+        Two dates with equal signatures have identical :meth:`connections` (called
+        with the same ``next_day_s``). Entries are ``"<offset>|<service_id>"`` for
+        the services active on ``date`` (offset ``0``) and those of ``date - 1``
+        (offset ``-1``; ``-2`` … for feeds with times beyond 48:00) that still run
+        after midnight, and ``"1<<next_day_s>|<service_id>"`` for the services of
+        ``date + 1`` with a departure at most ``next_day_s`` after midnight (so the
+        cut-off is part of the key); services without any trip are left out.
 
         Parameters
         ----------
         date
             Service date.
+        next_day_s
+            As in :meth:`connections`.
 
         Returns
         -------
@@ -901,22 +925,39 @@ class Feed:
             If ``date`` is outside :attr:`date_range`.
         """
         self._check_date(date)
+        next_day_s = _next_day_seconds(next_day_s)
         entries = []
-        for off, services in self._runs(date):
-            entries.extend(f"{off}|{s}" for s in services)
+        for off, services in self._runs(date, next_day_s):
+            tag = f"1<{next_day_s}" if off == 1 else str(off)
+            entries.extend(f"{tag}|{s}" for s in services)
         return tuple(sorted(entries))
 
-    def connections(self, date: dt.date) -> Connections:
+    def connections(self, date: dt.date, *, next_day_s: int = -1) -> Connections:
         """Elementary connections of all trips running on ``date``.
 
-        Includes the trips of the service day ``date`` and the parts after
-        midnight of trips of the previous service day(s) (times shifted by
-        -86400 s; only connections arriving at or after 0:00 are kept).
+        Includes the trips of the service day ``date``, the parts after midnight of
+        trips of the previous service day(s) (times shifted by -86400 s; only
+        connections arriving at or after 0:00 are kept) and, for searches running
+        past midnight, the night trips of the next service day ``date + 1`` (times
+        shifted by +86400 s; only connections departing at most ``next_day_s``
+        after midnight, i.e. at most ``86400 + next_day_s`` on the time axis of
+        ``date``). Each is its own trip run: a trip running on ``date`` and on
+        ``date + 1`` gives two runs that are never joined.
+
+        Searches are exact as long as they stay within ``86400 + next_day_s``:
+        :func:`~coverage.transit.earliest_arrival` with ``until`` at most that,
+        :func:`~coverage.transit.latest_departure` with deadlines at most that
+        (connections of ``date + 1`` start at 86400 or later, so they never help to
+        arrive before midnight).
 
         Parameters
         ----------
         date
             Service date.
+        next_day_s
+            Seconds after the midnight ending ``date`` up to which departures of the
+            next service day are included; negative (default) = none, ``86400`` =
+            the whole next service day.
 
         Returns
         -------
@@ -926,20 +967,26 @@ class Feed:
         Raises
         ------
         RoutingError
-            If ``date`` is outside :attr:`date_range`.
+            If ``date`` is outside :attr:`date_range` or ``next_day_s`` is not an
+            integer.
         """
         self._check_date(date)
+        next_day_s = _next_day_seconds(next_day_s)
         allc = self._all_connections()
         sid_pos = {s: i for i, s in enumerate(self.service_ids.tolist())}
         parts: list[dict[str, np.ndarray]] = []
-        runs = self._runs(date)
-        for off, services in runs:
+        runs = self._runs(date, next_day_s)
+        n_runs = len(runs)
+        offsets = np.array([off for off, _ in runs], dtype=np.int32)
+        for j, (off, services) in enumerate(runs):
             svc_mask = np.zeros(self.service_ids.shape[0], dtype=bool)
             svc_mask[[sid_pos[s] for s in services]] = True
             sel = svc_mask[self.trip_service[allc["trip"]]]
             shift = off * _DAY
             if off < 0:
                 sel &= allc["arr_time"] + shift >= 0
+            elif off > 0:
+                sel &= allc["dep_time"] <= next_day_s
             idx = np.flatnonzero(sel)
             parts.append(
                 {
@@ -949,12 +996,13 @@ class Feed:
                     "arr_time": allc["arr_time"][idx] + shift,
                     "board": allc["board"][idx],
                     "alight": allc["alight"][idx],
-                    "run_key": allc["trip"][idx].astype(np.int64) * len(runs) + (-off),
+                    "run_key": allc["trip"][idx].astype(np.int64) * n_runs + j,
                 }
             )
         cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-        # runs numbered in the order of (trip, -offset), as np.unique(run_key) would, with a table instead of a sort
-        seen = np.zeros((self.st_ptr.shape[0] - 1) * len(runs), dtype=bool)
+        # runs numbered in the order of (trip, position in runs: 0, -1, …, +1), as np.unique(run_key)
+        # would, with a table instead of a sort
+        seen = np.zeros((self.st_ptr.shape[0] - 1) * n_runs, dtype=bool)
         seen[cat["run_key"]] = True
         run_keys = np.flatnonzero(seen)
         rank = np.cumsum(seen, dtype=np.int64) - 1
@@ -971,9 +1019,16 @@ class Feed:
             stop_ids=self.stop_ids,
             min_transfer=self.min_transfer_time,
             date=date,
-            run_trip=(run_keys // len(runs)).astype(np.int32),
-            run_day_offset=(-(run_keys % len(runs))).astype(np.int32),
+            run_trip=(run_keys // n_runs).astype(np.int32),
+            run_day_offset=offsets[run_keys % n_runs],
         )
+
+
+def _next_day_seconds(value: object) -> int:
+    """Validate ``next_day_s`` of :meth:`Feed.connections`: an integer; negative values mean none (-1)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise RoutingError(f"next_day_s: erwartet wird eine ganze Zahl von Sekunden, nicht {value!r}.")
+    return max(int(value), -1)
 
 
 # ---------------------------------------------------------------------------

@@ -45,6 +45,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+_DAY = 86400
+
 
 @dataclass(frozen=True, eq=False)
 class Footpaths:
@@ -422,14 +424,15 @@ def stop_to_stop_earliest_arrival(
     date: dt.date,
     *,
     footpaths: Footpaths | None = None,
+    next_day_s: int = -1,
 ) -> pd.Series:
     """Earliest arrival at every stop when leaving one stop at a given time.
 
     The reference primitive of Kursatlas: exact earliest arrival (Connection
     Scan Algorithm) on the timetable of ``date`` including trips of the previous
-    day running past midnight, with change times and stop-pair rules of
-    ``transfers.txt`` and optional footpaths (see module docstring for the
-    journey model).
+    day running past midnight (and, with ``next_day_s``, the night trips of the
+    next service day), with change times and stop-pair rules of ``transfers.txt``
+    and optional footpaths (see module docstring for the journey model).
 
     Parameters
     ----------
@@ -445,6 +448,12 @@ def stop_to_stop_earliest_arrival(
     footpaths
         Walking links between stops (index = stop index of ``feed.stops``);
         None = only the stop-pair rules of ``transfers.txt``.
+    next_day_s
+        Also use the trips of the next service day (shifted by +24 h) departing at
+        most this many seconds after midnight, e.g. ``4 * 3600`` for the night
+        trips of a late departure; connections departing after ``86400 +
+        next_day_s`` are then ignored (:meth:`Feed.connections`). Negative
+        (default) = none.
 
     Returns
     -------
@@ -455,7 +464,8 @@ def stop_to_stop_earliest_arrival(
     Raises
     ------
     RoutingError
-        Unknown stop id, invalid time, or ``date`` outside the feed.
+        Unknown stop id, invalid time, ``date`` outside the feed, or
+        ``next_day_s`` not an integer.
 
     Examples
     --------
@@ -471,9 +481,10 @@ def stop_to_stop_earliest_arrival(
     """
     start = feed.stop_index(from_stop_id)
     t0 = _seconds(departure)
-    conns = feed.connections(date)
+    conns = feed.connections(date, next_day_s=next_day_s)
     fp = footpaths_with_transfers(feed, footpaths)
-    arr = earliest_arrival(conns, sources=({start: t0}), footpaths=fp)
+    until = None if next_day_s < 0 else float(_DAY + next_day_s)
+    arr = earliest_arrival(conns, sources=({start: t0}), footpaths=fp, until=until)
     out = pd.Series(np.where(np.isinf(arr), np.nan, arr), index=pd.Index(feed.stop_ids, name="stop_id"))
     out.name = "ankunft_s"
     return out

@@ -8,10 +8,12 @@ For every origin and course this stage computes, per mode,
 
 each the worst over all course days (dates from the first to the last course day
 on the course's weekdays, minus public holidays). Days with the same active
-services share one computation. Transit routing is done *from the sites*: one
-reverse (latest departure) and one forward (earliest arrival) Connection Scan per
-course schedule and service day, then a sparse max-plus/min-plus step over the
-walking access matrix gives every origin at once.
+services (including the previous day's trips past midnight and, for a way home
+running past midnight, the next day's night trips) share one computation. Transit
+routing is done *from the sites*: one reverse (latest departure) and one forward
+(earliest arrival) Connection Scan per course schedule and service day, then a
+sparse max-plus/min-plus step over the walking access matrix gives every origin
+at once.
 
 ``oepnv`` includes walking to, from and between stops and is never worse than
 walking the whole way. Snap distances to the street network are walked.
@@ -493,6 +495,19 @@ def _horizon_s(params: Parameters) -> float:
     return max(g.max_minuten for g in params.gruppen.values()) * 60.0 + params.sensitivitaet_min * 60.0
 
 
+_DAY_S = 86400.0
+
+
+def _next_day_s(horizon_s: float, last_end_s: float) -> int:
+    """Seconds after midnight up to which night trips of the next service day are needed.
+
+    The way home leaves at the course end (at most 24:00, later ends count too) and
+    is searched for ``horizon_s``; :meth:`Feed.connections` then holds every
+    connection such a search can scan.
+    """
+    return int(np.ceil(max(horizon_s, last_end_s + horizon_s - _DAY_S)))
+
+
 def course_travel_times(
     origins: gpd.GeoDataFrame,
     courses: gpd.GeoDataFrame | pd.DataFrame,
@@ -524,7 +539,10 @@ def course_travel_times(
         memory-mapped on reading) plus single entries for courses added since the
         last block. The connections of each timetable day are stored too (kind
         ``verbindungen``, keyed by the networks' key, which covers the feed, and the
-        day's service signature), so routing a new course does not rebuild them.
+        day's service signature including the next day's night services), so routing
+        a new course does not rebuild them. The way home after a course ending late
+        sees the night trips of the next service day (departing up to the search
+        horizon after midnight).
 
     Returns
     -------
@@ -946,7 +964,12 @@ def _transit_legs(
     egress = _add_snaps(egress, site_walk_snap, prep.stop_snap_s, params.max_zugang_min * 60.0)
     # group courses by (site, start, end, days)
     groups: dict[tuple, list[int]] = defaultdict(list)
-    signature_of: dict[dt.date, tuple[str, ...]] = {}
+    horizon_s = _horizon_s(params)
+    # Night trips of the next service day: the way home may run up to horizon_s past the course end
+    # (at most 24:00), so departures up to next_day_s after midnight are needed.
+    ends_s = courses["ende"].iloc[located].to_numpy(dtype=np.float64) * 60.0
+    next_day_s = _next_day_s(horizon_s, float(ends_s.max(initial=0.0)))
+    signatures: dict[dt.date, tuple[tuple[str, ...], tuple[str, ...]]] = {}
     for j, c in enumerate(located):
         row = courses.iloc[c]
         days = course_days(
@@ -956,15 +979,18 @@ def _transit_legs(
             logger.warning("Kurs %s hat keinen Kurstag im Zeitraum", row["kurs_id"])
             continue
         days = _days_in_feed(days, feed, course_id=row["kurs_id"])
+        # A search that stops before midnight never scans a trip of the next day: such groups
+        # share a day whenever the timetables without the next day's night trips are equal.
+        night = int(row["ende"]) * 60.0 + horizon_s >= _DAY_S
         sigs: dict[tuple[str, ...], dt.date] = {}
         for d in days:
-            sig = feed.service_signature(d)
+            if d not in signatures:
+                signatures[d] = (feed.service_signature(d), feed.service_signature(d, next_day_s=next_day_s))
+            sig = signatures[d][1 if night else 0]
             if sig not in sigs:
                 sigs[sig] = d
-                signature_of[d] = sig
         key = (int(site_of[j]), int(row["beginn"]), int(row["ende"]), tuple(sorted(sigs.values())))
         groups[key].append(int(c))
-    horizon_s = _horizon_s(params)
     conn_cache: dict[dt.date, object] = {}
     n_scans = 0
     from ._progress import bar
@@ -981,7 +1007,9 @@ def _transit_legs(
             continue
         for d in dates:
             if d not in conn_cache:
-                conn_cache[d] = _day_connections(feed, d, signature_of[d], networks.key, cache)
+                conn_cache[d] = _day_connections(
+                    feed, d, signatures[d][1], networks.key, cache, next_day_s=next_day_s
+                )
             conns = conn_cache[d]
             ld = latest_departure(
                 conns, targets=(stops, start_s - walk_s), footpaths=prep.footpaths, since=start_s - horizon_s
@@ -1018,27 +1046,36 @@ _RUN_ARRAYS: dict[str, type] = {"run_trip": np.int32, "run_day_offset": np.int32
 
 
 def _day_connections(
-    feed: Feed, date: dt.date, signature: tuple[str, ...], nets_key: str, cache: Cache | None
+    feed: Feed,
+    date: dt.date,
+    signature: tuple[str, ...],
+    nets_key: str,
+    cache: Cache | None,
+    *,
+    next_day_s: int = -1,
 ) -> Connections:
-    """``feed.connections(date)``, through the disk cache (kind ``verbindungen``) when there is one.
+    """``feed.connections(date, next_day_s=next_day_s)``, through the disk cache (kind ``verbindungen``).
 
     Building a day's connections costs more than reading them: a rerun that computes
     one new course would build them again for its course days. The entry is keyed by
     ``nets_key`` (:attr:`Networks.key`, which covers the feed's content), the
     timetable signature of the day (:meth:`Feed.service_signature`: days with equal
     signatures have identical connections, so one entry serves all of them) and
-    the code (:data:`TRAVEL_CODE`, including the GTFS module). A hit gives the same
-    arrays as building them; an entry that does not fit the feed is built again.
+    the code (:data:`TRAVEL_CODE`, including the GTFS module). ``signature`` must be
+    ``feed.service_signature(date, next_day_s=next_day_s)``: it names the next day's
+    night services and the cut-off, and ``next_day_s`` enters the key as well. A hit
+    gives the same arrays as building them; an entry that does not fit the feed is
+    built again.
     """
     if cache is None or not nets_key:
-        return feed.connections(date)
+        return feed.connections(date, next_day_s=next_day_s)
     from .cache import fingerprint
 
-    key = fingerprint(_KIND_CONNECTIONS, nets_key, signature, feed.n_stops, code=TRAVEL_CODE)
+    key = fingerprint(_KIND_CONNECTIONS, nets_key, signature, int(next_day_s), feed.n_stops, code=TRAVEL_CODE)
     conns = _connections_from(cache.get(_KIND_CONNECTIONS, key), feed, date)
     if conns is not None:
         return conns
-    conns = feed.connections(date)
+    conns = feed.connections(date, next_day_s=next_day_s)
     arrays = {name: getattr(conns, name) for name in (*_CONNECTION_ARRAYS, *_RUN_ARRAYS)}
     try:
         cache.put(_KIND_CONNECTIONS, key, arrays)

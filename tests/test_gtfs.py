@@ -420,3 +420,89 @@ def test_not_a_feed(tmp_path):
     bad.write_bytes(b"no zip")
     with pytest.raises(GTFSError, match="ZIP"):
         load_gtfs(bad)
+
+
+# ---------------------------------------------------------------------------
+# Night trips of the next service day (written as 00:xx of day D+1)
+# ---------------------------------------------------------------------------
+
+THU = dt.date(2024, 1, 11)
+FRI2 = dt.date(2024, 1, 19)  # the Friday before a Saturday without the night bus
+NIGHT = {
+    # WD: day trips Mon-Fri; SA: the night bus N1 B 00:20 -> A 00:45, written as a Saturday trip
+    "trips.txt": "route_id,service_id,trip_id\nZUG,WD,T1\nBUS,WD,T2\nBUS,SA,N1\n",
+    "stop_times.txt": BASE["stop_times.txt"] + "N1,00:20:00,00:20:00,B,1\nN1,00:45:00,00:45:00,A,2\n",
+    "calendar.txt": BASE["calendar.txt"] + "SA,0,0,0,0,0,1,0,20240101,20241231\n",
+    # no night bus on Saturday 2024-01-20
+    "calendar_dates.txt": "service_id,date,exception_type\nSA,20240120,2\n",
+}
+
+
+def test_night_trip_of_the_next_service_day(tmp_path):
+    feed = load_gtfs(write_feed(tmp_path, NIGHT))
+    # by default (and for a cut-off before 00:20) a day holds only its own and the previous day's trips
+    assert len(feed.connections(FRI)) == 2
+    assert feed.service_signature(FRI) == ("0|WD",)
+    assert feed.service_signature(FRI, next_day_s=hms(0, 19, 59)) == ("0|WD",)
+    assert len(feed.connections(FRI, next_day_s=hms(0, 19, 59))) == 2
+    # with the next day's night trips: N1 of Saturday, shifted by +24 h into Friday's time axis
+    fri = feed.connections(FRI, next_day_s=hms(0, 20))
+    assert feed.service_signature(FRI, next_day_s=hms(0, 20)) == ("0|WD", "1<1200|SA")
+    assert feed.service_signature(FRI, next_day_s=3600) == ("0|WD", "1<3600|SA")
+    night = fri.to_frame().query("dep_time >= 86400")
+    assert night[["dep_stop_id", "arr_stop_id", "dep_time", "arr_time"]].values.tolist() == [
+        ["B", "A", 86400 + hms(0, 20), 86400 + hms(0, 45)]
+    ]
+    assert sorted(fri.run_day_offset.tolist()) == [0, 0, 1]
+    # the way home from an evening course ending 23:30 at B: only the night bus
+    assert arrival_at(feed, "B", hms(23, 30), FRI, "A", next_day_s=3600) == 86400 + hms(0, 45)
+    assert math.isnan(arrival_at(feed, "B", hms(23, 30), FRI, "A"))  # without the next day: missed
+    # Thursday: Friday has no night bus; Friday 2024-01-19: removed by calendar_dates on Saturday
+    for day in (THU, FRI2):
+        assert feed.service_signature(day, next_day_s=3600) == ("0|WD",)
+        assert math.isnan(arrival_at(feed, "B", hms(23, 30), day, "A", next_day_s=3600))
+    # Saturday itself runs N1 at 00:20 as before
+    assert feed.service_signature(SAT, next_day_s=3600) == ("0|SA",)
+    assert arrival_at(feed, "B", 0, SAT, "A", next_day_s=3600) == hms(0, 45)
+    with pytest.raises(RoutingError, match="next_day_s"):
+        feed.connections(FRI, next_day_s=1.5)
+
+
+def test_night_trip_written_past_24h_is_unchanged(tmp_path):
+    # The same night bus written as Friday's trip at 24:20: seen as before, with or without next_day_s.
+    files = {
+        **NIGHT,
+        "stop_times.txt": BASE["stop_times.txt"] + "N1,24:20:00,24:20:00,B,1\nN1,24:45:00,24:45:00,A,2\n",
+        "calendar.txt": BASE["calendar.txt"] + "SA,0,0,0,0,1,0,0,20240101,20241231\n",
+        "calendar_dates.txt": None,
+    }
+    feed = load_gtfs(write_feed(tmp_path, files))
+    for next_day_s in (-1, 3600):
+        assert arrival_at(feed, "B", hms(23, 30), FRI, "A", next_day_s=next_day_s) == 86400 + hms(0, 45)
+        assert math.isnan(arrival_at(feed, "B", hms(23, 30), THU, "A", next_day_s=next_day_s))
+    assert feed.service_signature(SAT, next_day_s=3600) == ("-1|SA",)
+    assert arrival_at(feed, "B", 0, SAT, "A") == hms(0, 45)
+
+
+def test_same_trip_on_two_days_gives_two_runs(tmp_path):
+    # A daily trip at 00:20: Friday's own run (early morning) and Saturday's run (+24 h) are different runs.
+    files = {
+        **NIGHT,
+        "calendar.txt": BASE["calendar.txt"] + "SA,1,1,1,1,1,1,1,20240101,20241231\n",
+        "calendar_dates.txt": None,
+    }
+    feed = load_gtfs(write_feed(tmp_path, files))
+    c = feed.connections(FRI, next_day_s=3600)
+    n1 = int(np.flatnonzero(feed.trips["trip_id"].to_numpy() == "N1")[0])
+    runs = np.flatnonzero(c.run_trip == n1)
+    assert sorted(c.run_day_offset[runs].tolist()) == [0, 1]
+    df = c.to_frame().query("dep_stop_id == 'B' and arr_stop_id == 'A'")
+    assert df["dep_time"].tolist() == [hms(0, 20), 86400 + hms(0, 20)]
+    assert df["trip"].nunique() == 2
+    assert arrival_at(feed, "B", 0, FRI, "A", next_day_s=3600) == hms(0, 45)
+    assert arrival_at(feed, "B", hms(0, 21), FRI, "A", next_day_s=3600) == 86400 + hms(0, 45)
+
+
+def arrival_at(feed, stop_from: str, when: int, date: dt.date, stop_to: str, *, next_day_s: int = -1) -> float:
+    res = stop_to_stop_earliest_arrival(feed, stop_from, when, date, next_day_s=next_day_s)
+    return float(res[stop_to])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,13 +32,55 @@ INF = np.inf
 # ---------------------------------------------------------------------------
 
 
-def _trip_lists(c: Connections) -> list[list[int]]:
-    """Connection indices per trip run in travel order."""
+Hop = tuple[int, int, float, float, bool, bool]
+"""One connection of a trip run: dep_stop, arr_stop, dep_time, arr_time, board, alight."""
+
+
+@dataclass(frozen=True)
+class Timetable:
+    """Trip runs as lists of hops in travel order (the brute force's own timetable)."""
+
+    n_stops: int
+    trips: list[list[Hop]]
+
+
+def _timetable(c: Connections | Timetable) -> Timetable:
+    """The trip runs of sorted connections (a :class:`Timetable` is returned as it is)."""
+    if isinstance(c, Timetable):
+        return c
     order = np.lexsort((np.arange(len(c)), c.trip))  # stable: sorted order within a trip = travel order
-    trips: list[list[int]] = [[] for _ in range(c.n_trips)]
+    trips: list[list[Hop]] = [[] for _ in range(c.n_trips)]
+    ds, as_, dt_, at_ = c.dep_stop.tolist(), c.arr_stop.tolist(), c.dep_time.tolist(), c.arr_time.tolist()
+    bd, al = c.board.tolist(), c.alight.tolist()
     for k in order.tolist():
-        trips[int(c.trip[k])].append(k)
-    return trips
+        trips[int(c.trip[k])].append((ds[k], as_[k], float(dt_[k]), float(at_[k]), bd[k], al[k]))
+    return Timetable(c.n_stops, trips)
+
+
+def feed_timetable(feed, date: dt.date, *, next_day: bool) -> Timetable:
+    """Whole trip instances of the service days around ``date``, built without :meth:`Feed.connections`.
+
+    Every trip of every service day ``date - k`` (as far back as the feed's times reach
+    past midnight), of ``date`` and, with ``next_day``, of ``date + 1`` is one run with
+    its times shifted by the day offset; nothing is cut at midnight.
+    """
+    day = 86400
+    back = int(feed.st_arr.max(initial=0)) // day
+    service = feed.trips["service_id"].to_numpy()
+    ptr = feed.st_ptr.tolist()
+    stop, dep, arr = feed.st_stop.tolist(), feed.st_dep.tolist(), feed.st_arr.tolist()
+    pick, drop = feed.st_pickup.tolist(), feed.st_dropoff.tolist()
+    trips: list[list[Hop]] = []
+    for off in range(-back, 2 if next_day else 1):
+        active = feed.active_services(date + dt.timedelta(days=off))
+        shift = off * day
+        for t in np.flatnonzero(np.isin(service, list(active))).tolist():
+            hops = []
+            for r in range(ptr[t], ptr[t + 1] - 1):
+                times = float(dep[r] + shift), float(arr[r + 1] + shift)
+                hops.append((stop[r], stop[r + 1], *times, pick[r] != 1, drop[r + 1] != 1))
+            trips.append(hops)
+    return Timetable(feed.n_stops, [t for t in trips if t])
 
 
 def _fp_lists(fp: Footpaths | None, n: int) -> list[list[tuple[int, float]]]:
@@ -48,9 +91,14 @@ def _fp_lists(fp: Footpaths | None, n: int) -> list[list[tuple[int, float]]]:
     return out
 
 
-def brute_earliest_arrival(c, sources, fp, ct):
-    """Bellman-Ford-style label correcting over whole trips until nothing changes."""
-    n = c.n_stops
+def brute_earliest_arrival(c, sources, fp, ct, *, until=INF):
+    """Bellman-Ford-style label correcting over whole trips until nothing changes.
+
+    ``c`` is :class:`Connections` or a :class:`Timetable`; hops departing after
+    ``until`` are not used (as ``earliest_arrival(..., until=...)``).
+    """
+    tt = _timetable(c)
+    n = tt.n_stops
     arr = [INF] * n
     ready = [INF] * n
     veh = [INF] * n
@@ -62,33 +110,35 @@ def brute_earliest_arrival(c, sources, fp, ct):
         for u, w in out[s]:
             arr[u] = min(arr[u], t + w)
             ready[u] = min(ready[u], t + w)
-    trips = _trip_lists(c)
-    ds, as_, dt_, at_ = c.dep_stop.tolist(), c.arr_stop.tolist(), c.dep_time.tolist(), c.arr_time.tolist()
-    bd, al = c.board.tolist(), c.alight.tolist()
     changed = True
     while changed:
         changed = False
-        for conns in trips:
+        for hops in tt.trips:
             on = False
-            for k in conns:
-                if not on and bd[k] and ready[ds[k]] <= dt_[k]:
+            for x, y, d, a, bd, al in hops:
+                if d > until:
+                    break
+                if not on and bd and ready[x] <= d:
                     on = True
-                if on and al[k]:
-                    y, a = as_[k], float(at_[k])
-                    if a < veh[y]:
-                        veh[y] = a
-                        arr[y] = min(arr[y], a)
-                        ready[y] = min(ready[y], a + ct[y])
-                        for u, w in out[y]:
-                            arr[u] = min(arr[u], a + w)
-                            ready[u] = min(ready[u], a + w)
-                        changed = True
+                if on and al and a < veh[y]:
+                    veh[y] = a
+                    arr[y] = min(arr[y], a)
+                    ready[y] = min(ready[y], a + ct[y])
+                    for u, w in out[y]:
+                        arr[u] = min(arr[u], a + w)
+                        ready[u] = min(ready[u], a + w)
+                    changed = True
     return np.array(arr)
 
 
-def brute_latest_departure(c, targets, fp, ct):
-    """Reverse fixed point: latest departure from which a target is reached in time."""
-    n = c.n_stops
+def brute_latest_departure(c, targets, fp, ct, *, since=-INF):
+    """Reverse fixed point: latest departure from which a target is reached in time.
+
+    ``c`` is :class:`Connections` or a :class:`Timetable`; hops arriving before
+    ``since`` are not used (as ``latest_departure(..., since=...)``).
+    """
+    tt = _timetable(c)
+    n = tt.n_stops
     ld = [-INF] * n
     alight_ok = [-INF] * n
     bveh = [-INF] * n
@@ -102,27 +152,24 @@ def brute_latest_departure(c, targets, fp, ct):
         for u, w in inc[s]:
             ld[u] = max(ld[u], t - w)
             alight_ok[u] = max(alight_ok[u], t - w)
-    trips = _trip_lists(c)
-    ds, as_, dt_, at_ = c.dep_stop.tolist(), c.arr_stop.tolist(), c.dep_time.tolist(), c.arr_time.tolist()
-    bd, al = c.board.tolist(), c.alight.tolist()
     changed = True
     while changed:
         changed = False
-        for conns in trips:
+        for hops in tt.trips:
             ok = False
-            for k in reversed(conns):
-                if not ok and al[k] and at_[k] <= alight_ok[as_[k]]:
+            for x, y, d, a, bd, al in reversed(hops):
+                if a < since:
+                    break
+                if not ok and al and a <= alight_ok[y]:
                     ok = True
-                if ok and bd[k]:
-                    x, d = ds[k], float(dt_[k])
-                    if d > bveh[x]:
-                        bveh[x] = d
-                        ld[x] = max(ld[x], d)
-                        alight_ok[x] = max(alight_ok[x], d - ct[x])
-                        for u, w in inc[x]:
-                            ld[u] = max(ld[u], d - w)
-                            alight_ok[u] = max(alight_ok[u], d - w)
-                        changed = True
+                if ok and bd and d > bveh[x]:
+                    bveh[x] = d
+                    ld[x] = max(ld[x], d)
+                    alight_ok[x] = max(alight_ok[x], d - ct[x])
+                    for u, w in inc[x]:
+                        ld[u] = max(ld[u], d - w)
+                        alight_ok[u] = max(alight_ok[u], d - w)
+                    changed = True
     return np.array(ld)
 
 
@@ -169,6 +216,66 @@ def test_cairns_against_brute_force(cairns, cairns_fp, date):
         got = latest_departure(conns, targets=targets, footpaths=fp, min_transfer=ct)
         want = brute_latest_departure(conns, targets, fp, ct)
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    "date",
+    [dt.date(2014, 6, 3), dt.date(2014, 6, 6), dt.date(2014, 6, 8)],
+    ids=["tuesday", "friday-before-saturday", "sunday-before-holiday"],
+)
+def test_cairns_late_evening_against_brute_force_with_next_day(cairns, cairns_fp, date):
+    """From 22:00 to 06:00 on, with the next service day's early trips: CSA equals the oracle.
+
+    The oracle runs on whole trip instances of the previous days, the day and the
+    next day, built from the feed's trips and calendar without
+    :meth:`Feed.connections`; both stop at the search horizon.
+    """
+    next_day_s = 7 * 3600  # Cairns' first trips leave at 05:34, its last arrive at 29:39
+    until = 86400.0 + next_day_s
+    conns = cairns.connections(date, next_day_s=next_day_s)
+    assert 1 in set(conns.run_day_offset.tolist())  # the next day's trips are there
+    oracle = feed_timetable(cairns, date, next_day=True)
+    rng = np.random.default_rng(date.toordinal() + 17)
+    n = conns.n_stops
+    ct = rng.choice([0.0, 60.0, 180.0], size=n)
+    # the first connection of the next day's trips, boarded one minute before it leaves
+    first = int(np.flatnonzero(conns.run_day_offset[conns.trip] == 1)[0])
+    for q in range(4):
+        fp = cairns_fp if q != 1 else None
+        k = int(rng.integers(1, 4))
+        stops = rng.choice(n, size=k, replace=False)
+        times = rng.integers(22 * 3600, 86400 + 6 * 3600, size=k).astype(float)
+        if q == 3:
+            stops, times = np.array([conns.dep_stop[first]]), np.array([conns.dep_time[first] - 60.0])
+        sources = dict(zip(stops.tolist(), times.tolist(), strict=True))
+        got = earliest_arrival(conns, sources=sources, footpaths=fp, min_transfer=ct, until=until)
+        np.testing.assert_array_equal(got, brute_earliest_arrival(oracle, sources, fp, ct, until=until))
+        got_first = float(got[conns.arr_stop[first]])
+
+        tstops = rng.choice(n, size=k, replace=False)
+        ttimes = rng.integers(22 * 3600, 86400 + next_day_s, size=k).astype(float)
+        targets = dict(zip(tstops.tolist(), ttimes.tolist(), strict=True))
+        got = latest_departure(conns, targets=targets, footpaths=fp, min_transfer=ct, since=0.0)
+        np.testing.assert_array_equal(got, brute_latest_departure(oracle, targets, fp, ct, since=0.0))
+    assert 86400 <= got_first <= conns.arr_time[first]  # the next day's trip was ridden
+
+
+@pytest.mark.parametrize("date", [dt.date(2014, 6, 2), dt.date(2014, 6, 6)], ids=["monday", "friday"])
+def test_cairns_next_day_trips_never_change_same_day_searches(cairns, cairns_fp, date):
+    """Trips of the next day start at 24:00 or later: searches ending before midnight see no difference."""
+    plain = cairns.connections(date)
+    night = cairns.connections(date, next_day_s=86400)
+    assert len(night) > len(plain)
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        stops = rng.choice(plain.n_stops, size=2, replace=False)
+        times = rng.integers(6 * 3600, 23 * 3600, size=2).astype(float)
+        got = latest_departure(night, targets=(stops, times), footpaths=cairns_fp)
+        np.testing.assert_array_equal(got, latest_departure(plain, targets=(stops, times), footpaths=cairns_fp))
+        got = earliest_arrival(night, sources=(stops, times - 3600), footpaths=cairns_fp, until=86399)
+        np.testing.assert_array_equal(
+            got, earliest_arrival(plain, sources=(stops, times - 3600), footpaths=cairns_fp, until=86399)
+        )
 
 
 def test_cairns_duality(cairns, cairns_fp):

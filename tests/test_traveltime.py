@@ -34,8 +34,28 @@ def _lonlat(x: float, y: float) -> tuple[float, float]:
     return p.y, p.x
 
 
-def _feed(tmp: Path, *, holiday: str | None = None) -> Path:
-    """Stops A (x=0) and B (x=5 km); bus A→B 08:00→08:05 and 07:00→07:05, B→A 12:00→12:05."""
+NIGHT_BUS = {
+    # Saturday's night bus N1 B 00:20 → A 00:25 (service day Saturday, written as 00:20)
+    "next_day": (
+        "R,N,N1\n",
+        "N1,00:20:00,00:20:00,B,1\nN1,00:25:00,00:25:00,A,2\n",
+        "N,0,0,0,0,0,1,0,20270101,20271231\n",
+    ),
+    # the same bus written as Friday's trip at 24:20
+    "past_24h": (
+        "R,N,N1\n",
+        "N1,24:20:00,24:20:00,B,1\nN1,24:25:00,24:25:00,A,2\n",
+        "N,0,0,0,0,1,0,0,20270101,20271231\n",
+    ),
+}
+
+
+def _feed(tmp: Path, *, holiday: str | None = None, night: str | None = None, removed: str | None = None) -> Path:
+    """Stops A (x=0) and B (x=5 km); bus A→B 08:00→08:05 and 07:00→07:05, B→A 12:00→12:05.
+
+    ``night`` adds the night bus of :data:`NIGHT_BUS`; ``removed`` (YYYYMMDD) takes its
+    service off that day in ``calendar_dates.txt``.
+    """
     d = tmp / "gtfs"
     d.mkdir()
     la, lo = _lonlat(X0, Y0)
@@ -52,8 +72,15 @@ def _feed(tmp: Path, *, holiday: str | None = None) -> Path:
         "calendar.txt": "service_id,monday,tuesday,wednesday,thursday,friday,saturday,sunday,start_date,end_date\n"
         "S,1,1,1,1,1,0,0,20270101,20271231\n",
     }
-    if holiday:
-        files["calendar_dates.txt"] = f"service_id,date,exception_type\nS,{holiday},2\n"
+    if night:
+        trips, stop_times, calendar = NIGHT_BUS[night]
+        files["trips.txt"] += trips
+        files["stop_times.txt"] += stop_times
+        files["calendar.txt"] += calendar
+    exceptions = [f"S,{holiday},2\n"] if holiday else []
+    exceptions += [f"N,{removed},2\n"] if removed else []
+    if exceptions:
+        files["calendar_dates.txt"] = "service_id,date,exception_type\n" + "".join(exceptions)
     for name, text in files.items():
         (d / name).write_text(text, encoding="utf-8")
     return d
@@ -113,6 +140,79 @@ def test_a_course_day_without_service_counts(tmp_path: Path) -> None:
     courses.at[0, "wochentage"] = (0, 1, 3, 4)
     tt = course_travel_times(origins, courses, networks=nets, params=Parameters())
     assert tt.mode("oepnv")[0][0, 0] == pytest.approx(30.0, abs=1e-3)
+
+
+def _evening(tmp_path: Path, night: str | None, removed: str | None = None):
+    """The line with the night bus ``night`` and courses at B ending 23:30: Thursday, Friday, Mon–Fri."""
+    walk = grid_network(int(LENGTH / 100) + 1, 1, spacing_m=100.0, origin=(X0, Y0), mode="fuss")
+    bike = grid_network(int(LENGTH / 100) + 1, 1, spacing_m=100.0, origin=(X0, Y0), mode="rad")
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    feed = load_gtfs(_feed(tmp_path, night=night, removed=removed))
+    nets = Networks(walk=walk, bike=bike, feed=feed, key=networks_key(walk, bike, None) + str(tmp_path))
+    origins = gpd.GeoDataFrame({"herkunft_id": ["o_at_A"]}, geometry=[Point(X0, Y0)], crs="EPSG:25832")
+    courses = gpd.GeoDataFrame(
+        {
+            "kurs_id": ["DO", "FR", "MO-FR"],
+            "beginn": [19 * 60] * 3,
+            "ende": [23 * 60 + 30] * 3,
+            "wochentage": [(3,), (4,), (0, 1, 2, 3, 4)],
+            "erster_tag": [dt.date(2027, 2, 1)] * 3,
+            "letzter_tag": [dt.date(2027, 2, 5)] * 3,
+            "online": [False] * 3,
+        },
+        geometry=[Point(X0 + LENGTH, Y0)] * 3,
+        crs="EPSG:25832",
+    )
+    return nets, origins, courses
+
+
+@pytest.mark.parametrize("night", ["next_day", "past_24h"])
+def test_way_home_after_an_evening_course_by_night_bus(tmp_path: Path, night: str) -> None:
+    """Course at B ends Friday 23:30; the night bus B 00:20 → A 00:25 brings o_at_A home in 55 min."""
+    walk = LENGTH / Parameters().geh_m_s / 60  # 66.7 min
+    p = Parameters()
+    cache = Cache(tmp_path / "cache")
+    nets, origins, courses = _evening(tmp_path / "feed", night)
+    plain = course_travel_times(origins, courses, networks=nets, params=p)
+    _, rueck = plain.mode("oepnv")
+    # Friday: the night bus; Thursday: Friday has no night bus; Mon–Fri: the worst day is without it
+    assert rueck[0].tolist() == pytest.approx([walk, 55.0, walk], abs=1e-3)
+    # through the cache: Friday's timetable (with the night bus) is never served for Thursday
+    for _ in range(2):
+        _same(course_travel_times(origins, courses, networks=nets, params=p, cache=cache), plain)
+    assert len(cache.entries("verbindungen")) == 2  # Mon–Thu share one, Friday has its own
+
+
+def test_morning_courses_do_not_split_days_by_the_next_days_night_trips(tmp_path: Path) -> None:
+    # Searches ending before midnight never see Saturday's night bus: Mon–Fri share one timetable.
+    nets, origins, courses = _evening(tmp_path, "next_day")
+    courses = courses.iloc[[2]]  # Mon–Fri
+    cache = Cache(tmp_path / "cache")
+    morning = courses.assign(beginn=8 * 60 + 30, ende=11 * 60 + 45)
+    tt = course_travel_times(origins, morning, networks=nets, params=Parameters(), cache=cache)
+    assert len(cache.entries("verbindungen")) == 1
+    assert tt.mode("oepnv")[0][0].tolist() == pytest.approx([30.0], abs=1e-3)
+    # ending 23:30, Friday (with the night bus) is a day of its own
+    course_travel_times(origins, courses, networks=nets, params=Parameters(), cache=cache)
+    assert len(cache.entries("verbindungen")) == 2
+
+
+def test_night_bus_of_the_next_day_removed_by_calendar_dates(tmp_path: Path) -> None:
+    # No night bus on Saturday 2027-02-06: Friday's way home is on foot.
+    walk = LENGTH / Parameters().geh_m_s / 60
+    nets, origins, courses = _evening(tmp_path, "next_day", removed="20270206")
+    _, rueck = course_travel_times(origins, courses, networks=nets, params=Parameters()).mode("oepnv")
+    assert rueck[0].tolist() == pytest.approx([walk, walk, walk], abs=1e-3)
+    # without any night bus likewise
+    nets, origins, courses = _evening(tmp_path / "ohne", None)
+    _, rueck = course_travel_times(origins, courses, networks=nets, params=Parameters()).mode("oepnv")
+    assert rueck[0].tolist() == pytest.approx([walk, walk, walk], abs=1e-3)
+
+
+def test_next_day_cut_off_covers_every_search() -> None:
+    assert traveltime._next_day_s(6300.0, 24 * 3600.0) == 6300
+    assert traveltime._next_day_s(6300.5, 20 * 3600.0) == 6301
+    assert traveltime._next_day_s(3600.0, 25 * 3600.0) == 7200  # a course ending past 24:00
 
 
 def test_course_wholly_outside_the_feed_dates_raises(tmp_path: Path) -> None:
