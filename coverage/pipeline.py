@@ -350,12 +350,12 @@ def run(
         stage(2, "netze")
         travel = course_travel_times(inputs.residents, inputs.courses, networks=nets, params=params, cache=cache)
         result.travel = travel
-        if proposals:
-            from . import placement  # only here: the optimisation stack is not needed for a quick rerun
+        from . import placement
 
-            cand_courses = placement.candidate_courses(inputs.candidates, params=params)
-        else:
-            cand_courses = None
+        # the candidate courses are needed in every run: the gap flag asks whether the unserved reach a place
+        # where a course could run. Their travel times do not depend on the existing courses, so a quick rerun
+        # after any earlier run reads them from the cache (kind reisezeiten_kurs).
+        cand_courses = placement.candidate_courses(inputs.candidates, params=params)
         travel_cand = (
             candidate_travel_times(
                 cand_courses,
@@ -365,7 +365,7 @@ def run(
                 period=_planning_period(inputs.courses),
                 cache=cache,
             )
-            if proposals
+            if len(cand_courses)
             else None
         )
 
@@ -374,6 +374,13 @@ def run(
         result.demand = demand
 
         stage(4, "bedarf")
+        from .reach import reach as reach_fn
+
+        def candidate_cover(segs: pd.DataFrame, p: Parameters) -> sp.csr_matrix:
+            if travel_cand is None:  # no candidate site: nobody reaches a place where a course could run
+                return sp.csr_matrix((len(segs), 0), dtype=bool)
+            return reach_fn(segs, cand_courses, travel_cand, params=p).ok
+
         cov = gaps.assess(
             demand,
             inputs.courses,
@@ -382,14 +389,13 @@ def run(
             mitgliedskommunen=inputs.region.mitgliedskommunen,
             kapazitaet=params.kapazitaet,
             cache=cache,
+            candidate_cover=candidate_cover,
         )
         result.coverage = cov
 
         stage(5, "luecken")
         prop = None
         if proposals:
-            from .reach import reach as reach_fn
-
             segments = cov.segments_for_placement
 
             def cover_fn(cands: pd.DataFrame) -> tuple[sp.csr_matrix, sp.csr_matrix]:
