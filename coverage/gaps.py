@@ -52,7 +52,7 @@ import logging
 import math
 import os
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -752,7 +752,7 @@ def assess(
     mitgliedskommunen: gpd.GeoDataFrame,
     kapazitaet: Literal["freie_plaetze", "plaetze"] | None = None,
     cache: Cache | None = None,
-    candidate_cover: Callable[[pd.DataFrame, Parameters], sp.spmatrix] | None = None,
+    candidate_cover: Sequence[sp.spmatrix] | None = None,
 ) -> CoverageResult:
     """Assess the provision of the existing courses.
 
@@ -780,13 +780,14 @@ def assess(
         levels are computed again. Results of this process are also reused
         without a cache (same keys, kept in memory).
     candidate_cover
-        ``candidate_cover(segments, params)`` → boolean ``(len(segments),
-        n_candidates)``: which of the given demand rows may attend which candidate
-        course (site × level × schedule of the placement stage) under ``params``.
-        Called three times (analysis and both shifted thresholds), each time with
-        the segments unserved in that run. Used for rule (a) of the gap
-        flag and the ``Rang``; without it both use the unserved persons (see the
-        module docstring).
+        Three boolean matrices ``(len(demand), n_candidates)``: which demand
+        segment may attend which candidate course (site × level × schedule of the
+        placement stage), at the analysis thresholds and with all thresholds
+        shifted by ``−`` and ``+params.sensitivitaet_min``. They do not depend on
+        the existing courses (the pipeline keeps them in the cache, so a quick
+        rerun after new course registrations reads them). Used for rule (a) of the
+        gap flag and the ``Rang``; without them both use the unserved persons (see
+        the module docstring).
 
     Returns
     -------
@@ -839,12 +840,12 @@ def assess(
     outside = _blocks.segment_sums(mk_code, lv_code, len(mk), len(LEVELS), [outside_flow])[:, 0]
     num, shifted, med = _tables_of_sums(g, mk, problem.origin_mk, outside=outside)
     if candidate_cover is not None:
+        if len(candidate_cover) != 3 or any(c.shape[0] != n_s for c in candidate_cover):
+            raise ValueError("candidate_cover: drei Matrizen mit einer Zeile je Bedarfssegment erwartet.")
         row = np.where((mk_code >= 0) & (lv_code >= 0), mk_code * len(LEVELS) + lv_code, -1)
         unserved_runs = [unserved, persons - g["served_minus"], persons - g["served_plus"]]
-        m = params.sensitivitaet_min
-        for frame, u, p in zip([num, *shifted], unserved_runs, (params, params.shifted(-m), params.shifted(m)),
-                               strict=True):
-            frame[CANDIDATE_COLUMN] = _candidate_reach(candidate_cover, demand, row, u, p, len(num))
+        for frame, u, cover in zip([num, *shifted], unserved_runs, candidate_cover, strict=True):
+            frame[CANDIDATE_COLUMN] = _candidate_sums(row, u, cover, len(num))
     else:
         notes_fallback = ("Kandidatenstandorte nicht berechnet: „durch neuen Kurs versorgbar“ zählt alle "
                           "Unversorgten (ohne Prüfung, ob sie einen möglichen Kursort erreichen).")
@@ -886,17 +887,6 @@ def assess(
         notes=notes if candidate_cover is not None else [*notes, notes_fallback],
     )
 
-
-def _candidate_reach(cover_fn: Callable[[pd.DataFrame, Parameters], sp.spmatrix], demand: pd.DataFrame,
-                     row: np.ndarray, unserved: np.ndarray, params: Parameters, n_rows: int) -> np.ndarray:
-    """:func:`_candidate_sums` for the unserved segments of one run, their cover from ``cover_fn``."""
-    idx = np.nonzero(unserved > _TOL)[0]
-    if not len(idx):
-        return np.zeros(n_rows)
-    cover = cover_fn(demand.iloc[idx].reset_index(drop=True), params)
-    if cover.shape[0] != len(idx):
-        raise ValueError("candidate_cover: eine Zeile je übergebenem Segment erwartet.")
-    return _candidate_sums(row[idx], unserved[idx], cover, n_rows)
 
 
 # --------------------------------------------------------------------------- export

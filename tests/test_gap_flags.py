@@ -74,8 +74,11 @@ def _cover(segs: pd.DataFrame, params: Parameters) -> sp.csr_matrix:
 
 def _run(params: Parameters | None = None, *, cover=_cover):
     seg, courses, travel, mk = _inputs()
-    return assess(seg, courses, travel, params=params or Parameters(), mitgliedskommunen=mk,
-                  kapazitaet="freie_plaetze", candidate_cover=cover)
+    params = params or Parameters()
+    m = params.sensitivitaet_min
+    covers = None if cover is None else [cover(seg, p) for p in (params, params.shifted(-m), params.shifted(m))]
+    return assess(seg, courses, travel, params=params, mitgliedskommunen=mk, kapazitaet="freie_plaetze",
+                  candidate_cover=covers)
 
 
 def _row(res, i: int, level: str) -> pd.Series:
@@ -163,6 +166,13 @@ def test_shifted_threshold_uses_shifted_candidate_reach(result):
     r = _row(result, 0, "A1")
     assert r["Lücke bei +15 min"] == "ja" and r["Lücke bei −15 min"] == "nein" and r["Flagge robust"] == "nein"
     assert "Samtgemeinde 0" in set(result.robustness["Mitgliedskommune"])
+
+
+def test_candidate_cover_must_have_one_row_per_segment():
+    seg, courses, travel, mk = _inputs()
+    bad = [sp.csr_matrix((3, 2), dtype=bool)] * 3
+    with pytest.raises(ValueError, match="einer Zeile je Bedarfssegment"):
+        assess(seg, courses, travel, params=Parameters(), mitgliedskommunen=mk, candidate_cover=bad)
 
 
 def test_without_candidate_reach_falls_back_to_unserved():
