@@ -87,6 +87,7 @@ __all__ = [
     "CoverageResult",
     "assess",
     "gap_table",
+    "min_bedarf_quote",
     "published_gaps",
     "write_gap_tables",
 ]

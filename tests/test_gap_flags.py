@@ -9,6 +9,7 @@ minimum group 8, maximum group 20, target share 80 %, ``mindestanzahl`` 5,
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -17,9 +18,10 @@ import pytest
 import scipy.sparse as sp
 from shapely.geometry import box
 
-from coverage.config import Parameters
+from coverage.config import Parameters, load_config
 from coverage.disclosure import DisclosurePolicy
-from coverage.gaps import CANDIDATE_COLUMN, _candidate_sums, _ranks, assess
+from coverage.errors import ConfigError
+from coverage.gaps import CANDIDATE_COLUMN, _candidate_sums, _ranks, assess, min_bedarf_quote
 from coverage.traveltime import CourseTravelTimes
 
 SEGMENTS = [
@@ -189,3 +191,20 @@ def test_candidate_sums_take_the_best_single_course():
     cover = sp.csr_matrix(np.array([[1, 0], [0, 1], [0, 1], [1, 1], [1, 1]], bool))
     assert _candidate_sums(row, unserved, cover, 3).tolist() == [5.0, 5.0, 0.0]
     assert _candidate_sums(row, unserved, sp.csr_matrix((5, 0), dtype=bool), 3).tolist() == [0.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("value, ok", [("12", True), ("0", True), ("-1", False), ("\"acht\"", False),
+                                       ("nan", False), ("true", False)])
+def test_min_bedarf_quote_is_validated(tiny_region: Path, value: str, ok: bool) -> None:
+    tiny_region.write_text(tiny_region.read_text() + f"\n[parameter]\nmin_bedarf_quote = {value}\n")
+    if ok:
+        assert load_config(tiny_region).parameter.min_bedarf_quote == float(value)
+    else:
+        with pytest.raises(ConfigError, match="min_bedarf_quote"):
+            load_config(tiny_region)
+
+
+def test_min_bedarf_quote_defaults_to_the_minimum_group() -> None:
+    assert min_bedarf_quote(Parameters()) == 8.0
+    assert min_bedarf_quote(replace(Parameters(), min_gruppe={**Parameters().min_gruppe, "landkreis": 6})) == 6.0
+    assert min_bedarf_quote(replace(Parameters(), min_bedarf_quote=3.0)) == 3.0
