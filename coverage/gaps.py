@@ -534,7 +534,8 @@ def _reason_sentence(row: Mapping[str, object], params: Parameters, policy: Disc
         text = f"Rang {row['Rang']}: {policy.persons(unv)} auf Niveau {lv} unversorgt"
         if counts[main] > 0:
             text += f", vor allem: {REASON_LABELS[main]} ({policy.text(counts[main])})"
-        text += f"; ein neuer Kurs könnte {policy.persons(cand)} versorgen"
+        text += (f"; ein neuer Kurs könnte {policy.persons(cand)} versorgen" if cand > 0
+                 else "; kein möglicher Kursort für einen neuen Kurs erreichbar")
         return text + f"; {quote} (Ziel {ziel})."
     if unv > 0:
         return (f"{quote}, Ziel {ziel}; {policy.persons(unv)} unversorgt, davon erreichen {policy.text(cand)} "

@@ -208,3 +208,10 @@ def test_min_bedarf_quote_defaults_to_the_minimum_group() -> None:
     assert min_bedarf_quote(Parameters()) == 8.0
     assert min_bedarf_quote(replace(Parameters(), min_gruppe={**Parameters().min_gruppe, "landkreis": 6})) == 6.0
     assert min_bedarf_quote(replace(Parameters(), min_bedarf_quote=3.0)) == 3.0
+
+
+def test_reason_sentences_name_rank_and_candidate_reach(result):
+    assert _row(result, 1, "A2")["Begründung"].startswith("Rang 4: 10 Personen auf Niveau A2 unversorgt")
+    assert "ein neuer Kurs könnte 10 Personen versorgen" in _row(result, 1, "A2")["Begründung"]
+    assert "kein möglicher Kursort für einen neuen Kurs erreichbar" in _row(result, 3, "B1")["Begründung"]
+    assert "davon erreichen 0 einen möglichen Kursort" in _row(result, 0, "A1")["Begründung"]
