@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import math
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -176,6 +177,9 @@ class Parameters:
         Maximum group size per course type (BAMF IntV: 25, special courses 20).
     ziel_quote
         Served share below which a Mitgliedskommune × level is flagged.
+    min_bedarf_quote
+        Smallest demand (persons) of a Mitgliedskommune × level for which a served
+        share below ``ziel_quote`` flags a gap; None = ``min_gruppe["landkreis"]``.
     kapazitaet
         Seats that count: ``plaetze`` (all seats of the courses in the planning
         period; the demand then includes today's participants) or ``freie_plaetze``
@@ -233,6 +237,7 @@ class Parameters:
         }
     )
     ziel_quote: float = 0.8
+    min_bedarf_quote: float | None = None
     kapazitaet: str = "plaetze"
     kosten: dict[str, float] = field(
         default_factory=lambda: {
@@ -417,7 +422,7 @@ def _path(base: Path, value: Any, key: str, cfg_path: Path) -> Path:
 def _number(
     value: Any, key: str, cfg_path: Path, *, minimum: float | None = None, maximum: float | None = None
 ) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise _err(cfg_path, key, value, "eine Zahl")
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise _err(cfg_path, key, value, f"eine Zahl zwischen {minimum} und {maximum}")
@@ -465,6 +470,8 @@ def _parse_parameters(raw: dict[str, Any], cfg_path: Path) -> Parameters:
             if value not in ("", None) and not (isinstance(value, str) and len(value) == 2 and value.isalpha()):
                 raise _err(cfg_path, "parameter.feiertage_land", value, 'ein Länderkürzel wie "NI" oder ""')
             updates[key] = value or None
+        elif key == "min_bedarf_quote":
+            updates[key] = _number(value, "parameter.min_bedarf_quote", cfg_path, minimum=0, maximum=100000)
         elif key == "budget_euro":
             updates[key] = _number(value, "parameter.budget_euro", cfg_path, minimum=0)
         elif key in ("min_gruppe", "max_gruppe"):
@@ -493,6 +500,7 @@ def _parse_parameters(raw: dict[str, Any], cfg_path: Path) -> Parameters:
                 "mindestanzahl",
                 "budget_kurse",
                 "budget_euro",
+                "min_bedarf_quote",
                 "min_gruppe",
                 "max_gruppe",
                 "kosten",

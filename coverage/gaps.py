@@ -22,10 +22,25 @@ Every unserved person gets one reason: the reach reason of its segment
 suitable courses are reachable but their seats are taken, ``kurs_voll``.
 
 The **gap table** has one row per Mitgliedskommune × level (all of them, also
-without demand). A row is a *Versorgungslücke* if, with ``Bedarf ≥ 1``, at least
-``params.min_gruppe["landkreis"]`` persons are unserved (enough for a county-funded
-course) or the served share is below ``params.ziel_quote``. The decision uses the
-numbers as shown (rounded to one decimal). ``zusätzlich online versorgbar`` counts
+without demand). A row with ``Bedarf ≥ mindestanzahl`` is a *Versorgungslücke*
+(a place where a planner can act) if
+
+(a) a new county course could be filled there: at least
+    ``params.min_gruppe["landkreis"]`` unserved persons of the row reach one and
+    the same candidate course (a candidate site × schedule of the placement stage,
+    see ``candidate_cover`` of :func:`assess`), or
+(b) the served share is below ``params.ziel_quote`` and the demand is at least
+    ``params.min_bedarf_quote`` (default: the minimum group), so the share means
+    something.
+
+The column ``durch neuen Kurs versorgbar`` holds, per row, the unserved persons
+who reach the best single candidate course, capped at
+``params.max_gruppe["landkreis"]``; the flagged rows are ranked by its *published*
+value (``Rang``; ties by published ``unversorgt``, then ARS and level), so the rank
+reveals nothing the published numbers do not. Without candidate reach (no
+``candidate_cover``) the column falls back to the unserved persons (capped), i.e.
+rule (a) without the reach condition. The decision uses the numbers as shown
+(rounded to one decimal). ``zusätzlich online versorgbar`` counts
 persons who are served by an online course and could not reach any suitable
 in-person course: demand that only online courses can serve.
 """
@@ -64,6 +79,7 @@ if TYPE_CHECKING:
     from .cache import Cache
 
 __all__ = [
+    "CANDIDATE_COLUMN",
     "FLAG_LITTLE",
     "GAP_COLUMNS",
     "GAP_EXPLANATIONS",
@@ -71,6 +87,7 @@ __all__ = [
     "CoverageResult",
     "assess",
     "gap_table",
+    "min_bedarf_quote",
     "published_gaps",
     "write_gap_tables",
 ]
@@ -81,13 +98,31 @@ GAP_REASONS: tuple[str, ...] = (*(r for r in REASONS if r), "kurs_voll")
 _REASON_COLUMNS: dict[str, str] = {k: f"davon: {REASON_LABELS[k]}" for k in GAP_REASONS}
 OUTSIDE_COLUMN = "außerhalb des Kreises versorgt"
 """Gap-table column: persons of the row served by a course outside the county (part of ``versorgt``)."""
+CANDIDATE_COLUMN = "durch neuen Kurs versorgbar"
+"""Gap-table column: unserved persons of the row who reach the best candidate course, capped at the maximum group."""
 _PERSON_COLUMNS: tuple[str, ...] = (
     "Bedarf", "erreichbar", "versorgt", "unversorgt", *_REASON_COLUMNS.values(), "zusätzlich online versorgbar",
-    OUTSIDE_COLUMN,
+    OUTSIDE_COLUMN, CANDIDATE_COLUMN,
 )
 _TOL = _blocks.UNSERVED_TOL
 FLAG_LITTLE = "zu wenig Bedarf"
 """Value of ``Versorgungslücke`` for a row whose demand is below ``mindestanzahl``: no statement."""
+
+
+def min_bedarf_quote(params: Parameters) -> float:
+    """Smallest demand for which a served share under ``ziel_quote`` flags a row (rule (b)).
+
+    ``params.min_bedarf_quote``, or the minimum group of a county course when it is None.
+    """
+    value = getattr(params, "min_bedarf_quote", None)
+    return float(params.min_gruppe.get("landkreis", 0) if value is None else value)
+
+
+def _de(x: float, digits: int = 1) -> str:
+    s = f"{round(float(x), digits):.{digits}f}".replace(".", ",")
+    if digits and s.endswith("," + "0" * digits):
+        s = s[: -(digits + 1)]
+    return s
 
 
 def _shift_label(sign: str, minutes: float) -> str:
@@ -98,7 +133,8 @@ def gap_columns(sensitivitaet_min: float = 15.0) -> tuple[str, ...]:
     """Column names of the gap table for a given robustness shift (default ±15 min)."""
     return (
         "Mitgliedskommune", "ARS", "Niveau", *_PERSON_COLUMNS[:4], *_REASON_COLUMNS.values(), "Versorgungsquote",
-        "zusätzlich online versorgbar", OUTSIDE_COLUMN, "E2SFCA-Index (Median)", "Versorgungslücke", "Begründung",
+        "zusätzlich online versorgbar", OUTSIDE_COLUMN, "E2SFCA-Index (Median)", "Versorgungslücke", "Rang",
+        CANDIDATE_COLUMN, "Begründung",
         _shift_label("−", sensitivitaet_min), _shift_label("+", sensitivitaet_min), "Flagge robust",
     )
 
@@ -109,6 +145,8 @@ GAP_COLUMNS: tuple[str, ...] = gap_columns()
 
 def _explanations(params: Parameters, kapazitaet: str) -> list[tuple[str, str]]:
     m = params.sensitivitaet_min
+    min_n = params.min_gruppe.get("landkreis", 0)
+    max_n = params.max_gruppe.get("landkreis", 0)
     seats = "freien Plätze (freie_plaetze)" if kapazitaet == "freie_plaetze" else "Plätze insgesamt (plaetze)"
     return [
         ("Mitgliedskommune", "Name der Einheits- oder Samtgemeinde."),
@@ -141,10 +179,19 @@ def _explanations(params: Parameters, kapazitaet: str) -> list[tuple[str, str]]:
                                   "Einzugsbereich (Gewichte nach Reisezeit, siehe Annahmen), Median über die "
                                   "Personen der Mitgliedskommune. Höher = mehr Plätze in der Nähe. Online-Kurse "
                                   "zählen nicht mit."),
-        ("Versorgungslücke", f"„ja“, wenn mindestens {params.min_gruppe.get('landkreis', 0)} Personen unversorgt "
-                             "sind (Mindestgruppe eines landkreisgeförderten Kurses) oder die Versorgungsquote unter "
-                             f"{100 * params.ziel_quote:g} % liegt; „{FLAG_LITTLE}“, wenn der Bedarf unter "
-                             f"{params.mindestanzahl} Personen liegt (keine Aussage möglich und zum Datenschutz)."),
+        ("Versorgungslücke", f"„ja“ heißt: hier kann die Planung etwas tun. Entweder erreichen mindestens "
+                             f"{min_n} unversorgte Personen denselben möglichen Kursort (Kandidatenstandort mit "
+                             "passendem Zeitfenster) – genug für einen landkreisgeförderten Kurs (Mindestgruppe) –, "
+                             f"oder die Versorgungsquote liegt unter {100 * params.ziel_quote:g} % bei einem Bedarf "
+                             f"von mindestens {_de(min_bedarf_quote(params))} Personen. „{FLAG_LITTLE}“, wenn der "
+                             f"Bedarf unter {params.mindestanzahl} Personen liegt (keine Aussage möglich und zum "
+                             "Datenschutz); sonst „nein“."),
+        ("Rang", f"Reihenfolge der Lücken (1 = die meisten Personen, die ein neuer Kurs hier versorgen könnte), nach "
+                 f"der ausgewiesenen Zahl in „{CANDIDATE_COLUMN}“, bei Gleichstand nach „unversorgt“, dann nach ARS "
+                 "und Niveau. Leer, wenn keine Lücke."),
+        (CANDIDATE_COLUMN, "Unversorgte Personen dieser Zeile, die einen möglichen neuen Kurs erreichen (bester "
+                           "Kandidatenstandort mit Zeitfenster, gleiche Regeln wie für bestehende Kurse), höchstens "
+                           f"{max_n} (Höchstgruppe eines landkreisgeförderten Kurses)."),
         ("Begründung", "Die Lücke in einem Satz mit dem häufigsten Grund."),
         (_shift_label("−", m), f"Versorgungslücke, wenn alle Zeitgrenzen um {m:g} Minuten kürzer wären."),
         (_shift_label("+", m), f"Versorgungslücke, wenn alle Zeitgrenzen um {m:g} Minuten länger wären."),
@@ -248,13 +295,6 @@ class CoverageResult:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _de(x: float, digits: int = 1) -> str:
-    s = f"{round(float(x), digits):.{digits}f}".replace(".", ",")
-    if digits and s.endswith("," + "0" * digits):
-        s = s[: -(digits + 1)]
-    return s
 
 
 
@@ -402,14 +442,71 @@ def _round_and_flag(num: pd.DataFrame, params: Parameters) -> pd.DataFrame:
     versorgt = t["versorgt"].to_numpy(float).round(1)
     quote = np.divide(versorgt, bedarf, out=np.full(len(t), np.nan), where=bedarf > 0)
     t["Versorgungsquote"] = np.round(quote, 3)
-    unv = t["unversorgt"].to_numpy(float).round(1)
     min_n = float(params.min_gruppe.get("landkreis", 0))
+    max_n = float(params.max_gruppe.get("landkreis", min_n))
+    if CANDIDATE_COLUMN not in t.columns:  # no candidate reach: rule (a) without the reach condition
+        t[CANDIDATE_COLUMN] = np.minimum(t["unversorgt"].to_numpy(float), max_n)
+    cand = np.minimum(t[CANDIDATE_COLUMN].to_numpy(float), max_n)
+    t[CANDIDATE_COLUMN] = np.where(np.abs(cand) >= 1e-9, cand, 0.0)
     enough = bedarf >= max(1.0, float(params.mindestanzahl))
     with np.errstate(invalid="ignore"):
-        flag = enough & ((unv >= min_n) | (quote < params.ziel_quote - 1e-12))
+        course = cand.round(1) >= min_n
+        share = (quote < params.ziel_quote - 1e-12) & (bedarf >= min_bedarf_quote(params))
+        flag = enough & (course | share)
     t["_flag"] = flag
     t["_wenig"] = (bedarf > 0) & ~enough
     return t
+
+
+def _candidate_sums(row: np.ndarray, unserved: np.ndarray, cover: sp.spmatrix, n_rows: int) -> np.ndarray:
+    """Per gap-table row: the unserved persons who reach the best single candidate course.
+
+    Parameters
+    ----------
+    row
+        Row of every segment in the gap table (``mk · len(LEVELS) + level``; -1 = none).
+    unserved
+        Unserved persons per segment.
+    cover
+        ``(n_segments, n_candidates)`` boolean: segment may attend candidate course.
+    n_rows
+        Rows of the gap table.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``max_c Σ_{s in row, cover[s, c]} unserved[s]`` per row (0 without candidates).
+    """
+    row = np.asarray(row, np.int64)
+    keep = (row >= 0) & (np.asarray(unserved, float) > _TOL)
+    out = np.zeros(n_rows)
+    if not keep.any() or cover.shape[1] == 0:
+        return out
+    idx = np.nonzero(keep)[0]
+    weights = sp.csr_matrix((np.asarray(unserved, float)[idx], (row[idx], idx)), shape=(n_rows, len(row)))
+    per = (weights @ sp.csr_matrix(cover, dtype=float)).tocsr()
+    if per.nnz:
+        out = np.asarray(per.max(axis=1).todense(), float).ravel()
+    return np.maximum(out, 0.0)
+
+
+def _ranks(t: pd.DataFrame, flag: np.ndarray, policy: DisclosurePolicy) -> pd.Series:
+    """``Rang`` of the flagged rows by *published* numbers (1 = most persons a new course could serve).
+
+    Order: published ``durch neuen Kurs versorgbar`` descending, then published
+    ``unversorgt`` descending (a suppressed count sorts between 0 and the smallest
+    shown count), then ARS and level ascending. Unflagged rows get no rank.
+    """
+    def key(col: str) -> np.ndarray:
+        pub = policy.counts(t[col].to_numpy(float))
+        return np.where(np.isnan(pub), 0.5 * policy.min_count, pub)
+
+    level = pd.Categorical(t["Niveau"], categories=list(LEVELS)).codes
+    order = np.lexsort((level, t["ARS"].astype(str).to_numpy(), -key("unversorgt"), -key(CANDIDATE_COLUMN)))
+    order = order[flag[order]]
+    rank = np.full(len(t), pd.NA, dtype=object)
+    rank[order] = np.arange(1, len(order) + 1)
+    return pd.Series(pd.array(rank, dtype="Int64"), index=t.index)
 
 
 def _flag_text(flag: np.ndarray, little: np.ndarray) -> np.ndarray:
@@ -429,16 +526,20 @@ def _reason_sentence(row: Mapping[str, object], params: Parameters, policy: Disc
                            policy.counts(np.array([bedarf])))[0])
     quote = f"Versorgungsquote {_de(100 * q)} %" if math.isfinite(q) else "Versorgungsquote nicht ausgewiesen"
     ziel = f"{100 * params.ziel_quote:g} %"
+    min_n = params.min_gruppe.get("landkreis", 0)
+    cand = float(row.get(CANDIDATE_COLUMN, 0.0) or 0.0)
     if row["Versorgungslücke"] == "ja":
         counts = {k: float(row[_REASON_COLUMNS[k]]) for k in GAP_REASONS}
         main = max(GAP_REASONS, key=lambda k: counts[k])
-        text = f"{policy.persons(unv)} auf Niveau {lv} unversorgt"
+        text = f"Rang {row['Rang']}: {policy.persons(unv)} auf Niveau {lv} unversorgt"
         if counts[main] > 0:
             text += f", vor allem: {REASON_LABELS[main]} ({policy.text(counts[main])})"
+        text += (f"; ein neuer Kurs könnte {policy.persons(cand)} versorgen" if cand > 0
+                 else "; kein möglicher Kursort für einen neuen Kurs erreichbar")
         return text + f"; {quote} (Ziel {ziel})."
     if unv > 0:
-        return (f"{quote}, Ziel {ziel}; {policy.persons(unv)} unversorgt, weniger als die Mindestgruppe von "
-                f"{params.min_gruppe.get('landkreis', 0)}.")
+        return (f"{quote}, Ziel {ziel}; {policy.persons(unv)} unversorgt, davon erreichen {policy.text(cand)} "
+                f"einen möglichen Kursort – weniger als die Mindestgruppe von {min_n}.")
     return f"Bedarf von {policy.persons(bedarf)} auf Niveau {lv} ist gedeckt."
 
 
@@ -507,6 +608,8 @@ def _gap_table(num: pd.DataFrame, mk: pd.DataFrame, *, params: Parameters, shift
     t = mk.merge(t, on="ARS", how="right")
     little = t["_wenig"].to_numpy(bool)
     t["Versorgungslücke"] = _flag_text(t["_flag"].to_numpy(bool), little)
+    policy = DisclosurePolicy(params.mindestanzahl)
+    t["Rang"] = _ranks(t, t["_flag"].to_numpy(bool), policy)
     flags = [t["_flag"].to_numpy(bool)]
     m = params.sensitivitaet_min
     for sign, sh in zip(("−", "+"), shifted, strict=True):
@@ -519,7 +622,6 @@ def _gap_table(num: pd.DataFrame, mk: pd.DataFrame, *, params: Parameters, shift
         t = t.merge(e2sfca_median, on=["ARS", "Niveau"], how="left")
     else:
         t["E2SFCA-Index (Median)"] = np.nan
-    policy = DisclosurePolicy(params.mindestanzahl)
     t["Begründung"] = [_reason_sentence(row, params, policy) for row in t.to_dict("records")]
     return t[list(gap_columns(m))].reset_index(drop=True)
 
@@ -652,6 +754,7 @@ def assess(
     mitgliedskommunen: gpd.GeoDataFrame,
     kapazitaet: Literal["freie_plaetze", "plaetze"] | None = None,
     cache: Cache | None = None,
+    candidate_cover: Sequence[sp.spmatrix] | None = None,
 ) -> CoverageResult:
     """Assess the provision of the existing courses.
 
@@ -678,6 +781,15 @@ def assess(
         after one course was added, removed or changed only the blocks of its
         levels are computed again. Results of this process are also reused
         without a cache (same keys, kept in memory).
+    candidate_cover
+        Three boolean matrices ``(len(demand), n_candidates)``: which demand
+        segment may attend which candidate course (site × level × schedule of the
+        placement stage), at the analysis thresholds and with all thresholds
+        shifted by ``−`` and ``+params.sensitivitaet_min``. They do not depend on
+        the existing courses (the pipeline keeps them in the cache, so a quick
+        rerun after new course registrations reads them). Used for rule (a) of the
+        gap flag and the ``Rang``; without them both use the unserved persons (see
+        the module docstring).
 
     Returns
     -------
@@ -729,6 +841,17 @@ def assess(
     lv_code = problem.prep.seg_level
     outside = _blocks.segment_sums(mk_code, lv_code, len(mk), len(LEVELS), [outside_flow])[:, 0]
     num, shifted, med = _tables_of_sums(g, mk, problem.origin_mk, outside=outside)
+    if candidate_cover is not None:
+        if len(candidate_cover) != 3 or any(c.shape[0] != n_s for c in candidate_cover):
+            raise ValueError("candidate_cover: drei Matrizen mit einer Zeile je Bedarfssegment erwartet.")
+        row = np.where((mk_code >= 0) & (lv_code >= 0), mk_code * len(LEVELS) + lv_code, -1)
+        unserved_runs = [unserved, persons - g["served_minus"], persons - g["served_plus"]]
+        for frame, u, cover in zip([num, *shifted], unserved_runs, candidate_cover, strict=True):
+            frame[CANDIDATE_COLUMN] = _candidate_sums(row, u, cover, len(num))
+    else:
+        notes_fallback = ("Kandidatenstandorte nicht berechnet: „durch neuen Kurs versorgbar“ zählt alle "
+                          "Unversorgten (ohne Prüfung, ob sie einen möglichen Kursort erreichen).")
+        logger.warning(notes_fallback)
     e2 = _e2sfca_frame(g["e2sfca"], problem, travel.origin_ids)
     gaps = _gap_table(num, mk, params=params, shifted=shifted, e2sfca_median=med)
     m = params.sensitivitaet_min
@@ -740,6 +863,9 @@ def assess(
                     "; ".join(f"{a} {b}" for a, b in zip(robustness["Mitgliedskommune"], robustness["Niveau"],
                                                          strict=True)))
     total, served = float(seg["personen"].sum()), float(seg["versorgt"].sum())
+    n_flag = int((gaps["Versorgungslücke"] == "ja").sum())
+    logger.info("%d von %d Zeilen sind Versorgungslücken; %d Einstufungen ändern sich bei ±%g min", n_flag,
+                len(gaps), len(robustness), m)
     notes = [
         f"{_de(served)} von {_de(total)} Personen versorgt (Kapazität: {kapazitaet}), davon "
         f"{_de(float(outside_flow.sum()))} in Kursen außerhalb des Kreises.",
@@ -760,8 +886,9 @@ def assess(
         mitgliedskommunen=mitgliedskommunen,
         params=params,
         kapazitaet=kapazitaet,
-        notes=notes,
+        notes=notes if candidate_cover is not None else [*notes, notes_fallback],
     )
+
 
 
 # --------------------------------------------------------------------------- export

@@ -533,13 +533,21 @@ def _gap_layers(gaps: pd.DataFrame | None, policy: DisclosurePolicy) -> dict[str
     agg = g.groupby("ARS").agg(Bedarf=("Bedarf", "sum"), versorgt=("versorgt", "sum"), unversorgt=("unversorgt", "sum"))
     records = g.to_dict("records")
     order = {lv: i for i, lv in enumerate(LEVELS)}
-    gap_levels: dict[str, list[tuple[int, str]]] = {}
+    gap_levels: dict[str, list[tuple[int, str, int | None]]] = {}
     for r in records:
+        rank = r.get("Rang")
+        r["rg"] = str(int(rank)) if rank is not None and pd.notna(rank) else "–"
+        r["n"] = policy.text(r[_CANDIDATE]) if _CANDIDATE in r else "–"
         if str(r["Versorgungslücke"]) == "ja":
-            gap_levels.setdefault(r["ARS"], []).append((order.get(str(r["Niveau"]), len(LEVELS)), str(r["Niveau"])))
-    joined = {a: ", ".join(lv for _, lv in sorted(v, key=lambda t: t[0])) for a, v in gap_levels.items()}
+            gap_levels.setdefault(r["ARS"], []).append((order.get(str(r["Niveau"]), len(LEVELS)), str(r["Niveau"]),
+                                                        None if r["rg"] == "–" else int(r["rg"])))
+    joined = {a: ", ".join(lv if rk is None else f"{lv} (Rang {rk})" for _, lv, rk in sorted(v, key=lambda t: t[0]))
+              for a, v in gap_levels.items()}
+    best = {a: min((rk for *_, rk in v if rk is not None), default=None) for a, v in gap_levels.items()}
     agg["Versorgungslücke"] = np.where(agg.index.isin(list(joined)), "ja", "nein")
     agg["Begründung"] = ["Lücke bei: " + joined[a] if a in joined else "" for a in agg.index]
+    agg["rg"] = [str(best[a]) if best.get(a) is not None else "–" for a in agg.index]
+    agg["n"] = "–"
     all_levels = agg.to_dict("index")
     for rows in ([all_levels[a] for a in all_levels], records):
         for r in rows:
@@ -561,8 +569,10 @@ def _gap_layers(gaps: pd.DataFrame | None, policy: DisclosurePolicy) -> dict[str
 _PERSON_KEYS: tuple[str, ...] = (
     "Bedarf", "erreichbar", "versorgt", "unversorgt", "davon: kein Kurs erreichbar", "davon: kein Rückweg",
     "davon: Termin passt nicht", "davon: keine Kinderbetreuung", "davon: Kurs voll", "zusätzlich online versorgbar",
-    "außerhalb des Kreises versorgt",
+    "außerhalb des Kreises versorgt", "durch neuen Kurs versorgbar",
 )
+_CANDIDATE = "durch neuen Kurs versorgbar"
+"""Gap-table column :data:`coverage.gaps.CANDIDATE_COLUMN` (published as ``n``)."""
 """Person columns of the gap table (see :data:`coverage.gaps.GAP_COLUMNS`)."""
 
 
@@ -761,6 +771,8 @@ def _quote_props(prep: _Prepared) -> dict[str, list[dict[str, object]]]:
                         "u": r["u"] if r is not None else "–",
                         "q": fmt_percent(q),
                         "l": str(r["Versorgungslücke"]) if r is not None else "–",
+                        "rg": str(r.get("rg", "–")) if r is not None else "–",
+                        "n": str(r.get("n", "–")) if r is not None else "–",
                         "g": str(r["Begründung"]) if r is not None and pd.notna(r["Begründung"]) else "",
                         "_c": _quote_color(q),
                         "_gap": bool(r is not None and str(r["Versorgungslücke"]) == "ja"),
@@ -1364,6 +1376,8 @@ _TOOLTIP_ALIASES = (
     ("u", "unversorgt"),
     ("q", "Versorgungsquote"),
     ("l", "Versorgungslücke"),
+    ("rg", "Rang der Lücke"),
+    ("n", "durch neuen Kurs versorgbar"),
     ("g", "Begründung"),
 )
 

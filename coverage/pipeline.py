@@ -43,7 +43,8 @@ from .traveltime import CourseTravelTimes
 if TYPE_CHECKING:
     from .cache import Cache
 
-__all__ = ["STAGES", "STATIC_LAYERS", "Progress", "RunResult", "candidate_travel_times", "run", "write_layers"]
+__all__ = ["STAGES", "STATIC_LAYERS", "Progress", "RunResult", "candidate_cover", "candidate_travel_times", "run",
+           "write_layers"]
 
 logger = logging.getLogger(__name__)
 
@@ -275,6 +276,99 @@ def candidate_travel_times(
     )
 
 
+def candidate_cover(
+    demand: pd.DataFrame,
+    inputs: Inputs,
+    *,
+    networks: Any,
+    params: Parameters,
+    cache: Cache | None = None,
+    courses: pd.DataFrame | None = None,
+    travel: CourseTravelTimes | None = None,
+) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix]:
+    """Which demand segment may attend which candidate course, for the gap flag (see :func:`coverage.gaps.assess`).
+
+    Three boolean matrices ``(len(demand), n_candidate_courses)``: at the analysis
+    thresholds and with every threshold shifted by ``−`` and
+    ``+params.sensitivitaet_min``. They depend on the demand, the candidate sites,
+    the networks and the parameters, not on the existing courses: they are kept in
+    ``cache`` (kind ``kandidaten_erreichbar``), so a quick rerun after new course
+    registrations reads them instead of routing to every candidate site.
+
+    Parameters
+    ----------
+    demand
+        Demand segments (rows of the result).
+    inputs
+        The loaded inputs (candidate sites, residents, courses for the planning period).
+    networks
+        Loaded networks (their ``key`` is part of the cache key).
+    params
+        Analysis parameters.
+    cache
+        Optional disk cache.
+    courses, travel
+        Candidate courses and their travel times when the caller has them already
+        (proposal runs); otherwise computed here on a cache miss.
+
+    Returns
+    -------
+    tuple of scipy.sparse.csr_matrix
+        Analysis, ``−`` shift, ``+`` shift.
+    """
+    from .cache import fingerprint
+    from .reach import reach as reach_fn
+
+    m = params.sensitivitaet_min
+    runs = (params, params.shifted(-m), params.shifted(m))
+    period = _planning_period(inputs.courses)
+    key = None
+    if cache is not None and getattr(networks, "key", ""):
+        # the demand is a function of residents and parameters (coverage.demand): hashing it is not needed
+        key = fingerprint(inputs.candidates, inputs.residents, params, networks.key, period,
+                          code=("coverage.pipeline", "coverage.placement", "coverage.reach", "coverage._reachcore",
+                                "coverage.traveltime", "coverage.demand", "coverage.schema"))
+        hit = cache.get("kandidaten_erreichbar", key)
+        if isinstance(hit, dict) and all(k in hit for k in ("form", "ptr", "idx", "mask")):
+            n_s, n_c = (int(x) for x in hit["form"])
+            if n_s == len(demand) and len(hit["ptr"]) == n_s + 1 and len(hit["idx"]) == len(hit["mask"]):
+                return _split_cover(hit["ptr"], hit["idx"], hit["mask"], n_s, n_c)
+    if courses is None:
+        from . import placement
+
+        courses = placement.candidate_courses(inputs.candidates, params=params)
+    if len(courses) == 0:  # no candidate site: nobody reaches a place where a course could run
+        empty = sp.csr_matrix((len(demand), 0), dtype=bool)
+        return empty, empty.copy(), empty.copy()
+    if travel is None:
+        travel = candidate_travel_times(courses, inputs.residents, networks=networks, params=params, period=period,
+                                        cache=cache)
+    mats = [sp.csr_matrix(reach_fn(demand, courses, travel, params=p).ok, dtype=np.uint8) for p in runs]
+    union = (mats[0] + 2 * mats[1] + 4 * mats[2]).tocsr()  # one entry per pair, a bit per run
+    union.sum_duplicates()
+    union.sort_indices()
+    idx_type = np.int16 if union.shape[1] < 2**15 else np.int32
+    ptr, idx, mask = union.indptr.astype(np.int64), union.indices.astype(idx_type), union.data.astype(np.uint8)
+    if key is not None and cache is not None:
+        cache.put("kandidaten_erreichbar", key, {"form": np.array(union.shape, np.int64), "ptr": ptr, "idx": idx,
+                                                 "mask": mask})
+    return _split_cover(ptr, idx, mask, *union.shape)
+
+
+def _split_cover(ptr: np.ndarray, idx: np.ndarray, mask: np.ndarray, n_s: int, n_c: int
+                 ) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix]:
+    """The three boolean matrices of :func:`candidate_cover` from the union with one bit per run."""
+    rows = np.repeat(np.arange(n_s), np.diff(ptr))
+    out = []
+    for bit in (1, 2, 4):
+        keep = (mask & bit) != 0
+        indptr = np.zeros(n_s + 1, np.int64)
+        np.cumsum(np.bincount(rows[keep], minlength=n_s), out=indptr[1:])
+        out.append(sp.csr_matrix((np.ones(int(indptr[-1]), bool), idx[keep].astype(np.int32), indptr),
+                                 shape=(n_s, n_c)))
+    return out[0], out[1], out[2]
+
+
 def run(
     config: Config,
     *,
@@ -365,7 +459,7 @@ def run(
                 period=_planning_period(inputs.courses),
                 cache=cache,
             )
-            if proposals
+            if proposals and len(cand_courses)
             else None
         )
 
@@ -374,6 +468,8 @@ def run(
         result.demand = demand
 
         stage(4, "bedarf")
+        cover = candidate_cover(demand, inputs, networks=nets, params=params, cache=cache,
+                                courses=cand_courses, travel=travel_cand)
         cov = gaps.assess(
             demand,
             inputs.courses,
@@ -382,6 +478,7 @@ def run(
             mitgliedskommunen=inputs.region.mitgliedskommunen,
             kapazitaet=params.kapazitaet,
             cache=cache,
+            candidate_cover=cover,
         )
         result.coverage = cov
 

@@ -105,6 +105,13 @@ berechnet. Gerundete Teile ergeben daher nicht immer genau die gerundete Summe.<
  src="data:image/svg+xml;base64,{{ chart_quote }}"><figcaption>Anteil des Bedarfs, der ohne Auto einen passenden Kurs
 erreicht (alle Niveaus). Linie: Ziel {{ ziel }}.</figcaption></figure>{% endif %}
 
+<h3 id="rang">Lücken nach Rang</h3>
+<p>Eine Lücke heißt: Hier kann die Planung etwas tun – genug Unversorgte für einen landkreisgeförderten Kurs
+erreichen denselben möglichen Kursort, oder die Versorgungsquote liegt bei nennenswertem Bedarf unter dem Ziel.
+Rang 1 = die meisten Personen, die ein neuer Kurs dort versorgen könnte (ausgewiesene Zahlen).
+{% if robust_text %}{{ robust_text }}{% endif %}</p>
+{{ plain_table("rangliste", rang_cols, rang_rows, "Keine Versorgungslücken.") }}
+
 <h3>Versorgungslücken je Mitgliedskommune und Niveau</h3>
 {% if luecken_rows %}
 <table id="luecken">
@@ -252,7 +259,7 @@ def _marginal_chart(marginal: pd.DataFrame) -> str | None:
 
 def _cell(col: str, value: object, *, min_count: int) -> tuple[str, bool]:
     """Format one table cell German style; return (text, is_number)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return "–", False
     if isinstance(value, str) and value.startswith("< "):  # a suppressed count, already published
         return value, True
@@ -327,6 +334,30 @@ def _key_figures(
     return out
 
 
+_RANK_COLUMNS: tuple[str, ...] = ("Rang", "Mitgliedskommune", "Niveau", "durch neuen Kurs versorgbar", "unversorgt",
+                                  "Versorgungsquote", "Flagge robust")
+
+
+def _ranked(gaps: pd.DataFrame | None, policy: DisclosurePolicy) -> pd.DataFrame | None:
+    """The flagged rows by ``Rang`` with published numbers only (None without ranks)."""
+    if gaps is None or "Rang" not in gaps.columns:
+        return None
+    flagged = gaps[gaps["Versorgungslücke"].astype(str) == "ja"]
+    flagged = flagged[flagged["Rang"].notna()].sort_values("Rang", kind="stable")
+    pub = published_gaps(flagged, policy, text=True)
+    return pub[[c for c in _RANK_COLUMNS if c in pub.columns]]
+
+
+def _robust_text(gaps: pd.DataFrame | None, minutes: float) -> str | None:
+    """One sentence: how many flags change when every time limit is shifted by ± ``minutes``."""
+    if gaps is None or "Flagge robust" not in gaps.columns:
+        return None
+    n = int((gaps["Flagge robust"].astype(str) == "nein").sum())
+    n_gap = int((gaps["Versorgungslücke"].astype(str) == "ja").sum())
+    return (f"{fmt_int(n_gap)} Lücken; {fmt_int(n)} von {fmt_int(len(gaps))} Einstufungen ändern sich, wenn alle "
+            f"Zeitgrenzen um {minutes:g} Minuten kürzer oder länger sind (Spalte „Flagge robust“).")
+
+
 def render_report(
     config: Config,
     *,
@@ -368,6 +399,8 @@ def render_report(
         "luecken_rows": list(zip(luecken_raw, gap_flags, strict=True)),
         "quellen": config.datenquellen,
     }
+    context["rang_cols"], context["rang_rows"] = _rows(_ranked(g, policy), min_count=mc)
+    context["robust_text"] = _robust_text(g, config.parameter.sensitivitaet_min)
     context["vorschlag_cols"], context["vorschlag_rows"] = _rows(proposals, min_count=mc)
     context["annahmen_cols"], context["annahmen_rows"] = _rows(assumptions, min_count=mc)
     return _template().render(**context)

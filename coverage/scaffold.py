@@ -104,6 +104,7 @@ namensnennung = "© OpenStreetMap-Mitwirkende (ODbL)"
 
 # [parameter]          Voreinstellungen siehe README, Abschnitt Parameter
 # ziel_quote = 0.8
+# min_bedarf_quote = 8   Bedarf, ab dem eine Quote unter dem Ziel eine Lücke ist
 # budget_kurse = 8
 # [parameter.gruppen.eltern]
 # max_minuten = 45

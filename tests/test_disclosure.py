@@ -48,7 +48,7 @@ ZERO = 1e-9  # only exact zeros (up to float noise) are published as 0
 
 COUNTS = ["Bedarf", "erreichbar", "versorgt", "unversorgt", "davon: kein Kurs erreichbar", "davon: kein Rückweg",
           "davon: Termin passt nicht", "davon: keine Kinderbetreuung", "davon: Kurs voll",
-          "zusätzlich online versorgbar", "außerhalb des Kreises versorgt"]
+          "zusätzlich online versorgbar", "außerhalb des Kreises versorgt", "durch neuen Kurs versorgbar"]
 DAVON = [c for c in COUNTS if c.startswith("davon")]
 
 
@@ -209,13 +209,20 @@ def _outputs(out: Path, names: dict[str, str]) -> dict[str, pd.DataFrame]:
     header, *rows = parser.tables["luecken"]
     found["bericht.html"] = pd.DataFrame(rows, columns=header)
     by_name = {v: k for k, v in names.items()}
+    if "rangliste" in parser.tables:  # the ranked gaps: counts only (its share is checked in the full table)
+        header, *rows = parser.tables["rangliste"]
+        ranked = pd.DataFrame(rows, columns=header)
+        assert ranked["Rang"].tolist() == [str(i) for i in range(1, len(ranked) + 1)]
+        found["bericht.html rangliste"] = ranked.assign(ARS=ranked["Mitgliedskommune"].map(by_name))[
+            ["ARS", "Niveau", *[c for c in COUNTS if c in ranked.columns]]]
     text = (out / "karten" / "uebersicht.html").read_text(encoding="utf-8")
     recs = []
     for obj in _MAP_PROPS.findall(text):
         p = {k: html.unescape(v) if isinstance(v, str) else v for k, v in json.loads(obj).items()}
         if "Mitgliedskommune" in p and "b" in p:
             recs.append({"ARS": by_name[p["Mitgliedskommune"]], "Niveau": p["niv"], "Bedarf": p["b"],
-                         "versorgt": p["v"], "unversorgt": p["u"], "Versorgungsquote": p["q"]})
+                         "versorgt": p["v"], "unversorgt": p["u"], "Versorgungsquote": p["q"],
+                         "durch neuen Kurs versorgbar": p.get("n", "")})
     assert recs, "no tooltips found in the overview map"
     found["uebersicht.html"] = pd.DataFrame(recs)
     for key, df in found.items():
@@ -262,6 +269,8 @@ def _attack(out: Path, names: dict[str, str]) -> dict[str, int]:
                     assert a == b, (key, idx, col, base.loc[idx, col], df.loc[idx, col])
     # 3. a share is only shown where both counts are published, and then it is their ratio
     for key, df in found.items():
+        if "Versorgungsquote" not in df.columns:
+            continue
         for idx in df.index:
             q = df.loc[idx, "Versorgungsquote"]
             qs = str(q).strip()
@@ -304,7 +313,8 @@ def _attack(out: Path, names: dict[str, str]) -> dict[str, int]:
             eq.append(row(*((d, 1.0) for d in DAVON), ("unversorgt", -1)))
             le += [row(("erreichbar", 1), ("Bedarf", -1)), row(("versorgt", 1), ("erreichbar", -1)),
                    row(("zusätzlich online versorgbar", 1), ("versorgt", -1)),
-                   row(("außerhalb des Kreises versorgt", 1), ("versorgt", -1))]
+                   row(("außerhalb des Kreises versorgt", 1), ("versorgt", -1)),
+                   row(("durch neuen Kurs versorgbar", 1), ("unversorgt", -1))]
         for col in ("Bedarf", "versorgt", "unversorgt"):
             a = np.zeros(n)
             for lv in rows.index:

@@ -102,7 +102,8 @@ def test_each_reason_by_hand(result):
     assert r["davon: Kurs voll"] == 6.0 and r["Versorgungsquote"] == pytest.approx(0.4)
     assert r["Versorgungslücke"] == "ja"
     # the sentence uses published numbers only: 6 → 10 (rounded to 10), versorgt 4 hidden → no quote
-    assert r["Begründung"] == ("10 Personen auf Niveau A1 unversorgt, vor allem: Kurs voll (10); "
+    assert r["Begründung"] == ("Rang 1: 10 Personen auf Niveau A1 unversorgt, vor allem: Kurs voll (10); "
+                               "ein neuer Kurs könnte 10 Personen versorgen; "
                                "Versorgungsquote nicht ausgewiesen (Ziel 80 %).")
     assert _row(result, 1, "A1")["davon: kein Kurs erreichbar"] == 12.0
     r2 = _row(result, 2, "A2")
