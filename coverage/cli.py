@@ -185,26 +185,25 @@ def _cmd_reisezeiten(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive_seconds(text: str) -> float:
-    """A number of seconds > 0 from the command line (decimal point or comma)."""
+def _seconds(text: str, *, low: float, high: float) -> float:
+    """A number of seconds in ``[low, high]`` from the command line (decimal point or comma)."""
     try:
         value = float(text.replace(",", "."))
     except ValueError:
         value = float("nan")
-    if not 0.05 <= value <= 3600:
-        raise argparse.ArgumentTypeError(f"'{text}' ist keine Sekundenzahl zwischen 0.05 und 3600")
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"'{text}' ist keine Sekundenzahl zwischen {low:g} und {high:g}")
     return value
+
+
+def _positive_seconds(text: str) -> float:
+    """A number of seconds > 0 from the command line (decimal point or comma)."""
+    return _seconds(text, low=0.05, high=3600)
 
 
 def _wait_seconds(text: str) -> float:
     """A number of seconds ≥ 0 from the command line (decimal point or comma)."""
-    try:
-        value = float(text.replace(",", "."))
-    except ValueError:
-        value = float("nan")
-    if not 0 <= value <= 86400:
-        raise argparse.ArgumentTypeError(f"'{text}' ist keine Sekundenzahl zwischen 0 und 86400")
-    return value
+    return _seconds(text, low=0, high=86400)
 
 
 def _add_wait(p: argparse.ArgumentParser) -> None:

@@ -117,13 +117,10 @@ class Region:
 
         Empty geometries (online courses) count as inside.
         """
-        near = shapely.prepared.prep(self.boundary.buffer(REGION_TOLERANCE_M))
+        near = self.boundary.buffer(REGION_TOLERANCE_M)
         geoms = geometry.to_numpy()
-        out = np.ones(len(geoms), dtype=bool)
-        for i, g in enumerate(geoms):
-            if g is not None and not g.is_empty:
-                out[i] = near.contains(g)
-        return out
+        missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+        return missing | shapely.contains(near, geoms)
 
     def mk_names(self) -> dict[str, str]:
         """Mitgliedskommune ARS → name."""
