@@ -312,11 +312,6 @@ def aggregate_residents(
     return cells[[*cols, "geometry"]]
 
 
-def round_total(value: float, *, base: int = 10) -> int:
-    """Round a published total to a multiple of ``base`` (secondary-suppression rule 4)."""
-    return int(round(value / base) * base)
-
-
 def _thresholds(
     course_ids: Sequence[Any], reach_minutes: Mapping[str, float] | float | None, default: float
 ) -> np.ndarray:
