@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -20,11 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from coverage._synthetic import grid_network
-from coverage.cache import Cache
-from coverage.gtfs import load_gtfs
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # tests._synthetic
+
+from coverage.cache.store import Cache  # noqa: E402
+from coverage.transit.gtfs import load_gtfs  # noqa: E402
+from tests._synthetic import grid_network  # noqa: E402
 
 
 def _times(fn: Callable[[], object], repeat: int) -> list[float]:

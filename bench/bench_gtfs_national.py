@@ -79,8 +79,8 @@ def child_generate(args: argparse.Namespace) -> None:
 def child_load(args: argparse.Namespace) -> None:
     import shapely
 
-    from coverage.cache import Cache
-    from coverage.gtfs import load_gtfs
+    from coverage.cache.store import Cache
+    from coverage.transit.gtfs import load_gtfs
 
     area = shapely.from_wkb(Path(args.area).read_bytes())
     cache = Cache(Path(args.cache))
@@ -121,8 +121,8 @@ def check_model(feed_path: Path, cache_dir: Path, area: object, prefix: str) -> 
     """Compare the embedded model trips of the clipped feed with the model feed read on its own."""
     import numpy as np
 
-    from coverage.cache import Cache
-    from coverage.gtfs import load_gtfs
+    from coverage.cache.store import Cache
+    from coverage.transit.gtfs import load_gtfs
 
     model = load_gtfs(MODEL_FEED)
     clipped = load_gtfs(feed_path, cache=Cache(cache_dir), area=area)

@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT))
 import folium  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from coverage._assets import asset_files, read_asset  # noqa: E402
-from coverage.maps import aggregate_residents, overview_map, render_html  # noqa: E402
+from coverage.outputs._assets import asset_files, read_asset  # noqa: E402
+from coverage.outputs.maps import aggregate_residents, overview_map, render_html  # noqa: E402
 from tests.browser.offline import launch, new_page  # noqa: E402
 from tests.synthetic_maps import county_scale  # noqa: E402
 

@@ -6,7 +6,7 @@ with the model region's network embedded unchanged is generated at two sizes
 (default 10 and 20 million nodes) or given with ``--pbf``. For each file:
 
 * **cold**: a fresh Python process loads both networks with
-  :func:`coverage.network.load_street_networks`, clipped to the model region's
+  :func:`coverage.network.streets.load_street_networks`, clipped to the model region's
   analysis area (county polygon of ``vg5000_rotenburg_wuemme.gpkg``, layer
   ``landkreis``, EPSG:25832, buffered by 15 km; clip buffer 2 km), into an empty
   cache; wall time and peak RSS of that process (``VmHWM``; ``ru_maxrss`` is
@@ -67,8 +67,8 @@ def _worker(pbf: Path, cache: Path, area: str, index: str | None) -> dict[str, A
     import resource
 
     t_import = time.perf_counter()
-    import coverage._osm as osm_module
-    from coverage.network import load_street_networks
+    import coverage.network._osm as osm_module
+    from coverage.network.streets import load_street_networks
 
     if index:
         osm_module.NODE_INDEX = index
@@ -137,7 +137,7 @@ def _same_as_model(pbf: Path) -> bool:
     """Networks of the model area from the big file equal those from the model file itself."""
     import numpy as np
 
-    from coverage.network import load_street_networks
+    from coverage.network.streets import load_street_networks
 
     with tempfile.TemporaryDirectory() as tmp:
         big = load_street_networks(pbf, boundary=_area("model"), buffer_m=2000.0, cache_dir=Path(tmp))
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nodes", type=int, nargs="+", help="Knotenzahl der --pbf-Dateien (für die Hochrechnung)")
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "kursatlas_osm_land")
     parser.add_argument("--area", choices=["model", "synthetic"], default="model")
-    parser.add_argument("--index", help="pyosmium-Knotenindex statt coverage._osm.NODE_INDEX")
+    parser.add_argument("--index", help="pyosmium-Knotenindex statt coverage.network._osm.NODE_INDEX")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--cache", type=Path, help=argparse.SUPPRESS)

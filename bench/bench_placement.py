@@ -31,10 +31,10 @@ import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from coverage import _milp
-from coverage.config import Parameters
-from coverage.placement import marginal_curve, solve_placement
-from coverage.schema import GROUPS, LEVELS, SLOTS
+from coverage.inputs.config import Parameters
+from coverage.inputs.schema import GROUPS, LEVELS, SLOTS
+from coverage.placement import _milp
+from coverage.placement.model import marginal_curve, solve_placement
 
 logger = logging.getLogger(__name__)
 

@@ -84,8 +84,8 @@ def _generate(kind: str, target: Path, size: int) -> dict[str, Any]:
 
 def _run_region(toml: Path) -> dict[str, Any]:
     """One ``run`` of the region (called in a subprocess): seconds and peak RSS per step."""
-    from coverage.config import load_config
-    from coverage.pipeline import STAGES, run
+    from coverage.inputs.config import load_config
+    from coverage.workflow.pipeline import STAGES, run
 
     steps: list[dict[str, Any]] = []
     t_last = [time.perf_counter()]

@@ -32,12 +32,12 @@ from shapely.geometry import box
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from coverage._blocks import clear_memory  # noqa: E402
-from coverage.cache import Cache  # noqa: E402
-from coverage.config import Parameters, load_config  # noqa: E402
-from coverage.pipeline import run  # noqa: E402
-from coverage.registry import add_course  # noqa: E402
-from coverage.traveltime import course_travel_times, networks_key  # noqa: E402
+from coverage.analysis._blocks import clear_memory  # noqa: E402
+from coverage.cache.store import Cache  # noqa: E402
+from coverage.inputs.config import Parameters, load_config  # noqa: E402
+from coverage.traveltime.engine import course_travel_times, networks_key  # noqa: E402
+from coverage.workflow.pipeline import run  # noqa: E402
+from coverage.workflow.registry import add_course  # noqa: E402
 
 NEW_COURSE = {
     "kurs_id": "K900", "traeger": "Beispielträger Bench", "kursname": "A1 vormittags (Beispiel)",
@@ -107,7 +107,7 @@ def model_region() -> None:
     import queue
     import threading
 
-    from coverage.watch import watch
+    from coverage.workflow.watch import watch
 
     clear_memory()
     events: queue.Queue = queue.Queue()
@@ -134,9 +134,9 @@ def county_scale() -> None:
     """Travel times and coverage at county scale: cold vs. one new course."""
     from bench_traveltime import scenario
 
-    from coverage import gaps
-    from coverage.pipeline import _demand as pipeline_demand
-    from coverage.traveltime import Networks
+    from coverage.analysis import gaps
+    from coverage.traveltime.engine import Networks
+    from coverage.workflow.pipeline import _demand as pipeline_demand
 
     params = Parameters()
     nets, origins, courses, _ = scenario(n_origins=20000, n_sites=250)

@@ -20,6 +20,7 @@ import argparse
 import datetime as dt
 import io
 import resource
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -32,11 +33,13 @@ import numpy as np
 import pandas as pd
 from pyproj import Transformer
 
-from coverage._synthetic import grid_network
-from coverage.config import Parameters
-from coverage.gtfs import load_gtfs
-from coverage.network import snap
-from coverage.traveltime import Networks, _prepare, course_travel_times
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests._synthetic
+
+from coverage.inputs.config import Parameters
+from coverage.network.streets import snap
+from coverage.transit.gtfs import load_gtfs
+from coverage.traveltime.engine import Networks, _prepare, course_travel_times
+from tests._synthetic import grid_network
 
 X0, Y0 = 500000.0, 5900000.0
 
@@ -135,7 +138,7 @@ def scenario(*, n_origins: int, n_sites: int, seed: int = 7):
 
 def naive_baseline(nets: Networks, origins, courses, params: Parameters, sample: int) -> float:
     """Seconds per origin of a per-origin approach (networkx + per-origin transit search)."""
-    from coverage.transit import earliest_arrival, latest_departure
+    from coverage.transit.routing import earliest_arrival, latest_departure
 
     def to_nx(net, speed):
         g = nx.DiGraph()

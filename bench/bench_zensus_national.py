@@ -52,8 +52,8 @@ def _child_new(toml: Path, out: Path) -> None:
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    from coverage.config import load_config
-    from coverage.load import load_region, load_residents
+    from coverage.inputs.config import load_config
+    from coverage.inputs.load import load_region, load_residents
 
     cfg = load_config(toml)
     region = load_region(cfg)
@@ -72,8 +72,8 @@ def _child_new(toml: Path, out: Path) -> None:
     )
     rss = _rss_mb()
     # the residents disk cache of a run: a miss (read + store), then a hit (file hash + stored table)
-    from coverage.cache import Cache
-    from coverage.load import _cached_residents
+    from coverage.cache.store import Cache
+    from coverage.inputs.load import _cached_residents
 
     cache = Cache(out.parent / "cache")
     t = time.perf_counter()
@@ -98,7 +98,7 @@ def _child_alt(toml: Path, ref: str) -> None:
     mod.__package__ = "coverage"
     sys.modules[mod.__name__] = mod
     exec(compile(src, f"{ref}:coverage/load.py", "exec"), mod.__dict__)  # the project's own code, from git
-    from coverage.config import load_config
+    from coverage.inputs.config import load_config
 
     cfg = load_config(toml)
     t = time.perf_counter()
@@ -130,8 +130,8 @@ def _run_child(args: list[str], *, timeout: float | None) -> tuple[dict | None, 
 
 
 def _reference() -> dict[str, np.ndarray]:
-    from coverage.config import load_config
-    from coverage.load import load_region, load_residents
+    from coverage.inputs.config import load_config
+    from coverage.inputs.load import load_region, load_residents
 
     cfg = load_config(REGION / "region.toml")
     res = load_residents(cfg, load_region(cfg))

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         html = args.html
         if args.beispiel:
-            from coverage.maps import write_maps
+            from coverage.outputs.maps import write_maps
             from tests.synthetic_maps import county_scale
 
             config, data = county_scale(Path(tmp), n_courses=12, n_proposals=5)

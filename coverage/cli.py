@@ -14,13 +14,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import __version__
-from .errors import KursatlasError
+from coverage import __version__
+from coverage.errors import KursatlasError
 
 if TYPE_CHECKING:
-    from .config import Config
-    from .pipeline import RunResult
-    from .watch import WatchEvent
+    from coverage.inputs.config import Config
+    from coverage.workflow.pipeline import RunResult
+    from coverage.workflow.watch import WatchEvent
 
 __all__ = ["DEMO_CONFIG", "build_parser", "main"]
 
@@ -82,7 +82,7 @@ def _print_result(config: Config, result: RunResult) -> None:
     if config.has_modelled_data:
         print("Hinweis: Die Region enthält modellierte Daten (keine realen Angaben), siehe QUELLEN.md.")
     if result.placement is not None:
-        from .disclosure import DisclosurePolicy
+        from coverage.outputs.disclosure import DisclosurePolicy
 
         st = result.placement.solution.stats()
         served = DisclosurePolicy(config.parameter.mindestanzahl).text(float(st["neu_versorgt"]))
@@ -102,8 +102,8 @@ def _print_result(config: Config, result: RunResult) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .config import load_config
-    from .pipeline import run
+    from coverage.inputs.config import load_config
+    from coverage.workflow.pipeline import run
 
     config = load_config(args.config)
     progress = _Progress()
@@ -115,7 +115,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_watch(args: argparse.Namespace) -> int:
-    from .watch import watch
+    from coverage.workflow.watch import watch
 
     progress = _Progress()
 
@@ -152,8 +152,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from .config import load_config
-    from .summary import summarize
+    from coverage.inputs.config import load_config
+    from coverage.workflow.summary import summarize
 
     config = load_config(args.config)
     summary = summarize(config)
@@ -165,7 +165,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
-    from .scaffold import scaffold
+    from coverage.workflow.scaffold import scaffold
 
     files = scaffold(Path(args.ordner), name=args.name)
     print(f"Neue Region in {args.ordner} angelegt:")
@@ -176,8 +176,8 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
 
 def _cmd_reisezeiten(args: argparse.Namespace) -> int:
-    from .config import load_config
-    from .traveltime import write_travel_time_matrix
+    from coverage.inputs.config import load_config
+    from coverage.traveltime.engine import write_travel_time_matrix
 
     config = load_config(args.config)
     path = write_travel_time_matrix(config, Path(args.ausgabe))
@@ -291,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_reisezeiten)
 
     try:
-        from .registry import add_registry_commands
+        from coverage.workflow.registry import add_registry_commands
     except ImportError:  # pragma: no cover - registry module added later
         pass
     else:
@@ -343,7 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("Es wurde nichts geschrieben; frühere Ergebnisse bleiben erhalten.", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        # a run replaces its outputs all at once (coverage._outputs); Ctrl-C during the swap finishes it
+        # a run replaces its outputs all at once (coverage.workflow._outputs); Ctrl-C during the swap finishes it
         print("Abgebrochen. Die Ausgabeordner enthalten vollständig die Ergebnisse des letzten abgeschlossenen "
               "Laufs.", file=sys.stderr)
         return 130

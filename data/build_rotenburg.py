@@ -41,7 +41,7 @@ import shapely
 from pyproj import Transformer
 from shapely.geometry import LineString, Point, Polygon
 
-from coverage.schema import COURSE_COLUMNS
+from coverage.inputs.schema import COURSE_COLUMNS
 
 LOGGER = logging.getLogger("build_rotenburg")
 

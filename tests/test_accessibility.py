@@ -1,4 +1,4 @@
-"""Tests of coverage.accessibility: E2SFCA equals PySAL access."""
+"""Tests of coverage.analysis.accessibility: E2SFCA equals PySAL access."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from coverage.accessibility import band_weights, e2sfca, e2sfca_by_level
-from coverage.config import Parameters
-from coverage.traveltime import CourseTravelTimes
+from coverage.analysis.accessibility import band_weights, e2sfca, e2sfca_by_level
+from coverage.inputs.config import Parameters
+from coverage.traveltime.engine import CourseTravelTimes
 
 BANDS = Parameters().e2sfca_baender  # ((15, 1.0), (30, 0.68), (45, 0.22), (60, 0.05))
 
@@ -101,7 +101,7 @@ def test_by_level_wrapper_splits_seats_and_skips_online():
 
 
 def test_travel_weights_equal_band_weights_of_best_time():
-    from coverage.accessibility import travel_weights
+    from coverage.analysis.accessibility import travel_weights
 
     rng = np.random.default_rng(4)
     for dtype in (np.float32, np.float64):

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coverage import _aggregate, _milp
+from coverage.placement import _aggregate, _milp
 
 from .test_placement import _subset_lp
 

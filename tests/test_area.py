@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from coverage.config import Parameters, load_config
+from coverage.analysis.gaps import OUTSIDE_COLUMN, assess, write_gap_tables
 from coverage.errors import ConfigError, InputDataError
-from coverage.gaps import OUTSIDE_COLUMN, assess, write_gap_tables
-from coverage.load import load_inputs
-from coverage.traveltime import CourseTravelTimes
+from coverage.inputs.config import Parameters, load_config
+from coverage.inputs.load import load_inputs
+from coverage.traveltime.engine import CourseTravelTimes
 
 from .conftest import COURSE_HEADER, X0, Y0, _lonlat
 from .test_gaps import _mitgliedskommunen
@@ -192,7 +192,7 @@ def test_outside_column_and_course_location_in_the_files(tmp_path: Path) -> None
 def test_courses_outside_the_county_are_marked_on_the_map(tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from coverage.maps import overview_map, render_html
+    from coverage.outputs.maps import overview_map, render_html
     from tests.synthetic_maps import make_region
 
     config, data = make_region(tmp_path)

@@ -1,4 +1,4 @@
-"""Tests of coverage.assignment: the capacity-constrained seat assignment."""
+"""Tests of coverage.analysis.assignment: the capacity-constrained seat assignment."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from coverage import assignment as asg
-from coverage.assignment import assign, course_capacity
+from coverage.analysis import assignment as asg
+from coverage.analysis.assignment import assign, course_capacity
 from coverage.errors import InputDataError
 
 
@@ -137,7 +137,7 @@ def test_property_vs_networkx_and_bruteforce(inst):
 @given(instances())
 def test_property_congested_start_and_unmerged(inst):
     # the congested branch (pruning, greedy by minutes) on every instance, and the model without merging
-    from coverage import _transport
+    from coverage.analysis import _transport
 
     with mock.patch.object(_transport, "_cheapest", side_effect=lambda *a: (_cheapest_plain(*a), True)):
         _check(*inst)
@@ -192,7 +192,7 @@ def test_medium_instances_match_two_stage_lp(seed):
 
 
 def test_group_rows_is_exact():
-    from coverage._transport import group_rows
+    from coverage.analysis._transport import group_rows
 
     rng = np.random.default_rng(5)
     base = sp.random(60, 8, density=0.4, random_state=6, format="csr")
@@ -228,7 +228,7 @@ def test_merging_identical_segments_is_exact() -> None:
     import numpy as np
     import scipy.sparse as sp
 
-    from coverage.assignment import _assign_exact, assign
+    from coverage.analysis.assignment import _assign_exact, assign
 
     rng = np.random.default_rng(3)
     base = sp.random(40, 6, density=0.4, random_state=4, format="csr") * 30

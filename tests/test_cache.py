@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import Point
 
-from coverage.cache import Cache, code_salt, fingerprint, tree_sha256
-from coverage.config import Parameters
+from coverage.cache.store import Cache, code_salt, fingerprint, tree_sha256
+from coverage.inputs.config import Parameters
 
 # --------------------------------------------------------------------------- fingerprint
 
@@ -108,9 +108,9 @@ def test_fingerprint_of_geodataframe() -> None:
 
 
 def test_code_salt_enters_the_key() -> None:
-    assert fingerprint("x", code=["coverage.cache"]) != fingerprint("x")
-    assert code_salt(["coverage.cache", "coverage._io"]) == code_salt(["coverage._io", "coverage.cache"])
-    assert code_salt(["coverage.cache"]) != code_salt(["coverage._io"])
+    assert fingerprint("x", code=["coverage.cache.store"]) != fingerprint("x")
+    assert code_salt(["coverage.cache.store", "coverage._io"]) == code_salt(["coverage._io", "coverage.cache.store"])
+    assert code_salt(["coverage.cache.store"]) != code_salt(["coverage._io"])
 
 
 def test_fingerprint_rejects_unknown_types(tmp_path: Path) -> None:
@@ -182,7 +182,7 @@ def test_corrupted_entry_is_detected_deleted_and_rebuilt(
     value = np.random.default_rng(0).random((50, 40))
     path = cache.put("reisezeiten", key, value)
     corrupt(path)
-    with caplog.at_level(logging.WARNING, logger="coverage.cache"):
+    with caplog.at_level(logging.WARNING, logger="coverage.cache.store"):
         assert cache.get("reisezeiten", key) is None
     assert "beschädigt" in caplog.text and "neu berechnet" in caplog.text
     assert not path.exists()
@@ -316,7 +316,7 @@ def test_mapped_entry_is_verified_read_only_and_closed(tmp_path: Path, caplog: p
     with cache.mapped("block", "fehlt") as got:
         assert got is None
     _corrupt_flip(path)
-    with caplog.at_level(logging.WARNING, logger="coverage.cache"), cache.mapped("block", "b") as got:
+    with caplog.at_level(logging.WARNING, logger="coverage.cache.store"), cache.mapped("block", "b") as got:
         assert got is None
     assert "beschädigt" in caplog.text and not path.exists()
     assert cache.misses == 2
@@ -407,8 +407,8 @@ def test_text_fingerprint_fixed_cases() -> None:
 
 def test_decoded_text_columns_hand_their_codes_to_factorize() -> None:
     """A long text column rebuilt from stored codes: factorize answers with them, equal to pandas' own result."""
-    from coverage import _codes
-    from coverage._frames import decode_frame, encode_frame
+    from coverage.cache import _codes
+    from coverage.cache._frames import decode_frame, encode_frame
 
     rng = np.random.default_rng(4)
     n = 30_000

@@ -11,16 +11,16 @@ import pandas as pd
 import pytest
 from shapely.geometry import box
 
-from coverage.changes import (
+from coverage.inputs.config import load_config
+from coverage.inputs.load import load_courses, load_region
+from coverage.workflow.changes import (
     CHANGE_COLUMNS,
     change_layer,
     compare_runs,
     course_records,
     write_changes,
 )
-from coverage.config import load_config
-from coverage.load import load_courses, load_region
-from coverage.manifest import write_manifest
+from coverage.workflow.manifest import write_manifest
 
 
 def _gaps(rows: list[tuple[str, str, str, float, float, str]]) -> pd.DataFrame:

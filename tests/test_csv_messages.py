@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from coverage.cli import main
-from coverage.config import load_config
 from coverage.errors import InputDataError
-from coverage.load import load_inputs
+from coverage.inputs.config import load_config
+from coverage.inputs.load import load_inputs
 
 FILES = ["kurse.csv", "standorte.csv", "einwohner.csv"]
 
@@ -81,7 +81,7 @@ def test_empty_trailing_fields_and_short_rows_are_accepted(tiny_region: Path) ->
 
 
 def test_quotes_inside_values_are_not_errors(tmp_path: Path) -> None:
-    from coverage._validate import read_table
+    from coverage.inputs._validate import read_table
 
     path = tmp_path / "t.csv"
     path.write_text('a;b;c\n1;Bildschirm 5" breit;x\n2;"zwei\nZeilen";"mit ""Zitat"""\n', encoding="utf-8")

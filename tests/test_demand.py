@@ -1,4 +1,4 @@
-"""Tests of coverage.demand: the demand segments and the assumptions table."""
+"""Tests of coverage.analysis.demand: the demand segments and the assumptions table."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coverage.config import DemandAssumptions, Parameters
-from coverage.demand import (
+from coverage.analysis.demand import (
     DEMAND_COLUMNS,
     GROUP_COLUMNS,
     LEVEL_COLUMNS,
@@ -18,7 +17,8 @@ from coverage.demand import (
     level_shares,
 )
 from coverage.errors import ConfigError, InputDataError
-from coverage.schema import GROUPS, LEVELS
+from coverage.inputs.config import DemandAssumptions, Parameters
+from coverage.inputs.schema import GROUPS, LEVELS
 
 
 def _residents(einwohner, **extra) -> pd.DataFrame:

@@ -18,11 +18,11 @@ import pytest
 import scipy.sparse as sp
 from shapely.geometry import box
 
-from coverage.config import Parameters, load_config
-from coverage.disclosure import DisclosurePolicy
+from coverage.analysis.gaps import CANDIDATE_COLUMN, _candidate_sums, _ranks, assess, min_bedarf_quote
 from coverage.errors import ConfigError
-from coverage.gaps import CANDIDATE_COLUMN, _candidate_sums, _ranks, assess, min_bedarf_quote
-from coverage.traveltime import CourseTravelTimes
+from coverage.inputs.config import Parameters, load_config
+from coverage.outputs.disclosure import DisclosurePolicy
+from coverage.traveltime.engine import CourseTravelTimes
 
 SEGMENTS = [
     # origin, level, persons; comment: situation with the defaults

@@ -1,4 +1,4 @@
-"""Tests of coverage.gaps: reasons, the gap table and its files."""
+"""Tests of coverage.analysis.gaps: reasons, the gap table and its files."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from shapely.geometry import box
 
-from coverage.config import Parameters
-from coverage.demand import demand_segments
-from coverage.gaps import assess, gap_columns, write_gap_tables
-from coverage.schema import LEVELS
-from coverage.traveltime import CourseTravelTimes
+from coverage.analysis.demand import demand_segments
+from coverage.analysis.gaps import assess, gap_columns, write_gap_tables
+from coverage.inputs.config import Parameters
+from coverage.inputs.schema import LEVELS
+from coverage.traveltime.engine import CourseTravelTimes
 
 HOSTILE = '=HYPERLINK("http://example.invalid","klick")'
 
@@ -239,8 +239,8 @@ def test_rerun_recomputes_only_changed_blocks_and_is_never_stale(tmp_path):
     """Reuse is keyed by content: a changed travel time or seat count of a course with the same id is seen."""
     from unittest import mock
 
-    from coverage import _blocks
-    from coverage.cache import Cache
+    from coverage.analysis import _blocks
+    from coverage.cache.store import Cache
 
     seg, courses, travel, mk = _case()
     p = Parameters()
@@ -294,10 +294,10 @@ def test_rerun_recomputes_only_changed_blocks_and_is_never_stale(tmp_path):
 
 
 def test_block_keys_see_every_input():
-    from coverage import _blocks
-    from coverage.assignment import course_capacity
-    from coverage.cache import code_salt
-    from coverage.gaps import _problem
+    from coverage.analysis import _blocks
+    from coverage.analysis.assignment import course_capacity
+    from coverage.analysis.gaps import _problem
+    from coverage.cache.store import code_salt
 
     seg, courses, travel, _ = _case()
     p = Parameters()
@@ -333,7 +333,7 @@ def test_block_keys_see_every_input():
 
 
 def test_level_blocks_join_levels_of_one_course():
-    from coverage._blocks import level_blocks
+    from coverage.analysis._blocks import level_blocks
 
     level_ok = np.zeros((6, 3), bool)
     level_ok[[1, 2], 0] = True  # A1, A2
@@ -346,7 +346,7 @@ def test_level_blocks_join_levels_of_one_course():
 
 
 def test_column_digests_change_with_any_value():
-    from coverage._blocks import column_digests
+    from coverage.analysis._blocks import column_digests
 
     rng = np.random.default_rng(2)
     for dtype in (np.float32, np.float64):
@@ -361,7 +361,7 @@ def test_column_digests_change_with_any_value():
 
 
 def test_gap_table_from_segments_matches_assess(result):
-    from coverage.gaps import gap_table
+    from coverage.analysis.gaps import gap_table
 
     g = gap_table(result.segments, result.mitgliedskommunen, params=result.params, e2sfca=result.e2sfca)
     same = [c for c in g.columns if not c.startswith("Lücke bei") and c != "Flagge robust"]
@@ -378,7 +378,7 @@ def _random_demand(rng: np.random.Generator, mk: pd.DataFrame, n_o: int) -> pd.D
 
 def test_rerun_after_new_course_equals_cold_run():
     """One new course: only its block is computed again, from reused per-course pieces; same result as cold."""
-    from coverage import _blocks
+    from coverage.analysis import _blocks
 
     rng = np.random.default_rng(11)
     mk = _mitgliedskommunen()
@@ -415,8 +415,8 @@ def test_candidate_columns_from_disk_equal_cold_run(tmp_path):
     """A new process reuses the stored candidate columns (also of a course equal to another); same result as cold."""
     from unittest import mock
 
-    from coverage import _blocks
-    from coverage.cache import Cache
+    from coverage.analysis import _blocks
+    from coverage.cache.store import Cache
 
     rng = np.random.default_rng(5)
     mk = _mitgliedskommunen()
@@ -466,7 +466,7 @@ def test_travel_column_keys_stand_for_the_values():
     from dataclasses import replace
     from unittest import mock
 
-    from coverage import _blocks
+    from coverage.analysis import _blocks
 
     seg, courses, travel, mk = _case()
     keys = np.array([hashlib.sha256(f"spalte{j}".encode()).hexdigest() for j in range(len(courses))])

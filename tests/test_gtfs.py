@@ -1,4 +1,4 @@
-"""Tests of coverage.gtfs: loading, validation, service days and hand-made routing edge cases."""
+"""Tests of coverage.transit.gtfs: loading, validation, service days and hand-made routing edge cases."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from coverage.errors import GTFSError, RoutingError
-from coverage.gtfs import load_gtfs
-from coverage.transit import stop_to_stop_earliest_arrival
+from coverage.transit.gtfs import load_gtfs
+from coverage.transit.routing import stop_to_stop_earliest_arrival
 
 DATA = Path(__file__).parent / "data"
 CAIRNS = DATA / "cairns_gtfs_2014.zip"
@@ -403,7 +403,7 @@ def test_lenient_mode_collects_problems(tmp_path, caplog):
         + "T9,09:00:00,09:00:00,A,1\n"  # unknown trip
     )
     files = {"stop_times.txt": st, "stops.txt": BASE["stops.txt"] + "B,Doppelt,51.0,9.0\n"}
-    with caplog.at_level(logging.WARNING, logger="coverage.gtfs"):
+    with caplog.at_level(logging.WARNING, logger="coverage.transit.gtfs"):
         feed = load_gtfs(write_feed(tmp_path, files), strict=False)
     codes = sorted(p["code"] for p in feed.problems)
     assert codes == ["duplicate_key", "foreign_key_violation", "stop_time_with_arrival_before_previous_departure_time"]

@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from coverage import _gtfscache, gtfs
-from coverage.cache import Cache
+from coverage.cache.store import Cache
 from coverage.errors import GTFSError
-from coverage.gtfs import Feed, load_gtfs
+from coverage.transit import _gtfscache, gtfs
+from coverage.transit.gtfs import Feed, load_gtfs
 
 from .test_gtfs import BASE, CAIRNS, MON, write_feed
 
@@ -72,7 +72,7 @@ def test_cached_cairns_equals_fresh_in_every_field(tmp_path: Path, monkeypatch: 
     assert_same_feed(fresh, first)
 
     _forbid_parsing(monkeypatch)
-    with caplog.at_level(logging.INFO, logger="coverage._gtfscache"):
+    with caplog.at_level(logging.INFO, logger="coverage.transit._gtfscache"):
         second = load_gtfs(CAIRNS, cache=cache)
     assert (cache.hits, cache.misses) == (1, 1)
     assert "Fahrplan aus dem Cache geladen" in caplog.text
@@ -132,7 +132,7 @@ def test_strict_flag_and_parser_code_are_part_of_the_key(tmp_path: Path, monkeyp
     load_gtfs(path, cache=cache, strict=False)
     assert (cache.hits, cache.misses) == (0, 2)
     key = _gtfscache._feed_key(path, strict=True)
-    monkeypatch.setattr("coverage.cache.code_salt", lambda modules: "geänderter Code")
+    monkeypatch.setattr("coverage.cache.store.code_salt", lambda modules: "geänderter Code")
     assert _gtfscache._feed_key(path, strict=True) != key
     load_gtfs(path, cache=cache)
     assert (cache.hits, cache.misses) == (0, 3)
@@ -148,7 +148,7 @@ def test_corrupt_entry_is_detected_and_the_feed_parsed_again(tmp_path: Path, cap
         raw[pos] ^= 0xFF
     entry.write_bytes(bytes(raw))
 
-    with caplog.at_level(logging.WARNING, logger="coverage.cache"):
+    with caplog.at_level(logging.WARNING, logger="coverage.cache.store"):
         again = load_gtfs(CAIRNS, cache=cache)
     assert "beschädigt" in caplog.text
     assert (cache.hits, cache.misses) == (0, 2)
@@ -164,7 +164,7 @@ def test_unusable_entry_with_valid_checksum_is_parsed_again(tmp_path: Path, capl
     key = _gtfscache._feed_key(path, strict=True)
     assert key is not None
     cache.put(KIND, key, {"fremd": np.zeros(3)})
-    with caplog.at_level(logging.WARNING, logger="coverage._gtfscache"):
+    with caplog.at_level(logging.WARNING, logger="coverage.transit._gtfscache"):
         feed = load_gtfs(path, cache=cache)
     assert "unbrauchbar" in caplog.text
     assert_same_feed(load_gtfs(path), feed)
@@ -190,7 +190,7 @@ def test_lenient_feed_round_trips_its_problems(tmp_path: Path, monkeypatch: pyte
     assert any(p["value"] is None for p in fresh.problems)
     load_gtfs(path, strict=False, cache=cache)
     _forbid_parsing(monkeypatch)
-    with caplog.at_level(logging.WARNING, logger="coverage._gtfscache"):
+    with caplog.at_level(logging.WARNING, logger="coverage.transit._gtfscache"):
         cached = load_gtfs(path, strict=False, cache=cache)
     assert cache.hits == 1
     assert f"{len(fresh.problems)} Regelverstöße" in caplog.text

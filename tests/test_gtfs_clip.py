@@ -26,10 +26,11 @@ from hypothesis import strategies as st
 from pyproj import Transformer
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
-from coverage import _gtfscache, _gtfsclip, gtfs, traveltime
-from coverage.cache import Cache, file_xxh128, tree_xxh128
+from coverage.cache.store import Cache, file_xxh128, tree_xxh128
 from coverage.errors import GTFSError
-from coverage.gtfs import ClipSummary, Feed, load_gtfs
+from coverage.transit import _gtfscache, _gtfsclip, gtfs
+from coverage.transit.gtfs import ClipSummary, Feed, load_gtfs
+from coverage.traveltime import engine as traveltime
 
 from .test_gtfs import CAIRNS
 from .test_gtfs_cache import assert_same_feed
@@ -248,7 +249,7 @@ def test_one_pass_and_second_pass_agree(tmp_path: Path, monkeypatch: pytest.Monk
     for name, order in (("sorted", rows), ("mixed", rows[1:] + rows[:1])):
         path = write_zip(tmp_path / f"{name}.zip", {**files, "stop_times.txt": header + "".join(order)})
         caplog.clear()
-        with caplog.at_level(logging.INFO, logger="coverage._gtfsclip"):
+        with caplog.at_level(logging.INFO, logger="coverage.transit._gtfsclip"):
             feed = assert_clip_matches_brute_force(path, AREA)
         assert ("zweiter Durchgang" in caplog.text) == (name == "mixed")
         assert sorted(feed.trips["trip_id"]) == ["T1", "T2", "T3", "T4"]
@@ -497,7 +498,7 @@ def test_warm_load_reads_the_clip_from_the_cache_without_the_feed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     cache = Cache(tmp_path / "cache")
-    with caplog.at_level(logging.INFO, logger="coverage._gtfsclip"):
+    with caplog.at_level(logging.INFO, logger="coverage.transit._gtfsclip"):
         first = load_gtfs(CAIRNS, cache=cache, area=box(5.50e6, -1.749e7, 5.52e6, -1.747e7))
     assert "Haltestellen gelesen" in caplog.text and "Fahrtabschnitte gelesen" in caplog.text
     assert (cache.hits, cache.misses) == (0, 1)
@@ -567,6 +568,6 @@ def test_course_partly_outside_the_feed_dates_checks_the_days_inside(
 ) -> None:
     feed = load_gtfs(write_zip(tmp_path / "feed.zip", DHID_FEED))
     days = [dt.date(2027, 3, 1), dt.date(2027, 3, 2), dt.date(2027, 5, 3)]
-    with caplog.at_level(logging.WARNING, logger="coverage.traveltime"):
+    with caplog.at_level(logging.WARNING, logger="coverage.traveltime.engine"):
         assert traveltime._days_in_feed(days, feed, course_id="K7") == days[:2]
     assert "Kurs K7: 1 von 3 Kurstagen liegen außerhalb" in caplog.text

@@ -1,9 +1,9 @@
 """The real test region ``data/herrenberg``: full run, travel times against independent references, data checks.
 
 Walking times are checked against networkx Dijkstra on a graph built here directly
-from the OSM file with pyosmium (not with :mod:`coverage.network`); public-transport
+from the OSM file with pyosmium (not with :mod:`coverage.network.streets`); public-transport
 times against a brute-force fixpoint search over the merged GTFS feed read here with
-:mod:`csv` (not with :mod:`coverage.gtfs` or the Connection Scan in :mod:`coverage.transit`).
+:mod:`csv` (not with :mod:`coverage.transit.gtfs` or the Connection Scan in :mod:`coverage.transit.routing`).
 """
 
 from __future__ import annotations
@@ -33,10 +33,10 @@ import shapely
 from pyproj import Transformer
 from scipy.spatial import cKDTree
 
-from coverage.config import load_config
-from coverage.load import load_inputs
-from coverage.pipeline import run
-from coverage.traveltime import CourseTravelTimes, course_travel_times, load_networks
+from coverage.inputs.config import load_config
+from coverage.inputs.load import load_inputs
+from coverage.traveltime.engine import CourseTravelTimes, course_travel_times, load_networks
+from coverage.workflow.pipeline import run
 
 REPO = Path(__file__).resolve().parent.parent
 REGION = REPO / "data" / "herrenberg"

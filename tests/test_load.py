@@ -8,9 +8,9 @@ import geopandas as gpd
 import pytest
 from shapely.geometry import Point
 
-from coverage.config import load_config
 from coverage.errors import ConfigError, CRSError, InputDataError, KursatlasError
-from coverage.load import load_courses, load_inputs, load_region
+from coverage.inputs.config import load_config
+from coverage.inputs.load import load_courses, load_inputs, load_region
 
 from .conftest import COURSE_HEADER, write_tiny_region
 

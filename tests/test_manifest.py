@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from coverage import __version__
-from coverage.config import Parameters, load_config
-from coverage.manifest import (
+from coverage.inputs.config import Parameters, load_config
+from coverage.workflow.manifest import (
     MANIFEST_NAME,
     config_input_files,
     hash_inputs,
@@ -109,7 +109,7 @@ def test_naive_start_time_is_local(tmp_path: Path) -> None:
 
 
 def test_interrupted_manifest_leaves_no_complete_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from coverage import manifest as manifest_mod
+    from coverage.workflow import manifest as manifest_mod
 
     def boom(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt

@@ -16,13 +16,13 @@ import folium
 import pytest
 from folium import plugins
 
-from coverage import _assets
-from coverage._assets import LIBRARIES, asset_digest, asset_files, read_asset, remote_resources
-from coverage.maps import TILE_NOTICE, _render_salt, overview_map, render_html, write_maps
+from coverage.outputs import _assets
+from coverage.outputs._assets import LIBRARIES, asset_digest, asset_files, read_asset, remote_resources
+from coverage.outputs.maps import TILE_NOTICE, _render_salt, overview_map, render_html, write_maps
 from tests.synthetic_maps import make_region
 
 ROOT = Path(__file__).resolve().parents[1]
-ASSETS = ROOT / "coverage" / "_mapassets"
+ASSETS = ROOT / "coverage" / "outputs" / "_mapassets"
 _TAG = re.compile(r"<(script|link|img|iframe)\b[^>]*?\s(?:src|href)\s*=", re.IGNORECASE)
 
 
@@ -58,8 +58,8 @@ def test_versions_are_the_ones_folium_references() -> None:
 
 def test_package_data_covers_every_file() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
-    assert "coverage._mapassets" in config["packages"]
-    patterns = config["package-data"]["coverage._mapassets"]
+    assert "coverage.outputs._mapassets" in config["packages"]
+    patterns = config["package-data"]["coverage.outputs._mapassets"]
     matched = {p.relative_to(ASSETS).as_posix() for pat in patterns for p in ASSETS.glob(pat) if p.is_file()}
     assert matched == {*asset_files(), "README.md"}
 
@@ -120,7 +120,7 @@ def test_a_library_kursatlas_does_not_ship_is_reported(caplog: pytest.LogCapture
     m = folium.Map(location=[53.2, 9.4], zoom_start=9)
     folium.Marker([53.2, 9.4], icon=folium.Icon(color="red")).add_to(m)  # would need awesome-markers
     m.add_child(plugins.MiniMap())
-    with caplog.at_level(logging.WARNING, logger="coverage._assets"):
+    with caplog.at_level(logging.WARNING, logger="coverage.outputs._assets"):
         text = render_html(m)
     assert "nicht mitliefert" in caplog.text and "leaflet-minimap" in caplog.text.lower()
     assert any("minimap" in u.lower() for u in remote_resources(text))

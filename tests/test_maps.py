@@ -14,9 +14,8 @@ import pandas as pd
 import pytest
 import shapely
 
-from coverage._html import esc, esc_props, fmt_count, info_table
-from coverage.changes import CHANGE_COLUMNS, ChangeReport
-from coverage.maps import (
+from coverage.outputs._html import esc, esc_props, fmt_count, info_table
+from coverage.outputs.maps import (
     CHANGE_LAYER_NAME,
     MAX_MAP_BYTES,
     MapData,
@@ -28,8 +27,9 @@ from coverage.maps import (
     render_html,
     write_maps,
 )
-from coverage.report import write_report
-from coverage.traveltime import CourseTravelTimes
+from coverage.outputs.report import write_report
+from coverage.traveltime.engine import CourseTravelTimes
+from coverage.workflow.changes import CHANGE_COLUMNS, ChangeReport
 from tests.synthetic_maps import HOSTILE, county_scale, make_config, make_region
 
 CRS = "EPSG:25832"

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from coverage.maps import (
+from coverage.outputs.maps import (
     CHANGE_LAYER_NAME,
     TILE_NOTICE,
     aggregate_residents,
@@ -32,7 +32,7 @@ from coverage.maps import (
     render_html,
     write_maps,
 )
-from coverage.report import write_report
+from coverage.outputs.report import write_report
 from tests.browser.offline import TILE_URL, find_chromium, launch, new_page
 from tests.synthetic_maps import HOSTILE, make_region
 from tests.test_maps import change_report

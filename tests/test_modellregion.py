@@ -217,7 +217,7 @@ def test_kurse_columns_and_values() -> None:
 
 
 def test_kurse_match_project_schema() -> None:
-    schema = pytest.importorskip("coverage.schema")
+    schema = pytest.importorskip("coverage.inputs.schema")
     assert set(schema.COURSE_COLUMNS) <= set(COURSE_COLUMNS)
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from coverage.cli import DEMO_CONFIG
-from coverage.config import load_config
-from coverage.registry import add_course
+from coverage.inputs.config import load_config
+from coverage.workflow.registry import add_course
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,4 +1,4 @@
-"""Tests of coverage.network: loading, snapping and street travel times."""
+"""Tests of coverage.network.streets: loading, snapping and street travel times."""
 
 from __future__ import annotations
 
@@ -17,8 +17,7 @@ from hypothesis import strategies as st
 from pyproj import Transformer
 from shapely.geometry import box
 
-import coverage.network as network_module
-from coverage._synthetic import grid_network
+import coverage.network.streets as network_module
 from coverage.errors import (
     ConfigError,
     CRSError,
@@ -26,7 +25,7 @@ from coverage.errors import (
     KursatlasError,
     NetworkError,
 )
-from coverage.network import (
+from coverage.network.streets import (
     SPARSE_TIME_OFFSET_S,
     StreetNetwork,
     load_street_network,
@@ -34,6 +33,7 @@ from coverage.network import (
     street_times,
     street_times_sparse,
 )
+from tests._synthetic import grid_network
 
 DATA = Path(__file__).parent / "data"
 HELSINKI_PBF = DATA / "helsinki_test.osm.pbf"
@@ -213,7 +213,7 @@ def test_largest_component_logged(tmp_path: Path, caplog: pytest.LogCaptureFixtu
     ways = [*WAYS, (30, [7, 9], {"highway": "residential"})]  # isolated street
     path = tmp_path / "insel.osm"
     path.write_text(osm_xml(ways), encoding="utf-8")
-    with caplog.at_level(logging.INFO, logger="coverage.network"):
+    with caplog.at_level(logging.INFO, logger="coverage.network.streets"):
         net = load_street_network(path, mode="fuss")
     assert 7 not in net.node_ids and 9 not in net.node_ids
     text = caplog.text
@@ -577,7 +577,7 @@ def test_pbf_prefilter_does_not_change_clip(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_file_cache(handmade: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import coverage._osm as osm_module
+    import coverage.network._osm as osm_module
 
     pbf = tmp_path / "netz.osm.pbf"
     pbf.write_bytes(handmade["pbf"].read_bytes())

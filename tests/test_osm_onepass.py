@@ -3,7 +3,7 @@
 The reference is the per-mode reader as it was before the one-pass reader
 (``legacy_read``, written out here: every way and every node through Python, a
 dict of coordinates); both networks from :func:`load_street_networks` must equal
-what that reader and :func:`coverage.network._assemble` give, array for array.
+what that reader and :func:`coverage.network.streets._assemble` give, array for array.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ import pytest
 from pyproj import Transformer
 from shapely.geometry import box
 
-import coverage._osm as osm_module
-import coverage.network as network_module
-from coverage._osm import EdgeList, _edge_list_from_raw, format_count, way_allowed, way_directions
-from coverage.cache import Cache, file_xxh128
+import coverage.network._osm as osm_module
+import coverage.network.streets as network_module
+from coverage.cache.store import Cache, file_xxh128
 from coverage.errors import NetworkError
-from coverage.network import StreetNetwork, load_street_network, load_street_networks
-from coverage.traveltime import load_networks
+from coverage.network._osm import EdgeList, _edge_list_from_raw, format_count, way_allowed, way_directions
+from coverage.network.streets import StreetNetwork, load_street_network, load_street_networks
+from coverage.traveltime.engine import load_networks
 
 ROOT = Path(__file__).resolve().parents[1]
 HELSINKI_PBF = Path(__file__).parent / "data" / "helsinki_test.osm.pbf"
@@ -209,7 +209,7 @@ def test_model_region_one_pass_equals_per_mode_reader() -> None:
 
 
 def test_read_log_and_counts(handmade: dict[str, Path], caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="coverage._osm"):
+    with caplog.at_level(logging.INFO, logger="coverage.network._osm"):
         ways = osm_module.read_ways(handmade["pbf"], bbox_lonlat=(8.99, 50.99, 9.01, 51.01))
     assert ways.n_read == 15  # all highway ways, also the unusable motorway and the far street
     assert 25 not in ways.way.tolist() and 17 not in ways.way.tolist()
@@ -495,7 +495,7 @@ def test_file_xxh128_is_the_hash_of_the_bytes(tmp_path: Path, monkeypatch: pytes
 
     import xxhash
 
-    import coverage.cache as cache_module
+    import coverage.cache.store as cache_module
 
     empty = tmp_path / "leer.osm.pbf"
     empty.write_bytes(b"")

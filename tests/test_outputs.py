@@ -25,12 +25,12 @@ from pathlib import Path
 
 import pytest
 
-from coverage import _outputs
-from coverage._outputs import JOURNAL_NAME, LOCK_NAME, OutputLock, Staging, recover
 from coverage.cli import DEMO_CONFIG
-from coverage.config import load_config
 from coverage.errors import OutputError
-from coverage.manifest import latest_run, read_manifest
+from coverage.inputs.config import load_config
+from coverage.workflow import _outputs
+from coverage.workflow._outputs import JOURNAL_NAME, LOCK_NAME, OutputLock, Staging, recover
+from coverage.workflow.manifest import latest_run, read_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -199,7 +199,7 @@ def test_swap_killed_between_renames_is_completed_by_recover(tmp_path: Path, kil
 import os, signal, sys
 sys.path.insert(0, {str(ROOT)!r})
 from pathlib import Path
-from coverage import _outputs
+from coverage.workflow import _outputs
 n = [0]
 real = _outputs._rename
 def rename(src, dst):
@@ -266,7 +266,9 @@ count = [0]
 def die():
     os.kill(os.getpid(), signal.SIGKILL)
 
-from coverage import _outputs, maps
+from coverage.workflow import _outputs
+
+from coverage.outputs import maps
 if mode == "map":  # while the maps are rendered into the staging folder
     real_map = maps.write_map
     def write_map(job, directory):
@@ -334,7 +336,7 @@ def _bump_capacity(toml: Path, seats: int) -> None:
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the model region with outputs in the temp folder, run once (coverage only)."""
-    from coverage.pipeline import run
+    from coverage.workflow.pipeline import run
 
     base = tmp_path_factory.mktemp("modell_ausgaben")
     shutil.copytree(DEMO_CONFIG.parent, base / "region", ignore=shutil.ignore_patterns(".kursatlas-cache"))
@@ -462,8 +464,8 @@ def test_results_and_maps_in_one_folder(tmp_path: Path) -> None:
 
 
 def test_beobachten_holds_the_lock_while_it_runs(tiny_region: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from coverage import pipeline
-    from coverage.watch import watch
+    from coverage.workflow import pipeline
+    from coverage.workflow.watch import watch
 
     cfg = load_config(tiny_region)
     ran = threading.Event()

@@ -11,12 +11,12 @@ import pandas as pd
 import pyogrio
 import pytest
 
-from coverage import maps
-from coverage._assets import remote_resources
 from coverage.cli import DEMO_CONFIG, main
-from coverage.config import load_config
 from coverage.errors import InputDataError
-from coverage.pipeline import run
+from coverage.inputs.config import load_config
+from coverage.outputs import maps
+from coverage.outputs._assets import remote_resources
+from coverage.workflow.pipeline import run
 
 
 def _digest(folder: Path) -> dict[str, str]:
@@ -109,7 +109,7 @@ def test_interrupted_run_keeps_previous_results(region: Path, monkeypatch: pytes
 
 
 def test_quick_rerun_reports_a_new_course(region: Path) -> None:
-    from coverage.registry import add_course
+    from coverage.workflow.registry import add_course
 
     cfg = load_config(region)
     registry = region.parent / "kurse.csv"
@@ -145,8 +145,8 @@ def test_validate_demo_config() -> None:
 
 
 def test_rerun_keeps_unchanged_maps_and_rewrites_edited_ones(region: Path) -> None:
-    from coverage.cache import file_sha256
-    from coverage.manifest import read_manifest
+    from coverage.cache.store import file_sha256
+    from coverage.workflow.manifest import read_manifest
 
     cfg = load_config(region)
     run(cfg, proposals=False)
@@ -169,8 +169,8 @@ def test_rerun_keeps_unchanged_maps_and_rewrites_edited_ones(region: Path) -> No
 
 
 def test_cached_inputs_equal_fresh_ones_and_follow_the_files(tmp_path: Path) -> None:
-    from coverage.cache import Cache, fingerprint
-    from coverage.load import cached_frames, load_inputs
+    from coverage.cache.store import Cache, fingerprint
+    from coverage.inputs.load import cached_frames, load_inputs
 
     shutil.copytree(DEMO_CONFIG.parent, tmp_path / "region", ignore=shutil.ignore_patterns(".kursatlas-cache"))
     cfg = load_config(tmp_path / "region" / DEMO_CONFIG.name)

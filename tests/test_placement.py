@@ -1,4 +1,4 @@
-"""Tests of the course placement model (coverage.placement)."""
+"""Tests of the course placement model (coverage.placement.model)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
-from coverage import _milp
-from coverage.config import Parameters
-from coverage.placement import (
+from coverage.inputs.config import Parameters
+from coverage.placement import _milp
+from coverage.placement.model import (
     CURVE_COLUMNS,
     PROPOSAL_COLUMNS,
     candidate_courses,
@@ -258,7 +258,7 @@ def test_marginal_curve_monotone() -> None:
 
 def test_spopt_mclp_equal_covered_weight() -> None:
     pytest.importorskip("spopt")
-    from coverage._spopt_compare import compare_with_spopt
+    from tests._spopt_compare import compare_with_spopt
 
     rng = np.random.default_rng(42)
     n_d, n_k = 50, 12
@@ -453,7 +453,7 @@ def test_highs_prints_nothing() -> None:
 
     code = (
         "import numpy as np, scipy.sparse as sp\n"
-        "from coverage.placement import solve_placement\n"
+        "from coverage.placement.model import solve_placement\n"
         "c = sp.csr_matrix(np.array([[1, 1], [0, 1], [1, 0]], bool))\n"
         "solve_placement(np.array([9.0, 6.0, 5.0]), c, capacity=10, min_size=8, budget_count=2, mip_rel_gap=0,"
         " decompose=False)\n"

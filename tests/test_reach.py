@@ -1,4 +1,4 @@
-"""Tests of coverage.reach: the reach rules and the reason per segment."""
+"""Tests of coverage.analysis.reach: the reach rules and the reason per segment."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from coverage.config import Parameters
+from coverage.analysis.reach import reach
 from coverage.errors import InputDataError
-from coverage.reach import reach
-from coverage.traveltime import CourseTravelTimes
+from coverage.inputs.config import Parameters
+from coverage.traveltime.engine import CourseTravelTimes
 
 INF = np.inf
 
@@ -261,7 +261,7 @@ def _reference_reach_core(
 @pytest.mark.parametrize("seed", range(6))
 def test_kernels_equal_reference_implementation(seed):
     """The numba kernels give exactly the pairs, minutes and reasons of the original NumPy rules."""
-    from coverage.reach import _accept, _reach_core
+    from coverage.analysis.reach import _accept, _reach_core
 
     rng = np.random.default_rng(seed)
     n_o, n_c, n_g, n_l, n_m = 40, 12, 5, 6, 3
@@ -293,8 +293,8 @@ def test_kernels_equal_reference_implementation(seed):
         assert np.array_equal(want[1].data, got[1].data)
         assert np.array_equal(want[2], got[2])
     # candidates for a larger threshold, derived for a smaller one (as for the robustness runs)
-    from coverage import _reachcore
-    from coverage.reach import _pairs_of
+    from coverage.analysis import _reachcore
+    from coverage.analysis.reach import _pairs_of
 
     accept = _accept(level_ok, arrays["type_ok"], online, arrays["online_ok"])
     cand = _reachcore.candidates(seg[0], seg[2], seg[1], accept=accept, mode_allowed=arrays["mode_allowed"],

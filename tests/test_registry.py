@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from coverage import load as load_mod
 from coverage._io import atomic_path
 from coverage.cli import main
-from coverage.config import load_config
 from coverage.errors import InputDataError
-from coverage.registry import add_course, check_registry
+from coverage.inputs import load as load_mod
+from coverage.inputs.config import load_config
+from coverage.workflow.registry import add_course, check_registry
 
 from .conftest import COURSE_HEADER, X0, Y0, _lonlat, write_tiny_region
 

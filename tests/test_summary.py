@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from coverage.cli import DEMO_CONFIG, main
-from coverage.config import load_config
 from coverage.errors import OutputError
-from coverage.summary import check_outputs, summarize, trips_per_weekday
+from coverage.inputs.config import load_config
+from coverage.workflow.summary import check_outputs, summarize, trips_per_weekday
 
 
 @pytest.fixture()
@@ -47,7 +47,7 @@ def test_summary_counts_match_the_inputs(model_copy: Path) -> None:
 def test_trips_per_weekday_by_hand() -> None:
     import datetime as dt
 
-    from coverage.gtfs import load_gtfs
+    from coverage.transit.gtfs import load_gtfs
 
     feed = load_gtfs(Path(__file__).parent / "data" / "cairns_gtfs_2014.zip")
     monday = dt.date(2014, 6, 2)

@@ -1,4 +1,4 @@
-"""Exactness of the kernels of coverage._transport against plain references (bit for bit)."""
+"""Exactness of the kernels of coverage.analysis._transport against plain references (bit for bit)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coverage import _transport as tr
+from coverage.analysis import _transport as tr
 
 _VALUES = [0.0, -0.0, 0.5, 1.5, 2.5, 3.0, -0.4, 7.25, 12.0]
 
@@ -111,7 +111,7 @@ def test_rounding_on_the_fly_equals_rounded_input(prob, step):
 
 
 def _solve_reference(supply, capacity, indptr, cols, t):
-    """:func:`coverage._transport.solve_transport` as it was before the start check: the simplex always runs,
+    """:func:`coverage.analysis._transport.solve_transport` as it was before the start check: the simplex always runs,
     the arcs are concatenated."""
     n_g, n_c, n_p = len(supply), len(capacity), len(cols)
     indptr, cols = np.asarray(indptr, np.int64), np.asarray(cols, np.int64)
@@ -194,7 +194,7 @@ def test_start_check_agrees_with_the_simplex(prob, by_minutes):
 
 
 def _arcs_reference(indptr, cols, t, capacity, big_m):
-    """The arcs as the concatenations before :func:`coverage._transport._arcs` built them."""
+    """The arcs as the concatenations before :func:`coverage.analysis._transport._arcs` built them."""
     n_g, n_c, n_p = len(indptr) - 1, len(capacity), len(cols)
     rows = np.repeat(np.arange(n_g, dtype=np.int64), np.diff(indptr))
     src = np.concatenate([rows, n_g + np.arange(n_c, dtype=np.int64), np.arange(n_g, dtype=np.int64)])

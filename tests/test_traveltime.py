@@ -16,14 +16,14 @@ import pandas as pd
 import pytest
 from shapely.geometry import Point
 
-from coverage import traveltime
-from coverage._synthetic import grid_network
-from coverage.cache import Cache
-from coverage.config import Parameters
+from coverage.cache.store import Cache
 from coverage.errors import GTFSError
-from coverage.gtfs import load_gtfs
-from coverage.network import street_times
-from coverage.traveltime import Networks, course_days, course_travel_times, networks_key
+from coverage.inputs.config import Parameters
+from coverage.network.streets import street_times
+from coverage.transit.gtfs import load_gtfs
+from coverage.traveltime import engine as traveltime
+from coverage.traveltime.engine import Networks, course_days, course_travel_times, networks_key
+from tests._synthetic import grid_network
 
 X0, Y0 = 500000.0, 5900000.0
 LENGTH = 5000.0  # a 5 km street; walking it at 1.25 m/s takes 4000 s
@@ -408,7 +408,7 @@ def test_corrupted_block_is_detected_and_rebuilt(
         block.write_bytes(bytes(raw[: len(raw) - 100]))
     else:
         block.write_bytes(b"kaputt")
-    with caplog.at_level(logging.WARNING, logger="coverage.cache"), _computed(monkeypatch) as computed:
+    with caplog.at_level(logging.WARNING, logger="coverage.cache.store"), _computed(monkeypatch) as computed:
         got = course_travel_times(origins, courses, networks=nets, params=p, cache=cache)
     assert "beschädigt" in caplog.text
     assert len(computed) == len(courses)
@@ -433,7 +433,7 @@ def test_corrupted_single_entry_and_index_are_rebuilt(
     raw = bytearray(single.read_bytes())
     raw[len(raw) // 2] ^= 0x10
     single.write_bytes(bytes(raw))
-    with caplog.at_level(logging.WARNING, logger="coverage.cache"), _computed(monkeypatch) as computed:
+    with caplog.at_level(logging.WARNING, logger="coverage.cache.store"), _computed(monkeypatch) as computed:
         _same(course_travel_times(origins, more, networks=nets, params=p, cache=cache), plain)
     assert computed == ["NEU"] and "beschädigt" in caplog.text
     # a damaged index only costs the use of the blocks: those courses are routed again, correctly

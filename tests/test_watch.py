@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from coverage import pipeline
 from coverage.cli import DEMO_CONFIG, main
 from coverage.errors import InputDataError
-from coverage.registry import add_course
-from coverage.watch import WatchEvent, watch
+from coverage.workflow import pipeline
+from coverage.workflow.registry import add_course
+from coverage.workflow.watch import WatchEvent, watch
 
 WAIT = 600.0  # upper bound for one event (a cold model-region run on a slow CI machine); never reached normally
 
@@ -135,7 +135,7 @@ def model_region(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_model_region_new_course_and_invalid_save(model_region: Path) -> None:
-    from coverage.config import load_config
+    from coverage.inputs.config import load_config
 
     out = model_region.parent.parent
     w = _Watcher(model_region, interval=0.05, settle=0.05)
@@ -165,8 +165,8 @@ def test_model_region_new_course_and_invalid_save(model_region: Path) -> None:
 
 def test_cli_reports_changes_errors_and_ends_on_ctrl_c(tiny_region: Path, monkeypatch: pytest.MonkeyPatch,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    import coverage.watch as watch_mod
-    from coverage.config import load_config
+    import coverage.workflow.watch as watch_mod
+    from coverage.inputs.config import load_config
 
     config = load_config(tiny_region)
 

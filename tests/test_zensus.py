@@ -17,12 +17,12 @@ import shapely
 from pyproj import Transformer
 from shapely.geometry import Point
 
-import coverage._zensus as zensus
-from coverage._zensus import read_zensus_grid
-from coverage.cache import Cache
-from coverage.config import Config, load_config
+import coverage.inputs._zensus as zensus
+from coverage.cache.store import Cache
 from coverage.errors import InputDataError
-from coverage.load import Region, load_inputs, load_region, load_residents
+from coverage.inputs._zensus import read_zensus_grid
+from coverage.inputs.config import Config, load_config
+from coverage.inputs.load import Region, load_inputs, load_region, load_residents
 
 from .conftest import X0, Y0, _lonlat, write_tiny_region
 
