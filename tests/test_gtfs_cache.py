@@ -14,8 +14,7 @@ import pytest
 
 from coverage.cache.store import Cache
 from coverage.errors import GTFSError
-from coverage.transit import _gtfscache, gtfs
-from coverage.transit.gtfs import Feed, load_gtfs
+from coverage.transit import Feed, _gtfscache, gtfs, load_gtfs
 
 from .test_gtfs import BASE, CAIRNS, MON, write_feed
 
@@ -131,9 +130,9 @@ def test_strict_flag_and_parser_code_are_part_of_the_key(tmp_path: Path, monkeyp
     load_gtfs(path, cache=cache)
     load_gtfs(path, cache=cache, strict=False)
     assert (cache.hits, cache.misses) == (0, 2)
-    key = _gtfscache._feed_key(path, strict=True)
+    key = gtfs._feed_key(path, strict=True)
     monkeypatch.setattr("coverage.cache.store.code_salt", lambda modules: "geänderter Code")
-    assert _gtfscache._feed_key(path, strict=True) != key
+    assert gtfs._feed_key(path, strict=True) != key
     load_gtfs(path, cache=cache)
     assert (cache.hits, cache.misses) == (0, 3)
 
@@ -161,7 +160,7 @@ def test_corrupt_entry_is_detected_and_the_feed_parsed_again(tmp_path: Path, cap
 def test_unusable_entry_with_valid_checksum_is_parsed_again(tmp_path: Path, caplog) -> None:
     cache = Cache(tmp_path / "cache")
     path = write_feed(tmp_path, {})
-    key = _gtfscache._feed_key(path, strict=True)
+    key = gtfs._feed_key(path, strict=True)
     assert key is not None
     cache.put(KIND, key, {"fremd": np.zeros(3)})
     with caplog.at_level(logging.WARNING, logger="coverage.transit._gtfscache"):

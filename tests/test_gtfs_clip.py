@@ -28,8 +28,7 @@ from shapely.geometry import MultiPolygon, Point, Polygon, box
 
 from coverage.cache.store import Cache, file_xxh128, tree_xxh128
 from coverage.errors import GTFSError
-from coverage.transit import _gtfscache, _gtfsclip, gtfs
-from coverage.transit.gtfs import ClipSummary, Feed, load_gtfs
+from coverage.transit import ClipSummary, Feed, _gtfsclip, gtfs, load_gtfs
 from coverage.traveltime import engine as traveltime
 
 from .test_gtfs import CAIRNS
@@ -485,13 +484,13 @@ def test_unknown_route_type_is_reported_in_the_clip(tmp_path: Path) -> None:
 
 def test_cache_key_follows_feed_content_and_area(tmp_path: Path) -> None:
     path = write_zip(tmp_path / "feed.zip", DHID_FEED)
-    key = _gtfscache._feed_key(path, strict=True, area=AREA)
-    assert key == _gtfscache._feed_key(path, strict=True, area=lonlat_box(9.025, 52.99, 9.065, 53.01))
-    assert key != _gtfscache._feed_key(path, strict=True, area=None)
-    assert key != _gtfscache._feed_key(path, strict=True, area=AREA.buffer(1.0))
-    assert key != _gtfscache._feed_key(path, strict=False, area=AREA)
+    key = gtfs._feed_key(path, strict=True, area=AREA)
+    assert key == gtfs._feed_key(path, strict=True, area=lonlat_box(9.025, 52.99, 9.065, 53.01))
+    assert key != gtfs._feed_key(path, strict=True, area=None)
+    assert key != gtfs._feed_key(path, strict=True, area=AREA.buffer(1.0))
+    assert key != gtfs._feed_key(path, strict=False, area=AREA)
     write_zip(path, {**DHID_FEED, "calendar_dates.txt": DHID_FEED["calendar_dates.txt"] + "ferien,20270406,1\n"})
-    assert _gtfscache._feed_key(path, strict=True, area=AREA) != key
+    assert gtfs._feed_key(path, strict=True, area=AREA) != key
 
 
 def test_warm_load_reads_the_clip_from_the_cache_without_the_feed(

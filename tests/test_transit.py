@@ -12,7 +12,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from coverage.errors import RoutingError
-from coverage.transit.gtfs import Connections, load_gtfs
+from coverage.transit import Connections, load_gtfs
 from coverage.transit.routing import (
     Footpaths,
     earliest_arrival,
@@ -385,7 +385,7 @@ _INT32 = st.integers(-(2**31), 2**31 - 1)
 )
 def test_scan_orders_equal_lexsort(times: list[tuple[int, int]]) -> None:
     """The packed-key sort gives exactly the permutations of the lexsort reference."""
-    from coverage.transit.gtfs import _scan_orders
+    from coverage.transit.feed import _scan_orders
 
     dep = np.array([t[0] for t in times], dtype=np.int32)
     arr = np.array([t[1] for t in times], dtype=np.int32)
@@ -399,7 +399,7 @@ def test_scan_orders_equal_lexsort(times: list[tuple[int, int]]) -> None:
 
 
 def test_scan_orders_of_a_day_equal_lexsort() -> None:
-    from coverage.transit.gtfs import _scan_orders
+    from coverage.transit.feed import _scan_orders
 
     rng = np.random.default_rng(3)
     dep = rng.integers(-86400, 2 * 86400, 50_000).astype(np.int32)

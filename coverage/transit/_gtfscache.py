@@ -1,12 +1,13 @@
-"""Disk cache of parsed, validated GTFS feeds (see :func:`coverage.transit.gtfs.load_gtfs`, keyword ``cache``).
+"""The cache codec of parsed, validated GTFS feeds and the cached reading (kind :data:`~coverage.transit.gtfs.FEEDS`).
 
-The key is the feed's *content* (zip or folder), ``strict``, the analysis CRS, the
-library versions and the source of the parser and of this module; a changed feed or
-parser is read again. Every field of :class:`~coverage.transit.gtfs.Feed` is stored as plain
-arrays (tables via :mod:`coverage.cache._frames`, ``problems`` as JSON); before storing,
-the entry is decoded and compared with the parsed feed field by field, and a feed
-that would not come back identical is not stored. A damaged entry is deleted and the
-feed parsed again.
+The key (see :func:`coverage.transit.gtfs.load_gtfs`, keyword ``cache``) is the feed's
+*content* (zip or folder), ``strict``, the area, the analysis CRS, the library versions
+and the source of the parser, of this module and of the table format; a changed feed or
+parser is read again. Every field of :class:`~coverage.transit.feed.Feed` is stored as
+plain arrays (tables via :mod:`coverage.cache._frames`, ``problems`` as JSON); before
+storing, the entry is decoded and compared with the parsed feed field by field, and a feed
+that would not come back identical is not stored (:data:`FEED_CODEC`). An entry that does
+not decode is deleted and the feed parsed again.
 """
 
 from __future__ import annotations
@@ -15,29 +16,23 @@ import dataclasses
 import datetime as dt
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from coverage import ANALYSIS_CRS
-from coverage.cache._frames import decode_frame, encode_frame, library_versions, same_frame
-from coverage.transit import gtfs as _gtfs
+from coverage.cache._frames import decode_frame, encode_frame, same_frame
+from coverage.cache.kinds import CacheKind, Stored, memoize
+from coverage.transit.feed import _WEEKDAY_COLUMNS, ClipSummary, Feed
 
 if TYPE_CHECKING:
     from coverage.cache.store import Cache
-    from coverage.transit.gtfs import ClipSummary, Feed
 
-__all__ = ["load_cached"]
+__all__ = ["FEED_CODEC", "FeedCodec", "load_cached"]
 
 logger = logging.getLogger(__name__)
-
-_CACHE_KIND = "fahrplan"
-_CACHE_CODE = ("coverage.transit.gtfs", "coverage.transit._gtfsclip", "coverage.transit._gtfscache",
-               "coverage.cache._frames")
-"""Modules whose source enters the key: the parser, this module and the table format."""
 
 _FRAME_FIELDS = (
     "agency",
@@ -73,68 +68,102 @@ _OTHER_FIELDS = (
 """Every field of :class:`Feed`; a feed with other fields is not cached (see :func:`_encode_feed`)."""
 
 
-def load_cached(path: Path, *, strict: bool, cache: Cache, area: Any = None) -> Feed:
-    """:func:`load_gtfs` through ``cache`` (kind ``fahrplan``); ``area`` clips the feed."""
-    key = _feed_key(path, strict=strict, area=area)
-    if key is None:  # missing or unreadable: the parser says what is wrong
-        return _gtfs._parse_gtfs(path, strict=strict, area=area)
-    hit = cache.get(_CACHE_KIND, key)
-    if isinstance(hit, dict):
-        try:
-            feed = _decode_feed(hit, path=str(path))
-        except Exception as exc:  # any failure of an entry means: parse again
-            logger.warning("Fahrplan-Cache-Eintrag %s unbrauchbar (%s); der Feed wird neu eingelesen", key, exc)
-            cache.discard(_CACHE_KIND, key)
-        else:
-            if feed.problems:
-                n = len(feed.problems)
-                logger.warning("GTFS-Feed %s: %d Regelverstöße gefunden (siehe Feed.problems)", path, n)
-            logger.info(
-                "Fahrplan aus dem Cache geladen (Feed unverändert): %s, "
-                "%d Haltestellen, %d Fahrten, %d Fahrtabschnitte%s",
-                path,
-                len(feed.stops),
-                len(feed.trips),
-                int(feed.st_stop.shape[0]),
-                "" if feed.clip is None else f" (Ausschnitt des Analysegebiets aus {feed.clip.trips_read} Fahrten)",
-            )
-            return feed
-    feed = _gtfs._parse_gtfs(path, strict=strict, area=area)
-    arrays = _encode_feed(feed)
-    if arrays is None:
-        logger.info("Fahrplan %s lässt sich nicht verlustfrei zwischenspeichern; er wird jedes Mal eingelesen", path)
-        return feed
-    if _feed_key(path, strict=strict, area=area) != key:  # changed while it was read: its entry would be stale
-        logger.info("GTFS-Feed %s wurde während des Einlesens geändert; nicht zwischengespeichert", path)
-        return feed
-    try:
-        cache.put(_CACHE_KIND, key, arrays)
-    except OSError as exc:
-        logger.warning("Fahrplan nicht im Cache gespeichert (%s)", exc)
-    else:
-        logger.info(
-            "Fahrplan %s im Cache gespeichert%s", path, "" if area is None else " (auf das Analysegebiet zugeschnitten)"
-        )
-    return feed
+class FeedCodec:
+    """A :class:`~coverage.transit.feed.Feed` as plain arrays and back (a :class:`~coverage.cache.kinds.Codec`).
 
-
-def _feed_key(path: Path, *, strict: bool, area: Any = None) -> str | None:
-    """Cache key of the feed at ``path`` (clipped to ``area``), or None if it cannot be read.
-
-    The content enters as XXH3-128 (:func:`coverage.cache.store.tree_xxh128`): a Germany-wide
-    feed of several hundred MB is hashed in a fraction of a second, so a warm run
-    does not pay for a cryptographic hash. The area enters as WKB.
+    A decoded feed has an empty ``path``: the entry is keyed by the feed's content, so the
+    caller sets where the feed was read from this time (see :func:`load_cached`).
     """
-    from coverage.cache.store import fingerprint, tree_xxh128
 
-    if not path.exists():
-        return None
+    def encode(self, value: Feed) -> dict[str, np.ndarray] | None:
+        """Arrays holding every field of ``value``, or None if it would not come back identical."""
+        arrays = _encode_feed(value)
+        if arrays is None:
+            logger.info(
+                "Fahrplan %s lässt sich nicht verlustfrei zwischenspeichern; er wird jedes Mal eingelesen", value.path
+            )
+        return arrays
+
+    def decode(self, stored: Stored) -> Feed | None:
+        """The feed of a stored entry, or None (logged) if the entry is unusable."""
+        if not isinstance(stored, Mapping):
+            logger.warning("Fahrplan-Cache-Eintrag unbrauchbar (keine benannten Felder); der Feed wird neu eingelesen")
+            return None
+        try:
+            return _decode_feed(stored, path="")
+        except Exception as exc:  # any failure of an entry means: parse again
+            logger.warning("Fahrplan-Cache-Eintrag unbrauchbar (%s); der Feed wird neu eingelesen", exc)
+            return None
+
+
+FEED_CODEC = FeedCodec()
+"""The codec of the parsed-feed cache kind."""
+
+
+class _ChangedWhileRead(Exception):
+    """The feed changed while it was parsed: its entry would be stale, so it is not stored."""
+
+    def __init__(self, feed: Feed) -> None:
+        super().__init__("Feed während des Einlesens geändert")
+        self.feed = feed
+
+
+def load_cached(
+    path: Path,
+    *,
+    cache: Cache,
+    kind: CacheKind[Feed],
+    key: Callable[[], str | None],
+    parse: Callable[[], Feed],
+    clipped: bool = False,
+) -> Feed:
+    """The feed at ``path`` through ``cache`` (entries of ``kind``), parsed by ``parse()`` on a miss.
+
+    ``key()`` is the feed's key now (None if the feed cannot be read: then ``parse()``
+    says what is wrong); it is taken again after parsing, and a feed that changed while
+    it was read is not stored. ``clipped`` only words the log line.
+    """
+    first = key()
+    if first is None:  # missing or unreadable: the parser says what is wrong
+        return parse()
+    parsed: list[Feed] = []
+
+    def compute() -> Feed:
+        feed = parse()
+        parsed.append(feed)
+        if key() != first:
+            raise _ChangedWhileRead(feed)
+        return feed
+
     try:
-        content = tree_xxh128(path)
-    except OSError:
-        return None
-    clip = None if area is None else bytes(area.wkb)
-    return fingerprint("gtfs-inhalt", content, bool(strict), ANALYSIS_CRS, library_versions(), clip, code=_CACHE_CODE)
+        feed = memoize(cache, kind, first, compute)
+    except _ChangedWhileRead as changed:
+        logger.info("GTFS-Feed %s wurde während des Einlesens geändert; nicht zwischengespeichert", path)
+        return changed.feed
+    except OSError as exc:
+        if not parsed:  # reading the feed failed
+            raise
+        logger.warning("Fahrplan nicht im Cache gespeichert (%s)", exc)
+        return parsed[0]
+    if parsed:
+        if cache.path(kind.name, first).exists():
+            logger.info(
+                "Fahrplan %s im Cache gespeichert%s", path, " (auf das Analysegebiet zugeschnitten)" if clipped else ""
+            )
+        return feed
+    feed.path = str(path)
+    if feed.problems:
+        n = len(feed.problems)
+        logger.warning("GTFS-Feed %s: %d Regelverstöße gefunden (siehe Feed.problems)", path, n)
+    logger.info(
+        "Fahrplan aus dem Cache geladen (Feed unverändert): %s, %d Haltestellen, %d Fahrten, %d Fahrtabschnitte%s",
+        path,
+        len(feed.stops),
+        len(feed.trips),
+        int(feed.st_stop.shape[0]),
+        "" if feed.clip is None else f" (Ausschnitt des Analysegebiets aus {feed.clip.trips_read} Fahrten)",
+    )
+    return feed
 
 
 def _encode_feed(feed: Feed) -> dict[str, np.ndarray] | None:
@@ -143,9 +172,9 @@ def _encode_feed(feed: Feed) -> dict[str, np.ndarray] | None:
     Tables are stored as by :func:`coverage.inputs.load.cached_frames`, numeric arrays as
     they are, ``service_ids`` and the calendar rules and exceptions as tables and
     ``problems`` as JSON. ``_stop_index`` is rebuilt from ``stops`` and
-    ``_conn_cache`` starts empty, as after :func:`load_gtfs`.
+    ``_conn_cache`` starts empty, as after :func:`~coverage.transit.gtfs.load_gtfs`.
     """
-    fields = {f.name for f in dataclasses.fields(_gtfs.Feed)}
+    fields = {f.name for f in dataclasses.fields(Feed)}
     if fields != {*_FRAME_FIELDS, *_ARRAY_FIELDS, *_OTHER_FIELDS} or feed._conn_cache:
         return None
     try:
@@ -159,14 +188,14 @@ def _encode_feed(feed: Feed) -> dict[str, np.ndarray] | None:
         out["probleme"] = np.frombuffer(problems, dtype=np.uint8)
         out["ausschnitt"] = np.frombuffer(_clip_json(feed.clip), dtype=np.uint8)
         rules = feed._calendar_rules
-        days = np.array([r[0] for r in rules.values()], dtype=bool).reshape(len(rules), len(_gtfs._WEEKDAY_COLUMNS))
+        days = np.array([r[0] for r in rules.values()], dtype=bool).reshape(len(rules), len(_WEEKDAY_COLUMNS))
         exceptions = [(d, sid, typ) for d, items in feed._exceptions.items() for sid, typ in items]
         frames = {f: getattr(feed, f) for f in _FRAME_FIELDS}
         frames["dienste"] = pd.DataFrame({"service_id": pd.array(feed.service_ids.tolist(), dtype="str")})
         frames["regeln"] = pd.DataFrame(
             {
                 "service_id": pd.array(list(rules), dtype="str"),
-                **{c: days[:, i] for i, c in enumerate(_gtfs._WEEKDAY_COLUMNS)},
+                **{c: days[:, i] for i, c in enumerate(_WEEKDAY_COLUMNS)},
                 "start": np.array([r[1].toordinal() for r in rules.values()], dtype=np.int64),
                 "end": np.array([r[2].toordinal() for r in rules.values()], dtype=np.int64),
             }
@@ -194,7 +223,7 @@ def _decode_feed(arrays: Mapping[str, np.ndarray], *, path: str) -> Feed:
     """The feed stored by :func:`_encode_feed`, read from ``path``."""
     frames = {name: decode_frame(arrays, f"{name}.") for name in (*_FRAME_FIELDS, "dienste", "regeln", "ausnahmen")}
     rules_df = frames.pop("regeln")
-    days = rules_df[list(_gtfs._WEEKDAY_COLUMNS)].to_numpy(dtype=bool).tolist()
+    days = rules_df[list(_WEEKDAY_COLUMNS)].to_numpy(dtype=bool).tolist()
     rules = {
         sid: (tuple(d), dt.date.fromordinal(start), dt.date.fromordinal(end))
         for sid, d, start, end in zip(
@@ -215,7 +244,7 @@ def _decode_feed(arrays: Mapping[str, np.ndarray], *, path: str) -> Feed:
         raise ValueError("Problemliste fehlt")
     stops = frames["stops"]
     clip = _clip_from_json(arrays["ausschnitt"].tobytes())
-    return _gtfs.Feed(
+    return Feed(
         path=path,
         **frames,
         **{name: np.array(arrays[name], copy=True) for name in _ARRAY_FIELDS},
@@ -229,7 +258,7 @@ def _decode_feed(arrays: Mapping[str, np.ndarray], *, path: str) -> Feed:
 
 
 def _clip_json(clip: ClipSummary | None) -> bytes:
-    """:class:`~coverage.transit.gtfs.ClipSummary` (or None) as JSON bytes, dates as ISO strings."""
+    """:class:`~coverage.transit.feed.ClipSummary` (or None) as JSON bytes, dates as ISO strings."""
     if clip is None:
         return b"null"
     data = {
@@ -247,7 +276,7 @@ def _clip_from_json(raw: bytes) -> ClipSummary | None:
     for name in ("feed_start", "feed_end"):
         if data[name] is not None:
             data[name] = dt.date.fromisoformat(data[name])
-    return _gtfs.ClipSummary(**data)
+    return ClipSummary(**data)
 
 
 def _to_json(value: object) -> object:
@@ -279,7 +308,7 @@ def _from_json(data: object) -> object:
 
 def _same_feed(a: Feed, b: Feed) -> bool:
     """True when every field of ``b`` equals that of ``a`` exactly (types, dtypes, values, order)."""
-    for f in dataclasses.fields(_gtfs.Feed):
+    for f in dataclasses.fields(Feed):
         x, y = getattr(a, f.name), getattr(b, f.name)
         if isinstance(x, pd.DataFrame):
             if not isinstance(y, pd.DataFrame) or not same_frame(x, y):

@@ -20,9 +20,9 @@ parses, and a progress bar shows the bytes read (on a terminal only).
 
 The kept rows carry their data row number in the original file (``_row``, header =
 line 1) and go through the same validation as a full read
-(:func:`coverage.transit.gtfs._assemble`). Stop times at stops outside the area count as
+(:func:`coverage.transit._gtfstables._assemble`). Stop times at stops outside the area count as
 valid while the trips are checked, interpolated and expanded (``frequencies.txt``);
-then they are dropped (:func:`cut_to_stops`), so every kept trip keeps its stops in
+then they are dropped (:func:`~coverage.transit._gtfstables.cut_to_stops`), so every kept trip keeps its stops in
 the area in ``stop_sequence`` order with exactly the times of the full trip.
 """
 
@@ -47,9 +47,12 @@ import pyarrow.csv as pacsv
 from coverage import ANALYSIS_CRS
 from coverage._progress import ProgressReader, byte_bar
 from coverage.errors import GTFSError
-from coverage.transit import gtfs as _gtfs
+from coverage.transit._gtfsfiles import _check_calendar_files, _Source, utf8_text
+from coverage.transit._gtfstables import _assemble
+from coverage.transit._gtfsvalidate import _FATAL_FILES, _REQUIRED_COLUMNS, _check_columns, _Checker, _date_value
+from coverage.transit.feed import ClipSummary, Feed
 
-__all__ = ["check_area", "cut_to_stops", "parse_clipped"]
+__all__ = ["check_area", "parse_clipped"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +60,7 @@ _BLOCK = 1 << 22
 """Bytes per CSV block (about 70,000 stop_times rows); larger blocks are not faster but need more memory."""
 
 _STOP_COLUMNS = ("stop_id", "stop_name", "stop_lat", "stop_lon", "location_type", "parent_station")
-_STOP_TIME_COLUMNS = (*_gtfs._REQUIRED_COLUMNS["stop_times.txt"], "pickup_type", "drop_off_type")
+_STOP_TIME_COLUMNS = (*_REQUIRED_COLUMNS["stop_times.txt"], "pickup_type", "drop_off_type")
 
 Batches = Iterator[tuple[int, pa.RecordBatch]]
 
@@ -77,11 +80,11 @@ def check_area(area: object) -> None:
 # --------------------------------------------------------------------------- streaming
 
 
-def _header(src: _gtfs._Source, name: str) -> list[str] | None:
+def _header(src: _Source, name: str) -> list[str] | None:
     """Cleaned column names of ``name``, or None for an empty file."""
     with src.open(name) as fh:
         line = fh.readline()
-    text = _gtfs.utf8_text(line, name)
+    text = utf8_text(line, name)
     if not text.strip():
         return None
     names = next(csv.reader([text.rstrip("\r\n")]))
@@ -89,7 +92,7 @@ def _header(src: _gtfs._Source, name: str) -> list[str] | None:
 
 
 def _batches(
-    src: _gtfs._Source,
+    src: _Source,
     name: str,
     header: list[str],
     columns: list[str] | None,
@@ -237,15 +240,15 @@ def _frame(parts: list[pa.RecordBatch], rows: list[np.ndarray], names: list[str]
 
 
 class _Reader:
-    """Reads the files of one feed, filtered, with the checks of :func:`coverage.transit.gtfs._read_required`."""
+    """Reads the files of one feed, filtered, with the checks of :func:`coverage.transit._gtfsfiles._read_required`."""
 
-    def __init__(self, src: _gtfs._Source, chk: _gtfs._Checker) -> None:
+    def __init__(self, src: _Source, chk: _Checker) -> None:
         self.src = src
         self.chk = chk
 
     def header(self, name: str, *, required: bool) -> list[str] | None:
         """Column names of ``name`` if present and complete; problems reported like a full read."""
-        fatal = name in _gtfs._FATAL_FILES
+        fatal = name in _FATAL_FILES
         if not self.src.has(name):
             if required:
                 self.chk.report(
@@ -259,7 +262,7 @@ class _Reader:
                     "empty_file", "Die Datei ist leer; erwartet wird mindestens die Kopfzeile", file=name, fatal=fatal
                 )
             return None
-        if not _gtfs._check_columns(pd.DataFrame(columns=[*names, "_row"]), name, self.chk):
+        if not _check_columns(pd.DataFrame(columns=[*names, "_row"]), name, self.chk):
             return None
         return names
 
@@ -363,7 +366,7 @@ class _DateRange:
             return
         for v in (pc.min(values).as_py(), pc.max(values).as_py()):
             try:
-                d = dt.date.fromordinal(int(_gtfs._date_value(v)))
+                d = dt.date.fromordinal(int(_date_value(v)))
             except ValueError:
                 continue
             self.lo = d if self.lo is None else min(self.lo, d)
@@ -382,10 +385,10 @@ class _DateRange:
 # --------------------------------------------------------------------------- clipping
 
 
-def parse_clipped(path: Path, *, strict: bool, area: Any) -> _gtfs.Feed:
+def parse_clipped(path: Path, *, strict: bool, area: Any) -> Feed:
     """Read the feed at ``path`` clipped to ``area`` (see :func:`coverage.transit.gtfs.load_gtfs`)."""
-    chk = _gtfs._Checker(strict=strict)
-    src = _gtfs._Source(path)
+    chk = _Checker(strict=strict)
+    src = _Source(path)
     rd = _Reader(src, chk)
     frames: dict[str, pd.DataFrame | None] = {}
     dates = _DateRange()
@@ -407,7 +410,7 @@ def parse_clipped(path: Path, *, strict: bool, area: Any) -> _gtfs.Feed:
         trips_df, n_trips = rd.read(
             "trips.txt",
             required=True,
-            columns=list(_gtfs._REQUIRED_COLUMNS["trips.txt"]),
+            columns=list(_REQUIRED_COLUMNS["trips.txt"]),
             keep=_in("trip_id", kept_trips),
             keys=("trip_id",),
         )
@@ -430,7 +433,7 @@ def parse_clipped(path: Path, *, strict: bool, area: Any) -> _gtfs.Feed:
         routes_df, _ = rd.read("routes.txt", required=True, keep=_in("route_id", route_ids))
         frames["routes.txt"] = routes_df
         frames["agency.txt"] = _needed_agencies(frames["agency.txt"], routes_df)
-        _gtfs._check_calendar_files(src, chk)
+        _check_calendar_files(src, chk)
         service_ids = _strings(trips_df["service_id"])
         frames["calendar.txt"], _ = rd.read(
             "calendar.txt", required=False, keep=_in("service_id", service_ids), observe=dates.calendar
@@ -454,7 +457,7 @@ def parse_clipped(path: Path, *, strict: bool, area: Any) -> _gtfs.Feed:
         )
     finally:
         src.close()
-    feed = _gtfs._assemble(path, frames, chk, outside_stop_ids=outside)
+    feed = _assemble(path, frames, chk, outside_stop_ids=outside)
     feed.clip = _summary(feed, n_stops, n_trips, n_st, dates)
     c = feed.clip
     logger.info(
@@ -584,7 +587,7 @@ def _dictionary(batch: pa.RecordBatch, name: str) -> pa.DictionaryArray:
 
 
 def _stop_times_one_pass(
-    src: _gtfs._Source, header: list[str], stop_ids: pa.Array
+    src: _Source, header: list[str], stop_ids: pa.Array
 ) -> tuple[pa.Array, pd.DataFrame | None, int]:
     """Trips at ``stop_ids``, all their stop times (None if the file needs a second pass), rows read."""
     one = _OnePass(stop_ids)
@@ -611,43 +614,11 @@ def _needed_agencies(agency: pd.DataFrame | None, routes: pd.DataFrame | None) -
     return agency[agency["agency_id"].isin(wanted).to_numpy()].reset_index(drop=True)
 
 
-def cut_to_stops(
-    trips: pd.DataFrame, st: dict[str, np.ndarray], n_stops: int
-) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """Drop stop times at stop indices ``>= n_stops`` (outside the area) and trips left without any.
-
-    Parameters
-    ----------
-    trips
-        One row per concrete trip, aligned with ``st["ptr"]``.
-    st
-        Stop times in CSR form (``ptr``, ``stop``, ``arr``, ``dep``, ``pickup``, ``dropoff``).
-    n_stops
-        Number of kept stops; higher indices are outside stops.
-
-    Returns
-    -------
-    tuple
-        The kept trips and their stop times; order and times unchanged.
-    """
-    ptr = st["ptr"]
-    n_trips = ptr.size - 1
-    inside = st["stop"] < n_stops
-    row_trip = np.repeat(np.arange(n_trips, dtype=np.int64), np.diff(ptr))
-    counts = np.bincount(row_trip[inside], minlength=n_trips)
-    keep_trip = counts > 0
-    new_ptr = np.zeros(int(keep_trip.sum()) + 1, dtype=np.int64)
-    np.cumsum(counts[keep_trip], out=new_ptr[1:])
-    out = {k: st[k][inside] for k in ("stop", "arr", "dep", "pickup", "dropoff")}
-    out["ptr"] = new_ptr
-    return trips[keep_trip].reset_index(drop=True), out
-
-
-def _summary(feed: _gtfs.Feed, n_stops: int, n_trips: int, n_st: int, dates: _DateRange) -> _gtfs.ClipSummary:
+def _summary(feed: Feed, n_stops: int, n_trips: int, n_st: int, dates: _DateRange) -> ClipSummary:
     gtfs_ids = feed.trips["gtfs_trip_id"]
     first = ~gtfs_ids.duplicated().to_numpy()
     lens = np.diff(feed.st_ptr)
-    return _gtfs.ClipSummary(
+    return ClipSummary(
         stops_read=int(n_stops),
         stops_kept=len(feed.stops),
         trips_read=int(n_trips),

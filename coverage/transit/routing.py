@@ -31,7 +31,7 @@ import pandas as pd
 
 from coverage.errors import RoutingError
 from coverage.transit import _csa
-from coverage.transit.gtfs import Connections, Feed
+from coverage.transit.feed import Connections, Feed
 
 __all__ = [
     "Connections",

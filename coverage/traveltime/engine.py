@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from coverage.cache.store import Cache
     from coverage.inputs.config import Config, Parameters
     from coverage.inputs.load import Region
-    from coverage.transit.gtfs import Connections, Feed
+    from coverage.transit import Connections, Feed
 
 __all__ = [
     "CourseTravelTimes",
@@ -219,6 +219,7 @@ TRAVEL_CODE: tuple[str, ...] = (
     "coverage.transit.routing",
     "coverage.transit._csa",
     "coverage.transit.gtfs",
+    "coverage.transit.feed",
     "coverage.network._osm",
 )
 """Modules whose source enters every travel-time cache key."""
@@ -1086,7 +1087,7 @@ def _day_connections(
 
 def _connections_from(hit: object, feed: Feed, date: dt.date) -> Connections | None:
     """The :class:`~coverage.transit.gtfs.Connections` of ``date`` from a cache entry (None: not fitting ``feed``)."""
-    from coverage.transit.gtfs import Connections
+    from coverage.transit import Connections
 
     names = {**_CONNECTION_ARRAYS, **_RUN_ARRAYS}
     if not isinstance(hit, dict) or set(hit) != set(names):

@@ -26,7 +26,7 @@ from coverage.workflow._outputs import JOURNAL_NAME
 
 if TYPE_CHECKING:
     from coverage.cache.store import Cache
-    from coverage.transit.gtfs import Feed
+    from coverage.transit import Feed
 
 __all__ = ["AreaSummary", "check_outputs", "summarize"]
 
