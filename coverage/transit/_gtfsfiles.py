@@ -7,7 +7,6 @@ tables of stripped strings with the file line number in ``_row``.
 from __future__ import annotations
 
 import io
-import logging
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -18,8 +17,6 @@ import pandas as pd
 
 from coverage.errors import GTFSError
 from coverage.transit._gtfsvalidate import _FATAL_FILES, _check_columns, _Checker
-
-logger = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------
 # Reading
@@ -112,7 +109,6 @@ class _Source:
         return df
 
 
-
 def _empty(columns: Iterable[str]) -> pd.DataFrame:
     df = pd.DataFrame({c: pd.Series([], dtype=str) for c in columns})
     df["_row"] = np.zeros(0, dtype=np.int64)
@@ -150,7 +146,6 @@ def _read_required(src: _Source, name: str, chk: _Checker) -> pd.DataFrame | Non
     return df
 
 
-
 def _check_calendar_files(src: _Source, chk: _Checker) -> None:
     """Report (fatal) a feed without ``calendar.txt`` and ``calendar_dates.txt``."""
     if not src.has("calendar.txt") and not src.has("calendar_dates.txt"):
@@ -160,5 +155,3 @@ def _check_calendar_files(src: _Source, chk: _Checker) -> None:
             file="calendar.txt",
             fatal=True,
         )
-
-

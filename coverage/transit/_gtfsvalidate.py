@@ -9,7 +9,6 @@ the violations as problems (lenient); row numbers are file line numbers.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -19,8 +18,6 @@ import pandas as pd
 
 from coverage.errors import GTFSError
 from coverage.transit.feed import _WEEKDAY_COLUMNS
-
-logger = logging.getLogger(__name__)
 
 _REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "agency.txt": ("agency_name", "agency_url", "agency_timezone"),
@@ -352,5 +349,3 @@ def _check_duplicates_masked(
             values=vals,
         )
     return ~dup
-
-

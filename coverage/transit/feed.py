@@ -10,7 +10,6 @@ scan orders of the Connection Scan Algorithm and the service days active on that
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,10 +20,10 @@ from coverage.errors import RoutingError
 
 __all__ = ["ClipSummary", "Connections", "Feed"]
 
-logger = logging.getLogger(__name__)
 
 _DAY = 86400
 _WEEKDAY_COLUMNS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
 
 # ---------------------------------------------------------------------------
 # Connections
@@ -607,5 +606,3 @@ def _next_day_seconds(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise RoutingError(f"next_day_s: erwartet wird eine ganze Zahl von Sekunden, nicht {value!r}.")
     return max(int(value), -1)
-
-

@@ -185,5 +185,3 @@ def _parse_gtfs(path: Path, *, strict: bool, area: Any = None) -> Feed:
     finally:
         src.close()
     return _assemble(path, frames, chk)
-
-
