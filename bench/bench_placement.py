@@ -33,8 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from coverage.inputs.config import Parameters
 from coverage.inputs.schema import GROUPS, LEVELS, SLOTS
-from coverage.placement import _milp
-from coverage.placement.model import marginal_curve, solve_placement
+from coverage.placement import _milp, marginal_curve, solve_placement
 
 logger = logging.getLogger(__name__)
 

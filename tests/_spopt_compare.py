@@ -1,6 +1,6 @@
 """Private cross-check of the placement model against spopt's MCLP.
 
-With capacity and minimum group relaxed, :func:`coverage.placement.model.solve_placement`
+With capacity and minimum group relaxed, :func:`coverage.placement.solve_placement`
 (``relax=True``) is a maximal covering location problem; on the same instance it
 must reach the same covered weight as ``spopt.locate.MCLP.from_cost_matrix``. The
 second part reports how many of spopt's picks would fail the real constraints.
@@ -21,7 +21,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from coverage._compat import import_numba
-from coverage.placement.model import evaluate_selection, solve_placement
+from coverage.placement import evaluate_selection, solve_placement
 
 __all__ = ["SpoptComparison", "compare_with_spopt", "spopt_mclp", "spopt_viability"]
 

@@ -1,4 +1,4 @@
-"""Tests of the course placement model (coverage.placement.model)."""
+"""Tests of the course placement model (coverage.placement)."""
 
 from __future__ import annotations
 
@@ -11,16 +11,15 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 
 from coverage.inputs.config import Parameters
-from coverage.placement import _milp
-from coverage.placement.model import (
+from coverage.outputs.proposals import PROPOSAL_COLUMNS, proposal_tables, write_proposals
+from coverage.placement import (
     CURVE_COLUMNS,
-    PROPOSAL_COLUMNS,
+    _milp,
     candidate_courses,
     evaluate_selection,
     marginal_curve,
     propose_courses,
     solve_placement,
-    write_proposals,
 )
 
 
@@ -351,8 +350,9 @@ def test_propose_courses_end_to_end(tmp_path) -> None:
                     minutes[i, k] = 12.0 + i
         return sp.csr_matrix(ok), sp.csr_matrix(minutes)
 
-    result = propose_courses(segments, _sites(), cover_fn, params=params, names=names, budget_count=3, curve_max=4)
-    props = result.proposals
+    result = propose_courses(segments, _sites(), cover_fn, params=params, budget_count=3, curve_max=4)
+    tables = proposal_tables(result, params=params, names=names)
+    props = tables.proposals
     assert list(props.columns) == list(PROPOSAL_COLUMNS)
     # Zeven A1: 14.2 general + 6.1 workers; one evening course takes them all (cap 20): 20.3 > 20
     # Sittensen: 11 parents on A2 with childcare; Gnarrenburg B1 (3 persons) is below the minimum group
@@ -377,7 +377,7 @@ def test_propose_courses_end_to_end(tmp_path) -> None:
     assert result.solution.n_points == len(segments)
     assert list(result.curve.columns) == list(CURVE_COLUMNS)
     assert result.assignment["personen"].sum() == pytest.approx(result.solution.served_new)
-    paths = write_proposals(result, directory=tmp_path)
+    paths = write_proposals(tables, directory=tmp_path)
     names_out = sorted(p.name for p in paths)
     assert names_out == ["grenznutzen.csv", "grenznutzen.png", "vorschlaege.csv", "vorschlaege.xlsx"]
     for p in paths:
@@ -453,7 +453,7 @@ def test_highs_prints_nothing() -> None:
 
     code = (
         "import numpy as np, scipy.sparse as sp\n"
-        "from coverage.placement.model import solve_placement\n"
+        "from coverage.placement import solve_placement\n"
         "c = sp.csr_matrix(np.array([[1, 1], [0, 1], [1, 0]], bool))\n"
         "solve_placement(np.array([9.0, 6.0, 5.0]), c, capacity=10, min_size=8, budget_count=2, mip_rel_gap=0,"
         " decompose=False)\n"

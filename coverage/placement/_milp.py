@@ -1,6 +1,6 @@
 """Private model building and solving for the course placement (HiGHS via highspy).
 
-Everything here works on plain arrays; :mod:`coverage.placement.model` is the public
+Everything here works on plain arrays; :mod:`coverage.placement.solve` is the public
 front end. The model (after dropping candidates that can never be viable and
 merging demand points with identical coverage)::
 

@@ -326,8 +326,8 @@ def candidate_cover(
     if cache is not None and getattr(networks, "key", ""):
         # the demand is a function of residents and parameters (coverage.analysis.demand): hashing it is not needed
         key = fingerprint(inputs.candidates, inputs.residents, params, networks.key, period,
-                          code=("coverage.workflow.pipeline", "coverage.placement.model", "coverage.analysis.reach",
-                                "coverage.analysis._reachcore",
+                          code=("coverage.workflow.pipeline", "coverage.placement.candidates",
+                                "coverage.analysis.reach", "coverage.analysis._reachcore",
                                 "coverage.traveltime.engine", "coverage.analysis.demand", "coverage.inputs.schema"))
         hit = cache.get("kandidaten_erreichbar", key)
         if isinstance(hit, dict) and all(k in hit for k in ("form", "ptr", "idx", "mask")):
@@ -335,7 +335,7 @@ def candidate_cover(
             if n_s == len(demand) and len(hit["ptr"]) == n_s + 1 and len(hit["idx"]) == len(hit["mask"]):
                 return _split_cover(hit["ptr"], hit["idx"], hit["mask"], n_s, n_c)
     if courses is None:
-        from coverage.placement import model as placement
+        from coverage import placement
 
         courses = placement.candidate_courses(inputs.candidates, params=params)
     if len(courses) == 0:  # no candidate site: nobody reaches a place where a course could run
@@ -448,7 +448,8 @@ def run(
         travel = course_travel_times(inputs.residents, inputs.courses, networks=nets, params=params, cache=cache)
         result.travel = travel
         if proposals:
-            from coverage.placement import model as placement  # only here: a quick rerun needs no optimisation
+            from coverage import placement  # only here: a quick rerun needs no optimisation
+            from coverage.outputs import proposals as proposal_outputs
 
             cand_courses = placement.candidate_courses(inputs.candidates, params=params)
         else:
@@ -497,14 +498,13 @@ def run(
                 r = reach_fn(segments, cands, travel_cand.subset(idx), params=params)
                 return r.ok, r.minutes
 
-            prop = placement.propose_courses(
+            prop = proposal_outputs.proposal_tables(placement.propose_courses(
                 segments,
                 inputs.candidates,
                 cover_fn,
                 params=params,
-                names={**inputs.region.mk_names(), **inputs.region.gemeinde_names()},
                 time_limit_s=params.zeitlimit_s,
-            )
+            ), params=params, names={**inputs.region.mk_names(), **inputs.region.gemeinde_names()})
             result.placement = prop
 
         stage(6, "vorschlaege")
@@ -524,7 +524,7 @@ def run(
             changes_mod.write_changes(report_changes, res_dir)
             proposals_geo = None
             if prop is not None:
-                placement.write_proposals(prop, directory=res_dir, policy=policy)
+                proposal_outputs.write_proposals(prop, directory=res_dir, policy=policy)
                 proposals_geo = _proposal_points(prop, inputs.candidates)
             grid = maps.aggregate_residents(
                 inputs.residents,
@@ -561,7 +561,7 @@ def run(
                 directory=res_dir,
                 gaps=cov.gaps,
                 proposals=None if prop is None else prop.proposals,
-                marginal=None if prop is None else placement.published_curve(prop.curve, policy),
+                marginal=None if prop is None else proposal_outputs.published_curve(prop.curve, policy),
                 assumptions=demand_mod.demand_assumptions_table(params),
                 courses=inputs.courses,
             )
