@@ -209,7 +209,7 @@ class FlexService:
             secs = f * d / v + off * 30.0
         else:
             secs = d * umweg_faktor / v
-        return np.ceil(secs - 1e-9).astype(np.int64)
+        return np.ceil(secs - 1e-6).astype(np.int64)  # tolerance: coordinates went through lon/lat
 
 
 @dataclass(frozen=True, eq=False)
