@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import itertools
 import json
 import logging
 import math
@@ -200,8 +201,8 @@ def test_polygon_zone_and_empty_polygon_warning(tmp_path, caplog):
     gj = {
         "type": "FeatureCollection",
         "features": [
-            {"type": "Feature", "id": "P", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [ring]}},
-            {"type": "Feature", "id": "LEER", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [empty]}},
+            {"type": "Feature", "id": fid, "properties": {}, "geometry": {"type": "Polygon", "coordinates": [r]}}
+            for fid, r in (("P", ring), ("LEER", empty))
         ],
     }
     files["locations.geojson"] = json.dumps(gj)
@@ -252,10 +253,24 @@ def test_zip_and_nested_folder(tmp_path, tiny):
         ("booking_rules.txt", "H1,1,60", "H1,5,60", 2, "booking_type", "5", "0, 1, 2"),
         ("booking_rules.txt", "H1,1,60", "H1,1,", 2, "prior_notice_duration_min", None, "booking_type 1"),
         ("booking_rules.txt", "V1,2,,1,18:00:00", "V1,2,,1,", 3, "prior_notice_last_time", None, "booking_type 2"),
-        ("stop_times.txt", "08:00:00,09:00:00", "08:00:00,8:61:00", 2, "end_pickup_drop_off_window", "8:61:00",
-         "HH:MM:SS"),
-        ("stop_times.txt", "08:00:00,09:00:00", "09:00:00,08:00:00", 2, "end_pickup_drop_off_window", "08:00:00",
-         "endet vor seinem Beginn"),
+        (
+            "stop_times.txt",
+            "08:00:00,09:00:00",
+            "08:00:00,8:61:00",
+            2,
+            "end_pickup_drop_off_window",
+            "8:61:00",
+            "HH:MM:SS",
+        ),
+        (
+            "stop_times.txt",
+            "08:00:00,09:00:00",
+            "09:00:00,08:00:00",
+            2,
+            "end_pickup_drop_off_window",
+            "08:00:00",
+            "endet vor seinem Beginn",
+        ),
         ("stop_times.txt", "08:00:00,09:00:00", "08:00:00,", 2, "end_pickup_drop_off_window", None, "gemeinsam"),
         ("stop_times.txt", ",2,2,H1,H1", ",0,2,H1,H1", 2, "pickup_type", "0", "1, 2 oder 3"),
         ("stop_times.txt", ",2,2,H1,H1", ",2,7,H1,H1", 2, "drop_off_type", "7", "0, 1, 2, 3"),
@@ -344,15 +359,17 @@ def test_uckermark_service_days(uckermark):
 def _single_ride_oracle(feed: FlexFeed, date: dt.date, src: str, t0: int, params: dict) -> dict[str, float]:
     """Earliest arrival with exactly one flex ride (closed form per service, no CSA)."""
     best: dict[str, float] = {src: float(t0)}
-    takt = int(round(params["takt_min"] * 60))
+    takt = round(params["takt_min"] * 60)
     v = params["geschwindigkeit_kmh"] / 3.6
     for s in feed.services:
         if date not in s.service_days or src not in set(s.stop_ids):
             continue
         _, first = np.unique(s.stop_ids.astype(str), return_index=True)
         hx, hy = s.x[first].mean(), s.y[first].mean()
-        tau = {sid: math.ceil(math.hypot(x - hx, y - hy) * params["umweg_faktor"] / v - 1e-6)
-               for sid, x, y in zip(s.stop_ids, s.x, s.y, strict=True)}
+        tau = {
+            sid: math.ceil(math.hypot(x - hx, y - hy) * params["umweg_faktor"] / v - 1e-6)
+            for sid, x, y in zip(s.stop_ids, s.x, s.y, strict=True)
+        }
         w0, w1 = int(s.window_start_s.min()), int(s.window_end_s.max())
         # earliest hub time with a departure from src at or after t0 and inside the window
         k = max(0, math.ceil((max(t0, w0) + tau[src] - w0) / takt))
@@ -372,7 +389,7 @@ def test_uckermark_single_ride_against_closed_form(uckermark, date):
     fc = uckermark.connections(date, **params)
     assert len(fc) > 0
     rng = np.random.default_rng(date.toordinal())
-    stop_ids = [s for s in fc.stop_ids[: fc.hub_stop.min()]]
+    stop_ids = list(fc.stop_ids[: fc.hub_stop.min()])
     for src in rng.choice(stop_ids, size=8, replace=False):
         t0 = int(rng.integers(7 * 3600, 22 * 3600))
         # min_transfer inf: no change between rides, so exactly one ride
@@ -403,7 +420,7 @@ def test_uckermark_multi_ride_against_brute_force(uckermark):
 
 def _flex_rides(feed: FlexFeed, date: dt.date, fc, params: dict) -> list[list[tuple]]:
     """Every flex ride a → b as a one-hop trip of the brute force (independent of the hub encoding)."""
-    takt = int(round(params["takt_min"] * 60))
+    takt = round(params["takt_min"] * 60)
     v = params["geschwindigkeit_kmh"] / 3.6
     pos = {s: i for i, s in enumerate(fc.stop_ids)}
     rides = []
@@ -441,7 +458,7 @@ def flex_cases(draw):
         stops = draw(st.lists(st.integers(0, 4), min_size=length, max_size=length))
         t = draw(st.integers(27000, 33000))
         hops = []
-        for a, b in zip(stops, stops[1:], strict=False):
+        for a, b in itertools.pairwise(stops):
             d = draw(st.integers(0, 900))
             hops.append((a, b, t, t + d))
             t += d + draw(st.integers(0, 120))
@@ -580,9 +597,7 @@ def test_on_demand_trips_rules(cairns):
     r0 = routes["route_id"].iloc[0]
     np.testing.assert_array_equal(on_demand_trips(cairns, OnDemandRules(linien=(r0,))), trips["route_id"] == r0)
     night = set(routes.loc[routes["route_short_name"].str.endswith("N"), "route_id"])
-    np.testing.assert_array_equal(
-        on_demand_trips(cairns, OnDemandRules(muster=r"\d+N")), trips["route_id"].isin(night)
-    )
+    np.testing.assert_array_equal(on_demand_trips(cairns, OnDemandRules(muster=r"\d+N")), trips["route_id"].isin(night))
     # route type list: Cairns buses are type 3
     assert on_demand_trips(cairns, OnDemandRules(routentyp=(3,))).all()
     # stop list: a trip counts only when ALL its stops are listed (checked trip by trip)

@@ -80,7 +80,7 @@ def _err(path: Path, key: str, value: Any, allowed: str) -> ConfigError:
 
 def _str_list(value: Any, key: str, path: Path) -> tuple[str, ...]:
     if not isinstance(value, list) or any(not isinstance(v, str) or not v.strip() for v in value):
-        raise _err(path, key, value, "eine Liste von Kennungen als Text, z. B. [\"de:123\", \"de:456\"]")
+        raise _err(path, key, value, 'eine Liste von Kennungen als Text, z. B. ["de:123", "de:456"]')
     return tuple(v.strip() for v in value)
 
 
@@ -113,7 +113,7 @@ def parse_ondemand(netz: dict[str, Any], base: Path, cfg_path: Path) -> OnDemand
     if "rufbus_muster" in netz:
         v = netz["rufbus_muster"]
         if not isinstance(v, str) or not v:
-            raise _err(cfg_path, "rufbus_muster", v, "ein regulärer Ausdruck als Text, z. B. \"RB ?\\\\d+\"")
+            raise _err(cfg_path, "rufbus_muster", v, 'ein regulärer Ausdruck als Text, z. B. "RB ?\\\\d+"')
         try:
             re.compile(v)
         except re.error as exc:
