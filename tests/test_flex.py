@@ -29,9 +29,9 @@ from coverage.transit.flex import (
 )
 from coverage.transit.gtfs import Connections, load_gtfs
 from coverage.transit.ondemand import on_demand_trips
-from coverage.transit.routing import Footpaths, earliest_arrival
+from coverage.transit.routing import Footpaths, earliest_arrival, latest_departure
 from tests.conftest import write_tiny_region
-from tests.test_transit import Timetable, _timetable, brute_earliest_arrival
+from tests.test_transit import Timetable, _timetable, brute_earliest_arrival, brute_latest_departure
 
 DATA = Path(__file__).parent / "data"
 UCKERMARK = DATA / "uckermark_rufbus_flex_gtfs.zip"
@@ -514,6 +514,11 @@ def test_flex_plus_fixed_against_brute_force(tmp_path_factory, case):
     tt = Timetable(n, _timetable(fixed).trips + _flex_rides(feed, MONDAY, fc, params))
     want = brute_earliest_arrival(tt, {src: float(t0)}, fp, cts)
     np.testing.assert_array_equal(got, want)
+    # the reverse scan on the same timetable (deadline at a random stop)
+    tgt = (src + 1) % 5
+    got_ld = latest_departure(merged.connections, targets={tgt: float(t0)}, footpaths=fp, min_transfer=cts)
+    want_ld = brute_latest_departure(tt, {tgt: float(t0)}, fp, cts)
+    np.testing.assert_array_equal(got_ld, want_ld)
     # bedarf marks exactly the flex connections; the fixed ones need no booking
     is_flex = merged.connections.trip >= fixed.n_trips
     np.testing.assert_array_equal(merged.bedarf, is_flex)

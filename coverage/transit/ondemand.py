@@ -43,7 +43,6 @@ def on_demand_trips(feed: Feed, rules: OnDemandRules) -> np.ndarray:
     -------
     numpy.ndarray of bool, shape (len(feed.trips),)
     """
-    n = len(feed.trips)
     routes = feed.routes.set_index("route_id") if len(feed.routes) else pd.DataFrame()
     route_of_trip = feed.trips["route_id"].astype(str)
     by_route = pd.Series(False, index=routes.index, dtype=bool)
@@ -56,7 +55,7 @@ def on_demand_trips(feed: Feed, rules: OnDemandRules) -> np.ndarray:
         if rules.routentyp:
             types = pd.to_numeric(routes["route_type"], errors="coerce")
             by_route |= types.isin(list(rules.routentyp)).to_numpy()
-    mask = np.array(route_of_trip.map(by_route).fillna(False), dtype=bool) if n else np.zeros(0, dtype=bool)
+    mask = np.array(route_of_trip.isin(by_route.index[by_route.to_numpy(dtype=bool)]), dtype=bool)
     if rules.haltestellen:
         listed = set(rules.haltestellen)
         stops = feed.stops
