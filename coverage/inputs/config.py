@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from coverage.errors import ConfigError
+from coverage.inputs._ondemand import ONDEMAND_KEYS, OnDemandRules, parse_ondemand
 from coverage.inputs.schema import COURSE_TYPES, GROUPS, LEVELS, MODES, SLOTS
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "DataSource",
     "DemandAssumptions",
     "GroupRule",
+    "OnDemandRules",
     "Parameters",
     "default_parameters",
     "load_config",
@@ -202,6 +204,9 @@ class Parameters:
     feiertage_land
         Bundesland code (e.g. ``NI``) whose public holidays are not course days;
         ``None`` keeps every date.
+    rufbus_erreichbar
+        On-demand service (Rufbus/AST, ``[netz] rufbus_*``) counts as reachable;
+        results show what it adds apart either way.
     slot_zeiten
         Schedule option of a candidate course: (start, end) in minutes after midnight
         and weekdays (0 = Monday).
@@ -254,6 +259,7 @@ class Parameters:
     e2sfca_baender: tuple[tuple[float, float], ...] = ((15.0, 1.0), (30.0, 0.68), (45.0, 0.22), (60.0, 0.05))
     sensitivitaet_min: float = 15.0
     feiertage_land: str | None = "NI"
+    rufbus_erreichbar: bool = True
     slot_zeiten: dict[str, tuple[int, int, tuple[int, ...]]] = field(
         default_factory=lambda: {
             "vormittag": (8 * 60 + 30, 11 * 60 + 45, (0, 1, 2, 3, 4)),
@@ -302,6 +308,9 @@ class Config:
     kurse, standorte
         Course registry and candidate-site files (``standorte`` may be None: then
         candidate sites are generated).
+    rufbus
+        On-demand service declared in ``[netz]`` (``rufbus_*`` keys, see
+        :mod:`coverage.inputs._ondemand`).
     nachbarkurse
         Optional second registry (same columns) of courses outside the county,
         e.g. in neighbouring towns; None without one.
@@ -338,6 +347,7 @@ class Config:
     parameter: Parameters
     puffer_km: float = 15.0
     nachbarkurse: Path | None = None
+    rufbus: OnDemandRules = field(default_factory=OnDemandRules)
 
     @property
     def puffer_m(self) -> float:
@@ -379,7 +389,7 @@ _SECTION_KEYS: dict[str, tuple[str, ...]] = {
     "einwohner": ("datei", "format", "spalte", "crs"),
     "kurse": ("datei", "nachbarkurse"),
     "standorte": ("datei",),
-    "netz": ("osm", "gtfs"),
+    "netz": ("osm", "gtfs", *ONDEMAND_KEYS),
     "ausgabe": ("karten", "ergebnisse", "cache"),
     "datenquellen": ("datei", "art", "quelle", "lizenz", "namensnennung", "grundlagen"),
 }
@@ -470,6 +480,10 @@ def _parse_parameters(raw: dict[str, Any], cfg_path: Path) -> Parameters:
             if value not in ("", None) and not (isinstance(value, str) and len(value) == 2 and value.isalpha()):
                 raise _err(cfg_path, "parameter.feiertage_land", value, 'ein Länderkürzel wie "NI" oder ""')
             updates[key] = value or None
+        elif key == "rufbus_erreichbar":
+            if not isinstance(value, bool):
+                raise _err(cfg_path, "parameter.rufbus_erreichbar", value, "true oder false")
+            updates[key] = value
         elif key == "min_bedarf_quote":
             updates[key] = _number(value, "parameter.min_bedarf_quote", cfg_path, minimum=0, maximum=100000)
         elif key == "budget_euro":
@@ -507,6 +521,7 @@ def _parse_parameters(raw: dict[str, Any], cfg_path: Path) -> Parameters:
                 "feiertage_land",
                 "kapazitaet",
                 "gruppen",
+                "rufbus_erreichbar",
             ]
             raise _unknown_key(cfg_path, "parameter", str(key), allowed)
     params = replace(p, **updates)
@@ -657,6 +672,7 @@ def load_config(path: str | Path) -> Config:
         parameter=_parse_parameters(raw.get("parameter", {}), cfg_path),
         puffer_km=puffer_km,
         nachbarkurse=None if nachbar_raw in (None, "") else _path(base, nachbar_raw, "kurse.nachbarkurse", cfg_path),
+        rufbus=parse_ondemand(netz, base, cfg_path),
     )
     logger.debug("Konfiguration %s gelesen", cfg_path)
     return cfg
