@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from coverage.transit.gtfs import Connections
+from coverage.transit.feed import Connections
 
 __all__ = ["build_connections"]
 

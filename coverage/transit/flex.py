@@ -69,7 +69,7 @@ from coverage.errors import GTFSError, RoutingError
 from coverage.transit import _flexread as rd
 from coverage.transit._flexconn import build_connections
 from coverage.transit._flexzones import build_services
-from coverage.transit.gtfs import Connections
+from coverage.transit.feed import Connections
 
 if TYPE_CHECKING:
     from coverage.transit.routing import Footpaths

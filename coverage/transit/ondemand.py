@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from coverage.inputs.config import OnDemandRules
-from coverage.transit.gtfs import Feed
+from coverage.transit.feed import Feed
 
 __all__ = ["on_demand_trips"]
 
