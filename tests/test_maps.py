@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from coverage.outputs._html import esc, esc_props, fmt_count, info_table
+from coverage.outputs._html import esc, esc_props, info_table
 from coverage.outputs.maps import (
     CHANGE_LAYER_NAME,
     MAX_MAP_BYTES,
@@ -28,6 +28,7 @@ from coverage.outputs.maps import (
     write_maps,
 )
 from coverage.outputs.report import write_report
+from coverage.outputs.text import fmt_count
 from coverage.traveltime.engine import CourseTravelTimes
 from coverage.workflow.changes import CHANGE_COLUMNS, ChangeReport
 from tests.synthetic_maps import HOSTILE, county_scale, make_config, make_region
