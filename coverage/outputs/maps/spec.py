@@ -119,13 +119,13 @@ class MapData:
     changes: Any = None
 
 
-# --------------------------------------------------------------------------- preparation
+# --------------------------------------------------------------------------- spec
 #
 # Everything that is shared by the maps of one run (WGS84 geometries, escaped
-# properties, popups) is computed once in ``_prepare``. ``_spec`` then selects the
-# parts of one map into a ``_MapSpec`` of plain values, and ``_build`` turns a spec
-# into folium elements using nothing but the spec and the constants of this module.
-# The content key of a map file is a hash of its spec (see ``MapJob``).
+# properties, popups) is computed once in ``_prepared._prepare``. ``_prepared._spec``
+# then selects the parts of one map into a ``_MapSpec`` of plain values, and
+# ``build._build`` turns a spec into folium elements using nothing but the spec and
+# constants. The content key of a map file is a hash of its spec (see ``jobs.MapJob``).
 
 
 @dataclass(frozen=True)
