@@ -167,6 +167,21 @@ def test_suppressed_counts_never_reach_the_map(tmp_path: Path) -> None:
     assert f"{y:.5f}, {x:.5f}" not in text and f"{x:.5f}, {y:.5f}" not in text
 
 
+def test_session_keeps_parsed_templates_same_bytes(tmp_path: Path) -> None:
+    from coverage.cache.session import Session
+
+    config, data = make_region(tmp_path, hostile=True)
+    session = Session()
+    first = render_html(overview_map(config, data), session=session)
+    kept = len(session.templates)
+    assert kept > 0
+    again = render_html(overview_map(config, data), session=session)
+    assert len(session.templates) == kept
+    assert first == again == render_html(overview_map(config, data))
+    paths = write_maps(config, data, tmp_path / "k", per_municipality=False, session=session)
+    assert paths[0].read_bytes() == first.encode("utf-8")
+
+
 def _walk(el):  # type: ignore[no-untyped-def]
     yield el
     for child in el._children.values():
