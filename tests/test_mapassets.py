@@ -18,7 +18,8 @@ from folium import plugins
 
 from coverage.outputs import _assets
 from coverage.outputs._assets import LIBRARIES, asset_digest, asset_files, read_asset, remote_resources
-from coverage.outputs.maps import TILE_NOTICE, _render_salt, overview_map, render_html, write_maps
+from coverage.outputs.maps import TILE_NOTICE, overview_map, render_html, write_maps
+from coverage.outputs.maps.jobs import _render_salt
 from tests.synthetic_maps import make_region
 
 ROOT = Path(__file__).resolve().parents[1]

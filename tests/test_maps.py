@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from coverage.outputs._html import esc, esc_props, fmt_count, info_table
+from coverage.outputs._html import esc, esc_props, info_table
 from coverage.outputs.maps import (
     CHANGE_LAYER_NAME,
     MAX_MAP_BYTES,
@@ -28,6 +28,7 @@ from coverage.outputs.maps import (
     write_maps,
 )
 from coverage.outputs.report import write_report
+from coverage.outputs.text import fmt_count
 from coverage.traveltime.engine import CourseTravelTimes
 from coverage.workflow.changes import CHANGE_COLUMNS, ChangeReport
 from tests.synthetic_maps import HOSTILE, county_scale, make_config, make_region
@@ -164,6 +165,21 @@ def test_suppressed_counts_never_reach_the_map(tmp_path: Path) -> None:
     text = render_html(m)
     x, y = data.residents.to_crs("EPSG:4326").geometry.iloc[0].coords[0]
     assert f"{y:.5f}, {x:.5f}" not in text and f"{x:.5f}, {y:.5f}" not in text
+
+
+def test_session_keeps_parsed_templates_same_bytes(tmp_path: Path) -> None:
+    from coverage.cache.session import Session
+
+    config, data = make_region(tmp_path, hostile=True)
+    session = Session()
+    first = render_html(overview_map(config, data), session=session)
+    kept = len(session.templates)
+    assert kept > 0
+    again = render_html(overview_map(config, data), session=session)
+    assert len(session.templates) == kept
+    assert first == again == render_html(overview_map(config, data))
+    paths = write_maps(config, data, tmp_path / "k", per_municipality=False, session=session)
+    assert paths[0].read_bytes() == first.encode("utf-8")
 
 
 def _walk(el):  # type: ignore[no-untyped-def]

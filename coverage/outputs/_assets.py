@@ -20,7 +20,7 @@ Every map file is therefore complete on its own (about 0.3 MB of libraries): it 
 offline, from a network share, as an e-mail attachment and from a copied folder alike.
 Only the background tiles of OpenStreetMap need the network. :func:`render_page` does
 both steps for any folium figure; Kursatlas maps do it in every ``render`` (see
-``coverage.outputs.maps._Page``), so folium's ``save`` and the display in Jupyter embed too.
+``coverage.outputs.maps.render._Page``), so folium's ``save`` and the display in Jupyter embed too.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Private HTML helpers: escaping of user-supplied text and number formatting.
+"""Private HTML helpers: escaping of user-supplied text (number formatting: :mod:`coverage.outputs.text`).
 
 Every text that comes from an input file (course names, providers, addresses, site
 names, reasons, region names) passes :func:`esc` before it reaches a map or report.
@@ -23,7 +23,7 @@ import html
 import math
 from collections.abc import Iterable, Mapping
 
-__all__ = ["esc", "esc_props", "fmt_count", "fmt_euro", "fmt_int", "fmt_percent", "fmt_time", "info_table"]
+__all__ = ["esc", "esc_props", "info_table"]
 
 _EXTRA = str.maketrans(
     {"`": "&#96;", "$": "&#36;", "{": "&#123;", "}": "&#125;", "\\": "&#92;", "\n": " ", "\r": " ", "\t": " ",
@@ -69,50 +69,6 @@ def esc_props(props: Mapping[str, object]) -> dict[str, object]:
         else:
             out[esc(key)] = esc(value)
     return out
-
-
-def fmt_int(value: float) -> str:
-    """Format a number as a German integer with a dot as thousands separator."""
-    return f"{round(value):,}".replace(",", ".")
-
-
-def fmt_count(value: float | None, *, min_count: int, round_to: int = 1) -> str:
-    """Format a person count for publication.
-
-    Counts below ``min_count`` (but above 0) are shown as ``"< min_count"``; others
-    are rounded to a multiple of ``round_to``.
-    """
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if value <= 0:
-        return "0"
-    if value < min_count:
-        return f"< {min_count}"
-    if round_to > 1:
-        value = round(value / round_to) * round_to
-    return fmt_int(value)
-
-
-def fmt_percent(value: float | None) -> str:
-    """Format a share 0..1 as a German percentage without decimals (``"73 %"``)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    return f"{round(100 * value)} %"
-
-
-def fmt_time(minutes: float | None) -> str:
-    """Format minutes after midnight as ``HH:MM``."""
-    if minutes is None or (isinstance(minutes, float) and math.isnan(minutes)):
-        return "–"
-    m = round(minutes)
-    return f"{m // 60:02d}:{m % 60:02d}"
-
-
-def fmt_euro(value: float | None) -> str:
-    """Format euros German style (``"30.000 €"``)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    return f"{fmt_int(value)} €"
 
 
 def info_table(title: str, rows: Iterable[tuple[str, object]]) -> str:

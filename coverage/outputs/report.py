@@ -27,8 +27,17 @@ from coverage._io import write_text
 from coverage.analysis.gaps import published_gaps
 from coverage.inputs.config import Config
 from coverage.inputs.schema import LEVELS
-from coverage.outputs._html import fmt_count, fmt_euro, fmt_int, fmt_percent
 from coverage.outputs.disclosure import DisclosurePolicy
+from coverage.outputs.text import (
+    MISSING,
+    fmt_count,
+    fmt_datetime,
+    fmt_decimal,
+    fmt_euro,
+    fmt_int,
+    fmt_percent,
+    yes_no,
+)
 
 __all__ = ["render_report", "write_report"]
 
@@ -260,7 +269,7 @@ def _marginal_chart(marginal: pd.DataFrame) -> str | None:
 def _cell(col: str, value: object, *, min_count: int) -> tuple[str, bool]:
     """Format one table cell German style; return (text, is_number)."""
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return "–", False
+        return MISSING, False
     if isinstance(value, str) and value.startswith("< "):  # a suppressed count, already published
         return value, True
     if col == "Versorgungsquote":
@@ -270,12 +279,12 @@ def _cell(col: str, value: object, *, min_count: int) -> tuple[str, bool]:
     if col in _COUNT_COLUMNS or col.startswith("davon"):
         return fmt_count(float(value), min_count=min_count), True  # type: ignore[arg-type]
     if isinstance(value, (bool, np.bool_)):
-        return ("ja" if value else "nein"), False
+        return yes_no(value), False
     if isinstance(value, (int, np.integer)):
         return fmt_int(int(value)), True
     if isinstance(value, (float, np.floating)):
         v = float(value)
-        return (fmt_int(v) if v == round(v) else f"{v:.2f}".replace(".", ",")), True
+        return (fmt_int(v) if v == round(v) else fmt_decimal(v)), True
     if isinstance(value, (tuple, list)):
         return ", ".join(map(str, value)), False
     return str(value), False
@@ -319,7 +328,7 @@ def _key_figures(
             if o > 0:
                 out.append(("davon außerhalb des Kreises versorgt", policy.text(o)))
         q = float(policy.share(policy.counts(np.array([v])), policy.counts(np.array([b])))[0])
-        out.append(("Versorgungsquote gesamt", fmt_percent(q) if math.isfinite(q) else "–"))
+        out.append(("Versorgungsquote gesamt", fmt_percent(q) if math.isfinite(q) else MISSING))
         n_gap = int((gaps["Versorgungslücke"].astype(str) == "ja").sum())
         out.append(("Lücken (Mitgliedskommune × Niveau)", fmt_int(n_gap)))
     if proposals is not None and len(proposals):
@@ -386,7 +395,7 @@ def render_report(
     gap_flags = [] if g is None else (g["Versorgungslücke"].astype(str) == "ja").tolist()
     context = {
         "title": f"Kursatlas {config.name}: Bericht zu Deutschkursen ohne Auto",
-        "erstellt": (created or datetime.now()).strftime("%d.%m.%Y, %H:%M Uhr"),
+        "erstellt": fmt_datetime(created or datetime.now()),
         "version": __version__,
         "modell": config.has_modelled_data,
         "mindestanzahl": mc,
