@@ -22,17 +22,20 @@ import argparse
 import bz2
 import csv
 import heapq
+import importlib.util
 import io
 import itertools
 import logging
 import math
 import os
+import sys
 import tempfile
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from types import ModuleType
 from xml.sax.saxutils import quoteattr
 
 import geopandas as gpd
@@ -1759,6 +1762,55 @@ def build_gtfs(ctx: Context, target: Path) -> None:
 
 
 # =============================================================================
+# 7b. modelled Rufbus (GTFS-Flex v2) on the real on-demand stops
+# =============================================================================
+def _sibling(name: str) -> ModuleType:
+    """Import the helper module ``data/<name>.py`` (the builder also runs as a loose script)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent / f"{name}.py")
+    if spec is None or spec.loader is None:
+        raise ImportError(name)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def build_rufbus(ctx: Context, target: Path) -> None:
+    """Write ``rufbus_modell.zip``: MODELLED on-demand service on the REAL on-demand stops.
+
+    See ``data/_rufbus_modell.py``: one zone per Mitgliedskommune with real
+    on-demand stops (``taxi = True`` in the DB InfraGO stop file), plus the
+    fixed model feed's stops there; windows and booking time are assumptions.
+
+    Parameters
+    ----------
+    ctx
+        Build context (``gtfs_modell.zip`` already written into ``target``).
+    target
+        Output directory.
+    """
+    rb = _sibling("_rufbus_modell")
+    county_stops = read_real_stops(ctx, ctx.raw[HALTESTELLEN_NAME])
+    taxi = []
+    for r in county_stops.values():
+        if r.taxi:
+            lat, lon = to_latlon(ctx, r.x, r.y, 6)
+            taxi.append(rb.FlexStop(f"mod:{r.db_id}", r.ifopt, r.name, lat, lon, r.x, r.y))
+    feed = rb.build_rufbus_feed(
+        taxi_stops=taxi,
+        fixed_zip=target / "gtfs_modell.zip",
+        county=ctx.county_25832,
+        mk=ctx.layers["mitgliedskommunen"],
+    )
+    write_bytes_atomic(target / rb.RUFBUS_NAME, feed.data)
+    ctx.stats.update(feed.stats)
+    ctx.stats["rufbus_taxi_quelle"] = len(taxi)
+    ctx.stats["rufbus_zonen_liste"] = [(z.bez, z.gen, z.taxi, z.fixed, z.stops) for z in feed.zones]
+
+
+# =============================================================================
 # 8. region.toml, 9. QUELLEN.md
 # =============================================================================
 def _toml_str(value: str) -> str:
@@ -2208,6 +2260,7 @@ def build(target_dir: Path, raw_dir: Path | None = None) -> dict[str, object]:
     build_standorte(ctx, target_dir)
     build_network(ctx, target_dir)
     build_gtfs(ctx, target_dir)
+    build_rufbus(ctx, target_dir)
     write_text_atomic(target_dir / "region.toml", region_toml())
     write_text_atomic(target_dir / "QUELLEN.md", quellen_md(ctx))
     return dict(ctx.stats)
