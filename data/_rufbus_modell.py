@@ -46,7 +46,6 @@ __all__ = [
     "FEED_PUBLISHER",
     "PRIOR_NOTICE_MIN",
     "ROUTE_TYPE",
-    "RUFBUS_NAME",
     "WINDOWS",
     "FlexStop",
     "RufbusFeed",
@@ -54,7 +53,6 @@ __all__ = [
     "build_rufbus_feed",
 ]
 
-RUFBUS_NAME = "rufbus_modell.zip"
 AGENCY_NAME = "Modell-Rufbus, keine reale Bedienung (modelliert)"
 FEED_PUBLISHER = "Kursatlas Modellregion – Modell-Rufbus, keine reale Bedienung (modelliert)"
 FEED_URL = "https://example.org/modellverkehr"
@@ -69,8 +67,7 @@ WINDOWS: dict[str, tuple[str, str, str]] = {
 """Service id -> (weekday mask Mo..So, window start, window end): modelling assumption."""
 BOOKING_RULE_ID = "modell-vorlauf-60"
 BOOKING_MESSAGE = (
-    "Modellannahme (modelliert): Anmeldung bis 60 Minuten vor der Fahrt; "
-    "keine reale Bedienung, keine Buchung möglich."
+    "Modellannahme (modelliert): Anmeldung bis 60 Minuten vor der Fahrt; keine reale Bedienung, keine Buchung möglich."
 )
 DESC_TAXI = "reale Haltestelle (DB InfraGO, laut Quelle Rufbus/AST); Rufbus-Bedienung modelliert"
 DESC_FIXED = "reale Haltestelle (DB InfraGO) des Modellfahrplans, Umstieg; Rufbus-Bedienung modelliert"
@@ -133,9 +130,7 @@ def _read_fixed(path: Path) -> tuple[list[dict[str, str]], dict[str, dict[str, s
         return rows("stops.txt"), {r["service_id"]: r for r in rows("calendar.txt")}, rows("calendar_dates.txt")
 
 
-def _assign(
-    stops: Sequence[FlexStop], county: shapely.Geometry, mk: gpd.GeoDataFrame
-) -> dict[str, list[FlexStop]]:
+def _assign(stops: Sequence[FlexStop], county: shapely.Geometry, mk: gpd.GeoDataFrame) -> dict[str, list[FlexStop]]:
     """MK (``ARS``) -> stops inside the county and covered by that MK (first MK by ARS on a shared border)."""
     shapely.prepare(county)
     geoms = list(mk.geometry)
@@ -306,7 +301,8 @@ def build_rufbus_feed(
         "rufbus_haltestellen_taxi": taxi_in,
         "rufbus_haltestellen_fahrplan": len(stop_rows) - taxi_in,
         "rufbus_taxi_ausserhalb": len(taxi_stops) - taxi_in,
-        "rufbus_mk_ohne": len(mk) - len(zones),
+        "rufbus_mk": len(mk),
+        "rufbus_mk_ohne": sorted(set(mk["GEN"].astype(str)) - {z.gen for z in zones}),
         "rufbus_ausnahmen": len(exc_rows),
         "rufbus_zeitraum": (start_date, end_date),
     }
