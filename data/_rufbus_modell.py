@@ -239,6 +239,7 @@ def build_rufbus_feed(
     trip_rows.sort(key=lambda r: str(r[2]))
     st_rows.sort(key=lambda r: (str(r[0]), int(r[1])))  # type: ignore[call-overload]
     exc_rows.sort(key=lambda r: (str(r[0]), str(r[1])))
+    cal_rows.sort(key=lambda r: str(r[0]))
     files = {
         "agency.txt": _csv(
             ["agency_id", "agency_name", "agency_url", "agency_timezone", "agency_lang"],
