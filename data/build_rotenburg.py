@@ -22,17 +22,20 @@ import argparse
 import bz2
 import csv
 import heapq
+import importlib.util
 import io
 import itertools
 import logging
 import math
 import os
+import sys
 import tempfile
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from types import ModuleType
 from xml.sax.saxutils import quoteattr
 
 import geopandas as gpd
@@ -58,6 +61,8 @@ GPKG_DATE = "2021-01-01T00:00:00Z"
 """Fixed ``last_change`` timestamp of the written GeoPackage (byte-identical rebuilds)."""
 HALTESTELLEN_NAME = "haltestellen_lk_rotenburg.csv"
 UMGEBUNG_NAME = "haltestellen_umgebung_8.9_52.9_9.9_53.6.csv"
+RUFBUS_NAME = "rufbus_modell.zip"
+"""Modelled on-demand service (GTFS-Flex v2) on the real on-demand stops (``data/_rufbus_modell.py``)."""
 ZENSUS_100M_NAME = "zensus2011_100m_auslaender_lk_rotenburg.csv"
 ZENSUS_1KM_NAME = "zensus2011_1km_einwohner_auslaenderanteil_lk_rotenburg.csv"
 
@@ -1759,6 +1764,55 @@ def build_gtfs(ctx: Context, target: Path) -> None:
 
 
 # =============================================================================
+# 7b. modelled Rufbus (GTFS-Flex v2) on the real on-demand stops
+# =============================================================================
+def _sibling(name: str) -> ModuleType:
+    """Import the helper module ``data/<name>.py`` (the builder also runs as a loose script)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent / f"{name}.py")
+    if spec is None or spec.loader is None:
+        raise ImportError(name)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def build_rufbus(ctx: Context, target: Path) -> None:
+    """Write ``rufbus_modell.zip``: MODELLED on-demand service on the REAL on-demand stops.
+
+    See ``data/_rufbus_modell.py``: one zone per Mitgliedskommune with real
+    on-demand stops (``taxi = True`` in the DB InfraGO stop file), plus the
+    fixed model feed's stops there; windows and booking time are assumptions.
+
+    Parameters
+    ----------
+    ctx
+        Build context (``gtfs_modell.zip`` already written into ``target``).
+    target
+        Output directory.
+    """
+    rb = _sibling("_rufbus_modell")
+    county_stops = read_real_stops(ctx, ctx.raw[HALTESTELLEN_NAME])
+    taxi = []
+    for r in county_stops.values():
+        if r.taxi:
+            lat, lon = to_latlon(ctx, r.x, r.y, 6)
+            taxi.append(rb.FlexStop(f"mod:{r.db_id}", r.ifopt, r.name, lat, lon, r.x, r.y))
+    feed = rb.build_rufbus_feed(
+        taxi_stops=taxi,
+        fixed_zip=target / "gtfs_modell.zip",
+        county=ctx.county_25832,
+        mk=ctx.layers["mitgliedskommunen"],
+    )
+    write_bytes_atomic(target / RUFBUS_NAME, feed.data)
+    ctx.stats.update(feed.stats)
+    ctx.stats["rufbus_taxi_quelle"] = len(taxi)
+    ctx.stats["rufbus_zonen_liste"] = [(z.bez, z.gen, z.taxi, z.fixed, z.stops) for z in feed.zones]
+
+
+# =============================================================================
 # 8. region.toml, 9. QUELLEN.md
 # =============================================================================
 def _toml_str(value: str) -> str:
@@ -1860,6 +1914,17 @@ DATENQUELLEN: tuple[dict[str, object], ...] = (
         "grundlagen": [ATTR_STOPS, ATTR_GEONAMES, ATTR_VG250],
     },
     {
+        "datei": RUFBUS_NAME,
+        "art": "modelliert",
+        "quelle": (
+            "Kursatlas build_rotenburg.py: Modell-Rufbus (GTFS-Flex v2), keine reale Bedienung; "
+            "real sind nur die Haltestellen und ihre Kennzeichnung als Rufbus/AST-Halt"
+        ),
+        "lizenz": "Zonen, Zeitfenster, Buchungsregel: Modelldaten des Projekts; Haltestellen: CC BY 4.0 (DB InfraGO)",
+        "namensnennung": MODEL_NOTE,
+        "grundlagen": [ATTR_STOPS, ATTR_VG250],
+    },
+    {
         "datei": f"quellen/{HALTESTELLEN_NAME}",
         "art": "real",
         "quelle": "DB InfraGO Stationsdaten (npm-Paket db-hafas-stations 2.0.0), Haltestellen des Landkreises",
@@ -1902,6 +1967,7 @@ datei = "standorte.csv"
 [netz]
 osm = "strassennetz.osm.bz2"
 gtfs = "gtfs_modell.zip"
+rufbus_flex = "{RUFBUS_NAME}"   # Modell-Rufbus (modelliert) auf den realen Rufbus-Haltestellen
 
 [ausgabe]
 karten = "../../maps"
@@ -1938,6 +2004,76 @@ def de(value: object, decimals: int = 0) -> str:
     return text.replace(",", "_").replace(".", ",").replace("_", ".")
 
 
+def rufbus_md(ctx: Context) -> str:
+    """Return the section of ``QUELLEN.md`` on ``rufbus_modell.zip`` (what is real, what is modelled).
+
+    Parameters
+    ----------
+    ctx
+        Build context after :func:`build_rufbus` (``ctx.stats`` filled).
+
+    Returns
+    -------
+    str
+        Markdown text ending with a blank line.
+    """
+    rb = _sibling("_rufbus_modell")
+    s = ctx.stats
+    first, last = s["rufbus_zeitraum"]  # type: ignore[misc]
+    windows = {svc: f"{a[:5]}–{b[:5]}" for svc, (_, a, b) in rb.WINDOWS.items()}
+    ohne = ", ".join(s["rufbus_mk_ohne"]) or "keine"  # type: ignore[arg-type]
+
+    def iso(yyyymmdd: str) -> str:
+        return f"{yyyymmdd[:4]}-{yyyymmdd[4:6]}-{yyyymmdd[6:]}"
+
+    rows = "\n".join(
+        f"| {bez} {gen} | {n_taxi} | {n_fixed} | {n_all} |"
+        for bez, gen, n_taxi, n_fixed, n_all in s["rufbus_zonen_liste"]  # type: ignore[attr-defined]
+    )
+    return f"""## `{RUFBUS_NAME}` – Rufbus (Haltestellen REAL, Bedienung MODELLIERT)
+
+GTFS-Flex-v2-Feed „**{rb.AGENCY_NAME}**“.
+**Keine reale Bedienung:** Betreiber, Zonen, Zeitfenster, Verkehrstage und Buchungsregel sind
+Annahmen; sie beschreiben kein reales Rufbus- oder AST-Angebot, keinen realen Anbieter und
+keinen realen Fahrplan. Der Feed dient dazu, Auswertungen mit und ohne Bedarfsverkehr an einer
+plausiblen Lage zu erproben.
+
+- REAL (`{ATTR_STOPS}`): Lage, Name und Kennung der Haltestellen und ihre Kennzeichnung als
+  bedarfsgesteuert (Spalte `taxi = True` in `quellen/{HALTESTELLEN_NAME}`):
+  {s["rufbus_taxi_quelle"]} der {s["haltestellen_real"]} Haltestellen des Kreises,
+  davon {s["rufbus_haltestellen_taxi"]} im Kreispolygon der Region; diese sind alle im Feed.
+- MODELLIERT, dass überhaupt ein Rufbus fährt: in jeder Mitgliedskommune mit mindestens
+  einer realen Rufbus-Haltestelle ({s["rufbus_zonen"]} von {s["rufbus_mk"]}; ohne: {ohne}).
+- MODELLIERT, die Zonen: eine je Mitgliedskommune (Grenzen aus `{GRENZEN_NAME}`, Ebene
+  `mitgliedskommunen`; `location_groups.txt`, `location_group_stops.txt`) aus ihren
+  Rufbus-Haltestellen und den Haltestellen des Modellfahrplans `gtfs_modell.zip` in derselben
+  Mitgliedskommune (gleiche `stop_id` `mod:<DB-Kennung>`, damit man zu den modellierten Zügen
+  und Bussen umsteigen kann), zusammen {s["rufbus_haltestellen"]} Haltestellen,
+  davon {s["rufbus_haltestellen_fahrplan"]} nur aus dem Modellfahrplan. Gefahren wird nur
+  innerhalb einer Zone, von jeder ihrer Haltestellen zu jeder anderen.
+- MODELLIERT, die Zeitfenster (`start_pickup_drop_off_window`/`end_pickup_drop_off_window`):
+  Montag bis Freitag {windows["werktag"]} Uhr, Samstag {windows["samstag"]} Uhr, sonntags
+  kein Rufbus; gültig wie der Modellfahrplan ({iso(first)} bis {iso(last)}); an den
+  gesetzlichen Feiertagen kein Rufbus ({s["rufbus_ausnahmen"]} Ausnahmen, aus
+  `calendar_dates.txt` des Modellfahrplans übernommen).
+- MODELLIERT, die Buchung (`booking_rules.txt`): Anmeldung am selben Tag,
+  {rb.PRIOR_NOTICE_MIN} Minuten vor der Fahrt (`booking_type 1`,
+  `prior_notice_duration_min = {rb.PRIOR_NOTICE_MIN}`); keine Telefonnummer und keine
+  Buchungsadresse, weil es keinen realen Anbieter gibt.
+- Kennzeichnung: `route_type {rb.ROUTE_TYPE}` (Bedarfsbus), Betreiber und `feed_info`
+  „… (modelliert)“, `stop_desc` „…; Rufbus-Bedienung modelliert“. Fahrzeiten stehen nicht im
+  Feed; Kursatlas schätzt sie (`docs/rufbus.md`). In `region.toml`:
+  `[netz] rufbus_flex = "{RUFBUS_NAME}"`.
+
+| Zone (Mitgliedskommune) | Rufbus-Haltestellen (REAL) | weitere Halte des Modellfahrplans | zusammen |
+| --- | ---: | ---: | ---: |
+{rows}
+
+Nicht dafür nehmen: ob, wann und wo im Landkreis tatsächlich ein Rufbus oder AST fährt, wie
+weit er fährt oder wie man ihn bucht.
+"""
+
+
 def quellen_md(ctx: Context) -> str:
     """Return the German source documentation ``QUELLEN.md`` with build figures.
 
@@ -1967,11 +2103,12 @@ Alle Dateien dieses Ordners entstehen deterministisch aus den Rohdaten in `quell
 **Grundregel:** Real sind die Grenzen (BKG VG250, Namen aus VG5000), die Ortspunkte
 (GeoNames), das räumliche Muster der Einwohner ohne deutsche Staatsangehörigkeit aus dem
 **Zensus 2011**, die Kreissumme 2021 (Integrationskonzept 2023) und Lage, Name und Kennung
-der Haltestellen (DB InfraGO). **Modelliert** sind die Skalierung des Musters
-von 2011 auf die Summe von 2021 (Annahme), Sprachniveaus und Zielgruppen, Kurse, Standorte,
-Straßennetz und Fahrplan: Sie dienen dazu, Kursatlas an einer plausiblen, aber erfundenen
-Lage zu erproben und beschreiben weder das tatsächliche Kursangebot noch das tatsächliche
-Straßennetz oder den tatsächlichen Fahrplan.
+der Haltestellen samt ihrer Kennzeichnung als Rufbus-Halt (DB InfraGO). **Modelliert** sind die
+Skalierung des Musters von 2011 auf die Summe von 2021 (Annahme), Sprachniveaus und Zielgruppen,
+Kurse, Standorte, Straßennetz, Fahrplan und Rufbus-Bedienung: Sie dienen dazu, Kursatlas an
+einer plausiblen, aber erfundenen Lage zu erproben und beschreiben weder das tatsächliche
+Kursangebot noch das tatsächliche Straßennetz, den tatsächlichen Fahrplan oder einen
+tatsächlichen Rufbus.
 Ergebnisse aus diesen Daten sind Beispiele, keine Aussagen über den Landkreis.
 
 | Datei | Art | Namensnennung |
@@ -1989,6 +2126,8 @@ Ergebnisse aus diesen Daten sind Beispiele, keine Aussagen über den Landkreis.
 | `standorte.csv` | MODELLIERT | `{MODEL_NOTE}` |
 | `strassennetz.osm.bz2` | MODELLIERT | `{MODEL_NOTE}` |
 | `gtfs_modell.zip` | Fahrten MODELLIERT, Haltestellen REAL | `{MODEL_NOTE}`; Haltestellen: `{ATTR_STOPS}` |
+| `{RUFBUS_NAME}` | Rufbus MODELLIERT, Haltestellen und Rufbus-Kennzeichnung REAL \
+| `{MODEL_NOTE}`; Haltestellen: `{ATTR_STOPS}` |
 | `quellen/{HALTESTELLEN_NAME}` | REAL | `{ATTR_STOPS}` |
 | `quellen/{UMGEBUNG_NAME}` | REAL | `{ATTR_STOPS}` |
 | `region.toml` | Konfiguration | – |
@@ -2146,7 +2285,7 @@ Kennung der Haltestellen. Kein Fahrgast kann mit diesen Zeiten fahren.
   die Entfernung zum Ortspunkt.
 - Rufbus/AST: {s["haltestellen_rufbus"]} der {s["haltestellen_real"]} Haltestellen des Kreises sind in
   der Quelle als bedarfsgesteuert markiert (Spalte `taxi` in `quellen/{HALTESTELLEN_NAME}`,
-  für spätere Arbeiten an Rufbus-Angeboten); der Modellfahrplan bildet das nicht ab.
+  siehe `{RUFBUS_NAME}` unten); `gtfs_modell.zip` selbst enthält keine Rufbusfahrten.
 - Linien: {s["gtfs_linien"]}, davon {s["gtfs_linien_bahn"]} Bahn (`route_type 2`): MB1
   Ottersberg (Han) – Sottrum – Rotenburg (Wümme) – Scheeßel – Lauenbrück – Tostedt stündlich
   05–23 Uhr an allen Tagen, dazu ein Spätzug werktags 23:50 bis nach Mitternacht (Zeiten über
@@ -2168,6 +2307,7 @@ Kennung der Haltestellen. Kein Fahrgast kann mit diesen Zeiten fahren.
   {holidays}) fällt vereinfachend jeder Verkehr aus (`exception_type 2`; kein Sonntagsfahrplan).
 - **Schulferien sind MODELLIERT** (nicht der amtliche Ferienkalender): {school}.
 
+{rufbus_md(ctx)}
 ## `region.toml`
 
 Konfiguration der Modellregion für Kursatlas; Abschnitt `[[datenquellen]]` nennt für jede
@@ -2208,6 +2348,7 @@ def build(target_dir: Path, raw_dir: Path | None = None) -> dict[str, object]:
     build_standorte(ctx, target_dir)
     build_network(ctx, target_dir)
     build_gtfs(ctx, target_dir)
+    build_rufbus(ctx, target_dir)
     write_text_atomic(target_dir / "region.toml", region_toml())
     write_text_atomic(target_dir / "QUELLEN.md", quellen_md(ctx))
     return dict(ctx.stats)

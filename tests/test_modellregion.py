@@ -45,6 +45,7 @@ DATA_FILES = [
     "standorte.csv",
     "strassennetz.osm.bz2",
     "gtfs_modell.zip",
+    "rufbus_modell.zip",
     "region.toml",
     "QUELLEN.md",
 ]
