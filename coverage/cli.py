@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from coverage import __version__
 from coverage.errors import KursatlasError
+from coverage.inputs.schema import COURSE_TYPE_LABELS, LEVELS, WEEKDAYS
 
 if TYPE_CHECKING:
     from coverage.inputs.config import Config
@@ -212,6 +213,81 @@ def _add_wait(p: argparse.ArgumentParser) -> None:
                    f"(Standard {DEFAULT_WAIT_S:g}); danach Abbruch mit Meldung")
 
 
+# CLI option → registry column (all values are passed as text, exactly as typed)
+_COURSE_OPTIONS: tuple[tuple[str, str, str, bool], ...] = (
+    ("--kurs-id", "kurs_id", "eindeutige Kennung des Kurses, z. B. K100", True),
+    ("--traeger", "traeger", "Kursträger, z. B. \"Volkshochschule Zeven\"", True),
+    ("--kursname", "kursname", "Bezeichnung des Kurses (optional)", False),
+    ("--kursort", "kursort", "Ort des Kurses, z. B. Zeven (bei Online-Kursen: online)", True),
+    ("--adresse", "adresse", "Adresse des Kursorts (optional)", False),
+    ("--lat", "lat", "geographische Breite (WGS84), z. B. 53.2957; leer bei Online-Kursen", False),
+    ("--lon", "lon", "geographische Länge (WGS84), z. B. 9.2756; leer bei Online-Kursen", False),
+    ("--niveaus", "niveaus", "ein oder mehrere Niveaus aus " + ", ".join(LEVELS) + ", z. B. \"A1, A2\"", True),
+    ("--kursart", "kursart", "Kursart: " + ", ".join(COURSE_TYPE_LABELS), True),
+    ("--wochentage", "wochentage", "Kurstage, z. B. \"Mo, Mi\" oder Mo-Fr (" + ", ".join(WEEKDAYS) + ")", True),
+    ("--beginn", "beginn", "Uhrzeit des Beginns HH:MM, z. B. 09:00", True),
+    ("--ende", "ende", "Uhrzeit des Endes HH:MM, z. B. 12:00", True),
+    ("--erster-tag", "erster_tag", "erster Kurstag JJJJ-MM-TT oder TT.MM.JJJJ", True),
+    ("--letzter-tag", "letzter_tag", "letzter Kurstag JJJJ-MM-TT oder TT.MM.JJJJ", True),
+    ("--plaetze", "plaetze", "Plätze insgesamt (1 bis 100)", True),
+    ("--freie-plaetze", "freie_plaetze", "davon noch frei", True),
+    ("--kinderbetreuung", "kinderbetreuung", "Kinderbetreuung am Kursort: ja oder nein", True),
+)
+
+
+def _cmd_kurse_pruefen(args: argparse.Namespace) -> int:
+    from coverage.inputs.config import load_config
+    from coverage.workflow.registry import check_registry
+
+    config = load_config(args.config)
+    summary = check_registry(config)
+    print("\n".join(summary.lines()))
+    return 0
+
+
+def _cmd_kurse_neu(args: argparse.Namespace) -> int:
+    from coverage.inputs.config import load_config
+    from coverage.workflow.registry import add_course
+
+    config = load_config(args.config)
+    values = {col: getattr(args, col) for _, col, _, _ in _COURSE_OPTIONS if getattr(args, col) is not None}
+    add_course(config, values)
+    print(f"Kurs {values['kurs_id']} in {config.kurse} eingetragen.")
+    print("Die nächste Berechnung ('kursatlas run') berücksichtigt ihn und zeigt, was sich ändert.")
+    return 0
+
+
+def _add_registry_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``kurse pruefen`` and ``kurse neu`` (:mod:`coverage.workflow.registry`)."""
+    p = subparsers.add_parser(
+        "kurse",
+        help="Kursregister prüfen oder einen Kurs eintragen",
+        description="Arbeiten mit dem Kursregister (CSV-Datei aus [kurse] datei der Regionsdatei).",
+    )
+    sub = p.add_subparsers(dest="kurse_befehl", metavar="AKTION", title="Aktionen")
+    sub.required = True
+
+    q = sub.add_parser(
+        "pruefen",
+        help="Kursregister prüfen und zusammenfassen",
+        description="Prüft das Kursregister gegen die Region und zeigt Kurse je Niveau, Kursart und "
+        "Mitgliedskommune sowie Hinweise (beendete Kurse, keine freien Plätze).",
+    )
+    q.add_argument("--config", required=True, type=Path, help="Regionsdatei (TOML)")
+    q.set_defaults(func=_cmd_kurse_pruefen)
+
+    n = sub.add_parser(
+        "neu",
+        help="einen Kurs ins Register eintragen (geprüft, atomar)",
+        description="Trägt einen Kurs ins Kursregister ein. Das ganze Register wird mit dem neuen Kurs "
+        "geprüft; bei einem Fehler bleibt die Datei unverändert.",
+    )
+    n.add_argument("--config", required=True, type=Path, help="Regionsdatei (TOML)")
+    for opt, col, text, required in _COURSE_OPTIONS:
+        n.add_argument(opt, dest=col, required=required, help=text, metavar="WERT")
+    n.set_defaults(func=_cmd_kurse_neu)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser (German help texts)."""
     parser = argparse.ArgumentParser(
@@ -290,12 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ausgabe", required=True, help="Zieldatei .csv oder .parquet")
     p.set_defaults(func=_cmd_reisezeiten)
 
-    try:
-        from coverage.workflow.registry import add_registry_commands
-    except ImportError:  # pragma: no cover - registry module added later
-        pass
-    else:
-        add_registry_commands(sub)
+    _add_registry_commands(sub)
     return parser
 
 

@@ -77,6 +77,36 @@ def test_outputs_of_a_full_run(region: Path) -> None:
     assert not [p for p in list(res.iterdir()) + list(karten.iterdir()) if p.name.startswith(".kursatlas-")]
 
 
+def test_candidate_reach_is_read_from_the_cache(region: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run cached the candidate reach (kind kandidaten_erreichbar); reading it equals computing it."""
+    from coverage.analysis import candidates as cand_mod
+    from coverage.inputs.load import load_inputs
+    from coverage.placement.model import candidate_courses
+    from coverage.traveltime.engine import load_networks
+    from coverage.workflow.pipeline import _demand, _open_cache
+
+    cfg = load_config(region)
+    params = cfg.parameter
+    cache = _open_cache(cfg)
+    inputs = load_inputs(cfg, cache=cache)
+    nets = load_networks(cfg, inputs.region, cache=cache)
+    demand = _demand(inputs.residents, params, cache)
+    courses = candidate_courses(inputs.candidates, params=params)
+    travel = cand_mod.candidate_travel_times(courses, inputs.residents, networks=nets, params=params,
+                                             period=cand_mod.planning_period(inputs.courses), cache=cache)
+    fresh = cand_mod.candidate_cover(demand, inputs, courses=courses, networks=nets, params=params, travel=travel)
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise AssertionError("computed although cached")
+
+    monkeypatch.setattr(cand_mod.reach, "reach", boom)
+    cached = cand_mod.candidate_cover(demand, inputs, courses=courses, networks=nets, params=params, cache=cache)
+    assert len(cached) == 3
+    for a, b in zip(fresh, cached, strict=True):
+        assert a.shape == b.shape == (len(demand), len(courses)) and (a != b).nnz == 0
+    assert fresh[0].nnz > 0
+
+
 def test_bad_input_writes_nothing(region: Path) -> None:
     out = region.parent.parent
     before = _digest(out / "ergebnisse") | _digest(out / "karten")

@@ -57,8 +57,13 @@ class _Watcher:
 def fake_run(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Replace the analysis by a recorder that reads the registry like a run (invalid → InputDataError)."""
     seen: list[str] = []
+    sessions: list[object] = []
 
-    def run(config: object, *, progress: object = None, proposals: bool = True, lock: object = None) -> str:
+    def run(config: object, *, progress: object = None, proposals: bool = True, lock: object = None,
+            session: object = None) -> str:
+        # the loop keeps one in-process memory for all its runs
+        assert session is not None and all(s is session for s in sessions)
+        sessions.append(session)
         text = Path(config.kurse).read_text(encoding="utf-8")  # type: ignore[attr-defined]
         if "KAPUTT" in text:
             raise InputDataError(f"{config.kurse}, Zeile 4, Spalte 'beginn': 'KAPUTT' ist keine Uhrzeit")  # type: ignore[attr-defined]
@@ -165,7 +170,10 @@ def test_model_region_new_course_and_invalid_save(model_region: Path) -> None:
 
 def test_cli_reports_changes_errors_and_ends_on_ctrl_c(tiny_region: Path, monkeypatch: pytest.MonkeyPatch,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    import coverage.workflow.watch as watch_mod
+    import importlib
+
+    # the module, not the function coverage.workflow exports under the same name
+    watch_mod = importlib.import_module("coverage.workflow.watch")
     from coverage.inputs.config import load_config
 
     config = load_config(tiny_region)

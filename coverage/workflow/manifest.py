@@ -26,12 +26,15 @@ import sys
 from collections.abc import Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from coverage._io import write_csv, write_text
 from coverage.cache.store import file_xxh128, tree_sha256
+
+if TYPE_CHECKING:
+    from coverage.inputs.config import Config, Parameters
 
 __all__ = [
     "MANIFEST_NAME",
@@ -66,7 +69,7 @@ def package_versions(packages: Iterable[str] = PACKAGES) -> dict[str, str | None
     return out
 
 
-def config_input_files(config: Any) -> dict[str, Path]:
+def config_input_files(config: Config) -> dict[str, Path]:
     """The input files of a :class:`~coverage.inputs.config.Config` by role (only those that exist)."""
     roles: dict[str, Any] = {
         "konfiguration": config.path,
@@ -144,7 +147,7 @@ def write_manifest(
     results_dir: str | Path,
     *,
     input_files: Mapping[str, str | Path | Mapping[str, Any]],
-    parameters: Any,
+    parameters: Parameters | Mapping[str, Any],
     started: dt.datetime,
     finished: dt.datetime,
     stage_seconds: Mapping[str, float],

@@ -1,4 +1,4 @@
-"""Course registry workflow: check the registry and add a course (``kursatlas kurse …``).
+"""Course registry workflow: check the registry and add a course (``kursatlas kurse …``, see :mod:`coverage.cli`).
 
 The registry is the plain CSV file named in ``[kurse] datei``; nothing else is
 stored, so editing it by hand keeps working. :func:`add_course` validates the
@@ -10,7 +10,6 @@ header order, line endings and a byte-order mark are kept.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import datetime as dt
 import io
@@ -25,35 +24,13 @@ from coverage._io import atomic_path
 from coverage.errors import InputDataError, KursatlasError
 from coverage.inputs._validate import decode_csv
 from coverage.inputs.config import Config
-from coverage.inputs.schema import COURSE_TYPE_LABELS, LEVELS, WEEKDAYS
+from coverage.inputs.schema import COURSE_TYPE_LABELS, LEVELS
 
-__all__ = ["RegistrySummary", "add_course", "add_registry_commands", "check_registry"]
+__all__ = ["RegistrySummary", "add_course", "check_registry"]
 
 logger = logging.getLogger(__name__)
 
 _WHAT = "Kursregister"
-
-# CLI option → registry column (all values are passed as text, exactly as typed)
-_OPTIONS: tuple[tuple[str, str, str, bool], ...] = (
-    ("--kurs-id", "kurs_id", "eindeutige Kennung des Kurses, z. B. K100", True),
-    ("--traeger", "traeger", "Kursträger, z. B. \"Volkshochschule Zeven\"", True),
-    ("--kursname", "kursname", "Bezeichnung des Kurses (optional)", False),
-    ("--kursort", "kursort", "Ort des Kurses, z. B. Zeven (bei Online-Kursen: online)", True),
-    ("--adresse", "adresse", "Adresse des Kursorts (optional)", False),
-    ("--lat", "lat", "geographische Breite (WGS84), z. B. 53.2957; leer bei Online-Kursen", False),
-    ("--lon", "lon", "geographische Länge (WGS84), z. B. 9.2756; leer bei Online-Kursen", False),
-    ("--niveaus", "niveaus", "ein oder mehrere Niveaus aus " + ", ".join(LEVELS) + ", z. B. \"A1, A2\"", True),
-    ("--kursart", "kursart", "Kursart: " + ", ".join(COURSE_TYPE_LABELS), True),
-    ("--wochentage", "wochentage", "Kurstage, z. B. \"Mo, Mi\" oder Mo-Fr (" + ", ".join(WEEKDAYS) + ")", True),
-    ("--beginn", "beginn", "Uhrzeit des Beginns HH:MM, z. B. 09:00", True),
-    ("--ende", "ende", "Uhrzeit des Endes HH:MM, z. B. 12:00", True),
-    ("--erster-tag", "erster_tag", "erster Kurstag JJJJ-MM-TT oder TT.MM.JJJJ", True),
-    ("--letzter-tag", "letzter_tag", "letzter Kurstag JJJJ-MM-TT oder TT.MM.JJJJ", True),
-    ("--plaetze", "plaetze", "Plätze insgesamt (1 bis 100)", True),
-    ("--freie-plaetze", "freie_plaetze", "davon noch frei", True),
-    ("--kinderbetreuung", "kinderbetreuung", "Kinderbetreuung am Kursort: ja oder nein", True),
-)
-
 
 # --------------------------------------------------------------------------- check
 
@@ -280,57 +257,3 @@ def add_course(config: Config, values: dict[str, str]) -> None:
             )
     kid = row[layout.header.index("kurs_id")] if "kurs_id" in layout.header else values.get("kurs_id", "")
     logger.info("Kurs %s eingetragen in %s (%d Kurse)", kid, path, len(courses))
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def _cmd_pruefen(args: argparse.Namespace) -> int:
-    from coverage.inputs.config import load_config
-
-    config = load_config(args.config)
-    summary = check_registry(config)
-    print("\n".join(summary.lines()))
-    return 0
-
-
-def _cmd_neu(args: argparse.Namespace) -> int:
-    from coverage.inputs.config import load_config
-
-    config = load_config(args.config)
-    values = {col: getattr(args, col) for _, col, _, _ in _OPTIONS if getattr(args, col) is not None}
-    add_course(config, values)
-    print(f"Kurs {values['kurs_id']} in {config.kurse} eingetragen.")
-    print("Die nächste Berechnung ('kursatlas run') berücksichtigt ihn und zeigt, was sich ändert.")
-    return 0
-
-
-def add_registry_commands(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``kurse pruefen`` and ``kurse neu`` to the ``kursatlas`` command line."""
-    p = subparsers.add_parser(
-        "kurse",
-        help="Kursregister prüfen oder einen Kurs eintragen",
-        description="Arbeiten mit dem Kursregister (CSV-Datei aus [kurse] datei der Regionsdatei).",
-    )
-    sub = p.add_subparsers(dest="kurse_befehl", metavar="AKTION", title="Aktionen")
-    sub.required = True
-
-    q = sub.add_parser(
-        "pruefen",
-        help="Kursregister prüfen und zusammenfassen",
-        description="Prüft das Kursregister gegen die Region und zeigt Kurse je Niveau, Kursart und "
-        "Mitgliedskommune sowie Hinweise (beendete Kurse, keine freien Plätze).",
-    )
-    q.add_argument("--config", required=True, type=Path, help="Regionsdatei (TOML)")
-    q.set_defaults(func=_cmd_pruefen)
-
-    n = sub.add_parser(
-        "neu",
-        help="einen Kurs ins Register eintragen (geprüft, atomar)",
-        description="Trägt einen Kurs ins Kursregister ein. Das ganze Register wird mit dem neuen Kurs "
-        "geprüft; bei einem Fehler bleibt die Datei unverändert.",
-    )
-    n.add_argument("--config", required=True, type=Path, help="Regionsdatei (TOML)")
-    for opt, col, text, required in _OPTIONS:
-        n.add_argument(opt, dest=col, required=required, help=text, metavar="WERT")
-    n.set_defaults(func=_cmd_neu)

@@ -16,7 +16,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,8 +25,10 @@ from coverage.inputs.config import Config
 from coverage.workflow._outputs import JOURNAL_NAME
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from coverage.cache.store import Cache
-    from coverage.transit import Feed
+    from coverage.transit import ClipSummary, Feed
 
 __all__ = ["AreaSummary", "check_outputs", "summarize"]
 
@@ -80,7 +82,7 @@ class AreaSummary:
     trips_per_weekday: tuple[int, ...] | None = None
     week_of: dt.date | None = None
     feed_range: tuple[dt.date, dt.date] | None = None
-    clip: Any = None
+    clip: ClipSummary | None = None
     outputs: tuple[Path, ...] = ()
 
     def lines(self) -> list[str]:
@@ -118,7 +120,7 @@ class AreaSummary:
         return out
 
 
-def clip_text(clip: Any) -> str:
+def clip_text(clip: object) -> str:
     """One German line for a clip summary of the timetable (any object with ``*_read``/``*_kept`` counts)."""
     parts = []
     for what, label in (("stops", "Haltestellen"), ("trips", "Fahrten"), ("stop_times", "Fahrtabschnitte")):
@@ -173,7 +175,7 @@ def check_outputs(config: Config) -> tuple[Path, ...]:
     return tuple(p for p, _ in folders)
 
 
-def _week_of(feed: Feed, courses: Any) -> dt.date:
+def _week_of(feed: Feed, courses: pd.DataFrame) -> dt.date:
     """Monday of the first course week inside the feed's range, else the feed's first full week."""
     lo, hi = feed.date_range
     firsts = [d for d in courses.get("erster_tag", []) if isinstance(d, dt.date)] if len(courses) else []

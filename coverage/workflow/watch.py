@@ -2,9 +2,10 @@
 
 ``kursatlas beobachten --config region.toml`` keeps one process alive: the imports,
 the compiled kernels, the parsed inputs and the coverage blocks of unchanged levels
-stay in memory, so a rerun after a new course registration (saved in a spreadsheet
-program, or added with ``kursatlas kurse neu`` in another terminal) costs only what
-depends on the change.
+stay in memory (one :class:`~coverage.cache.session.Session` for the whole loop), so
+a rerun after a new course registration (saved in a spreadsheet program, or added
+with ``kursatlas kurse neu`` in another terminal) costs only what depends on the
+change.
 
 How a change is detected
 ------------------------
@@ -163,12 +164,14 @@ def watch(
         If the region file cannot be read at the start, or another run holds the
         output folders (:class:`~coverage.errors.OutputError`).
     """
+    from coverage.cache.session import Session
     from coverage.inputs.config import load_config
+    from coverage.workflow import pipeline
     from coverage.workflow._outputs import OutputLock
     from coverage.workflow.manifest import config_input_files
-    from coverage.workflow.pipeline import run
 
     path = Path(config_path)
+    session = Session()  # what stays in memory between the runs of this loop
     stop = stop or threading.Event()
     config = load_config(path)
     files = {"konfiguration": path, **config_input_files(config)}
@@ -197,7 +200,7 @@ def watch(
                 lock.release()
                 lock = new_lock(config)
                 lock.acquire()
-            result = run(config, progress=progress, proposals=proposals, lock=lock)
+            result = pipeline.run(config, progress=progress, proposals=proposals, lock=lock, session=session)
         except KursatlasError as exc:
             error = exc
             logger.warning("Lauf nach Änderung an %s nicht möglich: %s", ", ".join(changed) or "-", exc)
