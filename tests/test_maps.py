@@ -28,7 +28,7 @@ from coverage.outputs.maps import (
     write_maps,
 )
 from coverage.outputs.report import write_report
-from coverage.traveltime.engine import CourseTravelTimes
+from coverage.traveltime import CourseTravelTimes
 from coverage.workflow.changes import CHANGE_COLUMNS, ChangeReport
 from tests.synthetic_maps import HOSTILE, county_scale, make_config, make_region
 

@@ -25,9 +25,9 @@ import coverage.network._osm as osm_module
 import coverage.network.load as network_load
 from coverage.cache.store import Cache, file_xxh128
 from coverage.errors import NetworkError
-from coverage.network._osm import EdgeList, _edge_list_from_raw, format_count, way_allowed, way_directions
 from coverage.network import StreetNetwork, load_street_network, load_street_networks
-from coverage.traveltime.engine import load_networks
+from coverage.network._osm import EdgeList, _edge_list_from_raw, format_count, way_allowed, way_directions
+from coverage.traveltime import load_networks
 
 ROOT = Path(__file__).resolve().parents[1]
 HELSINKI_PBF = Path(__file__).parent / "data" / "helsinki_test.osm.pbf"

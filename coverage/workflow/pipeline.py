@@ -37,7 +37,7 @@ import scipy.sparse as sp
 from coverage.inputs.config import Config, Parameters
 from coverage.inputs.load import Inputs, load_inputs
 from coverage.outputs.disclosure import DisclosurePolicy
-from coverage.traveltime.engine import CourseTravelTimes
+from coverage.traveltime import CourseTravelTimes
 from coverage.workflow._outputs import OutputLock, Staging, recover
 
 if TYPE_CHECKING:
@@ -257,7 +257,7 @@ def candidate_travel_times(
     cache: Any = None,
 ) -> CourseTravelTimes:
     """Travel times of every candidate course; computed once per site × schedule, shared by all levels."""
-    from coverage.traveltime.engine import course_travel_times
+    from coverage.traveltime import course_travel_times
 
     keyed = candidate_courses.assign(
         _key=candidate_courses["standort_id"].astype(str) + "|" + candidate_courses["slot"].astype(str)
@@ -408,9 +408,10 @@ def run(
     """
     from coverage.analysis import demand as demand_mod
     from coverage.analysis import gaps
+    from coverage.cache.kinds import keep_limits
     from coverage.cache.store import Cache
     from coverage.outputs import maps, report
-    from coverage.traveltime.engine import course_travel_times, load_networks
+    from coverage.traveltime import course_travel_times, load_networks
     from coverage.workflow import changes as changes_mod
     from coverage.workflow import manifest
     from coverage.workflow.summary import check_outputs
@@ -434,9 +435,8 @@ def run(
         recover(_output_folders(config), lock=held)  # finish a swap a killed run left, remove its staging
         previous = manifest.latest_run(config.ergebnisse)
         input_hashes = manifest.hash_inputs(manifest.config_input_files(config))
-        cache = Cache(config.cache / "berechnung", keep={"reisezeiten_kurs": 20000, "zugang": 5, "versorgung_block": 60,
-                                                            "versorgung_kandidaten": 12, "verbindungen": 30},
-                      default_keep=10)
+        cache = Cache(config.cache / "berechnung", default_keep=10,  # until coverage.analysis declares its two kinds:
+                      keep=keep_limits({"versorgung_block": 60, "versorgung_kandidaten": 12}))
         inputs = load_inputs(config, cache=cache)
         params = config.parameter
         result = RunResult(inputs=inputs, timings=timings)
