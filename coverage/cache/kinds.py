@@ -34,7 +34,7 @@ __all__ = [
     "keep_limits",
     "lookup",
     "memoize",
-    "store",
+    "save",
 ]
 
 logger = logging.getLogger(__name__)
@@ -162,7 +162,7 @@ def lookup(cache: Cache, kind: CacheKind[T], key: str, *, codec: Codec[T] | None
     return None
 
 
-def store(cache: Cache, kind: CacheKind[T], key: str, value: T, *, codec: Codec[T] | None = None) -> None:
+def save(cache: Cache, kind: CacheKind[T], key: str, value: T, *, codec: Codec[T] | None = None) -> None:
     """Store ``value`` of ``kind`` under ``key`` (the write half of :func:`memoize`; nothing if not encodable)."""
     arrays = (codec or kind.codec).encode(value)
     if arrays is not None:
@@ -185,7 +185,7 @@ def memoize(
     if value is not None:
         return value
     value = compute()
-    store(cache, kind, key, value, codec=codec)
+    save(cache, kind, key, value, codec=codec)
     return value
 
 

@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from coverage import ANALYSIS_CRS
-from coverage.cache.kinds import CacheKind, keep_limits, lookup, memoize, store
+from coverage.cache.kinds import CacheKind, keep_limits, lookup, memoize, save
 from coverage.cache.store import Cache
 from coverage.errors import ConfigError, CRSError, InputDataError, NetworkError
 from coverage.network import _osm, streets
@@ -281,7 +281,7 @@ def _load(
             file=str(path),
         )
     # Both modes come from one pass over the file, so the cache is read for every mode
-    # first and the missing ones are built together: lookup/store, not memoize.
+    # first and the missing ones are built together: lookup/save, not memoize.
     cache = None if cache_dir is None else _network_cache(cache_dir)
     keys: dict[str, str] = {}
     out: dict[str, StreetNetwork] = {}
@@ -305,7 +305,7 @@ def _load(
     for mode in missing:
         out[mode] = _assemble(ways.edges(mode), mode=mode, clip=clip, label=str(path))
         if cache is not None:
-            store(cache, STREET_NETWORKS, keys[mode], out[mode])
+            save(cache, STREET_NETWORKS, keys[mode], out[mode])
             logger.debug("Straßennetz (%s) im Cache gespeichert (%s)", mode, keys[mode][:12])
     if cache is not None:
         _tidy(cache)

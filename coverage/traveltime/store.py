@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from coverage.cache.kinds import ArrayCodec, CacheKind, FunctionCodec, lookup, memoize, store
+from coverage.cache.kinds import ArrayCodec, CacheKind, FunctionCodec, lookup, memoize, save
 from coverage.inputs.schema import MODES
 from coverage.transit import gtfs, routing
 from coverage.traveltime import engine
@@ -411,7 +411,7 @@ def _cached_columns(
 
     Why not :func:`~coverage.cache.kinds.memoize`: the columns of thousands of courses
     are looked up at once and the missing ones computed together in one routing pass
-    (:func:`~coverage.cache.kinds.lookup` / :func:`~coverage.cache.kinds.store` per
+    (:func:`~coverage.cache.kinds.lookup` / :func:`~coverage.cache.kinds.save` per
     course); blocks are read memory-mapped (:meth:`Cache.mapped
     <coverage.cache.store.Cache.mapped>`) and copied straight into the result, and the
     index is rewritten whenever a block is.
@@ -448,7 +448,7 @@ def _cached_columns(
         _write_block(cache, index_key, blocks, ukeys, u_hin, u_rueck)
     else:
         for j, i in enumerate(missed.tolist()):
-            store(cache, COURSE_COLUMNS, ukeys[i], (sub.hin[:, :, j], sub.rueck[:, :, j]))
+            save(cache, COURSE_COLUMNS, ukeys[i], (sub.hin[:, :, j], sub.rueck[:, :, j]))
     logger.info(
         "Reisezeiten: %d von %d Kursen aus dem Cache (%d aus Sammeleinträgen, %d einzeln), %d neu berechnet",
         n_block + n_single,
@@ -552,7 +552,7 @@ def _write_block(
             cache.discard(BLOCKS.name, other)
         else:
             kept.append((other, listed))
-    store(cache, BLOCK_INDEX, index_key, [(name, ukeys), *kept][:_INDEX_LEN])
+    save(cache, BLOCK_INDEX, index_key, [(name, ukeys), *kept][:_INDEX_LEN])
 
 
 # --------------------------------------------------------------------------- verbindungen
@@ -626,7 +626,7 @@ def _day_connections(
         return conns
     conns = feed.connections(date, next_day_s=next_day_s)
     try:
-        store(cache, CONNECTIONS, key, conns, codec=codec)
+        save(cache, CONNECTIONS, key, conns, codec=codec)
     except OSError as exc:
         logger.warning("Verbindungen des %s nicht im Cache gespeichert (%s)", date.isoformat(), exc)
     return conns
