@@ -147,7 +147,7 @@ def lookup(cache: Cache, kind: CacheKind[T], key: str, *, codec: Codec[T] | None
     at once (e.g. both street networks from one pass over a file). An entry the cache
     cannot read, or that the codec rejects, is logged, deleted and reported as None.
     ``codec`` replaces the kind's codec for this call (one that checks against the
-    caller's context, e.g. the requested mode); its checks must be those of the kind's.
+    caller's context, e.g. the requested mode); it checks at least what the kind's codec checks.
     """
     stored = cache.get(kind.name, key)
     if stored is None:

@@ -156,15 +156,18 @@ class _AccessCodec:
             hit["walk_node"], hit["walk_snap_s"], hit["bike_node"], hit["bike_snap_s"], None, None, None, None
         )
         if "access_data" in hit:
-            n_o, n_s, n_n = (int(v) for v in hit["shape"])
-            prep.access = sp.csr_matrix(
-                (hit["access_data"], hit["access_indices"], hit["access_indptr"]), shape=(n_o, n_s)
-            )
-            prep.stop_tree = sp.csc_matrix(
-                (hit["tree_data"], hit["tree_indices"], hit["tree_indptr"]), shape=(n_s, n_n)
-            )
-            prep.stop_snap_s = hit["stop_snap_s"]
-            prep.footpaths = routing.Footpaths(hit["fp_indptr"], hit["fp_indices"], hit["fp_seconds"])
+            try:
+                n_o, n_s, n_n = (int(v) for v in hit["shape"])
+                prep.access = sp.csr_matrix(
+                    (hit["access_data"], hit["access_indices"], hit["access_indptr"]), shape=(n_o, n_s)
+                )
+                prep.stop_tree = sp.csc_matrix(
+                    (hit["tree_data"], hit["tree_indices"], hit["tree_indptr"]), shape=(n_s, n_n)
+                )
+                prep.stop_snap_s = hit["stop_snap_s"]
+                prep.footpaths = routing.Footpaths(hit["fp_indptr"], hit["fp_indices"], hit["fp_seconds"])
+            except (KeyError, TypeError, ValueError):  # incomplete or inconsistent: computed again
+                return None
         return prep
 
 
@@ -175,8 +178,7 @@ ACCESS: CacheKind[_Prepared] = CacheKind(
 
 
 def _prepare_cached(xy: np.ndarray, nets: Networks, params: Parameters, cache: Cache | None) -> _Prepared:
-    """:func:`~coverage.traveltime.engine._prepare`, served from ``cache`` when origins, networks and
-    access parameters are unchanged."""
+    """:func:`~coverage.traveltime.engine._prepare`, from ``cache`` if origins, networks and access are unchanged."""
     if cache is None or not nets.key:
         return engine._prepare(xy, nets, params)
     key = ACCESS.key(
