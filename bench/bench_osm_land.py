@@ -6,7 +6,7 @@ with the model region's network embedded unchanged is generated at two sizes
 (default 10 and 20 million nodes) or given with ``--pbf``. For each file:
 
 * **cold**: a fresh Python process loads both networks with
-  :func:`coverage.network.streets.load_street_networks`, clipped to the model region's
+  :func:`coverage.network.load.load_street_networks`, clipped to the model region's
   analysis area (county polygon of ``vg5000_rotenburg_wuemme.gpkg``, layer
   ``landkreis``, EPSG:25832, buffered by 15 km; clip buffer 2 km), into an empty
   cache; wall time and peak RSS of that process (``VmHWM``; ``ru_maxrss`` is
@@ -68,7 +68,7 @@ def _worker(pbf: Path, cache: Path, area: str, index: str | None) -> dict[str, A
 
     t_import = time.perf_counter()
     import coverage.network._osm as osm_module
-    from coverage.network.streets import load_street_networks
+    from coverage.network import load_street_networks
 
     if index:
         osm_module.NODE_INDEX = index
@@ -137,7 +137,7 @@ def _same_as_model(pbf: Path) -> bool:
     """Networks of the model area from the big file equal those from the model file itself."""
     import numpy as np
 
-    from coverage.network.streets import load_street_networks
+    from coverage.network import load_street_networks
 
     with tempfile.TemporaryDirectory() as tmp:
         big = load_street_networks(pbf, boundary=_area("model"), buffer_m=2000.0, cache_dir=Path(tmp))

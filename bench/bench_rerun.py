@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from coverage.analysis._blocks import clear_memory  # noqa: E402
 from coverage.cache.store import Cache  # noqa: E402
 from coverage.inputs.config import Parameters, load_config  # noqa: E402
-from coverage.traveltime.engine import course_travel_times, networks_key  # noqa: E402
+from coverage.traveltime import course_travel_times, networks_key  # noqa: E402
 from coverage.workflow.pipeline import run  # noqa: E402
 from coverage.workflow.registry import add_course  # noqa: E402
 
@@ -135,7 +135,7 @@ def county_scale() -> None:
     from bench_traveltime import scenario
 
     from coverage.analysis import gaps
-    from coverage.traveltime.engine import Networks
+    from coverage.traveltime import Networks
     from coverage.workflow.pipeline import _demand as pipeline_demand
 
     params = Parameters()

@@ -38,7 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests._synthetic
 from coverage.inputs.config import Parameters
 from coverage.network.streets import snap
 from coverage.transit.gtfs import load_gtfs
-from coverage.traveltime.engine import Networks, _prepare, course_travel_times
+from coverage.traveltime import Networks, course_travel_times
+from coverage.traveltime.engine import _prepare
 from tests._synthetic import grid_network
 
 X0, Y0 = 500000.0, 5900000.0

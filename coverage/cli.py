@@ -178,7 +178,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
 def _cmd_reisezeiten(args: argparse.Namespace) -> int:
     from coverage.inputs.config import load_config
-    from coverage.traveltime.engine import write_travel_time_matrix
+    from coverage.traveltime import write_travel_time_matrix
 
     config = load_config(args.config)
     path = write_travel_time_matrix(config, Path(args.ausgabe))

@@ -22,7 +22,7 @@ from shapely.ops import voronoi_diagram
 from coverage.inputs.config import Config, DataSource, Parameters
 from coverage.inputs.schema import COURSE_TYPES, LEVELS
 from coverage.outputs.maps import MapData
-from coverage.traveltime.engine import CourseTravelTimes
+from coverage.traveltime import CourseTravelTimes
 
 CRS = "EPSG:25832"
 X0, Y0 = 500_000.0, 5_870_000.0

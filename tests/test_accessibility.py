@@ -10,7 +10,7 @@ import pytest
 
 from coverage.analysis.accessibility import band_weights, e2sfca, e2sfca_by_level
 from coverage.inputs.config import Parameters
-from coverage.traveltime.engine import CourseTravelTimes
+from coverage.traveltime import CourseTravelTimes
 
 BANDS = Parameters().e2sfca_baender  # ((15, 1.0), (30, 0.68), (45, 0.22), (60, 0.05))
 

@@ -16,7 +16,7 @@ from coverage.analysis.gaps import OUTSIDE_COLUMN, assess, write_gap_tables
 from coverage.errors import ConfigError, InputDataError
 from coverage.inputs.config import Parameters, load_config
 from coverage.inputs.load import load_inputs
-from coverage.traveltime.engine import CourseTravelTimes
+from coverage.traveltime import CourseTravelTimes
 
 from .conftest import COURSE_HEADER, X0, Y0, _lonlat
 from .test_gaps import _mitgliedskommunen

@@ -22,7 +22,7 @@ from coverage.analysis.gaps import CANDIDATE_COLUMN, _candidate_sums, _ranks, as
 from coverage.errors import ConfigError
 from coverage.inputs.config import Parameters, load_config
 from coverage.outputs.disclosure import DisclosurePolicy
-from coverage.traveltime.engine import CourseTravelTimes
+from coverage.traveltime import CourseTravelTimes
 
 SEGMENTS = [
     # origin, level, persons; comment: situation with the defaults

@@ -12,7 +12,7 @@ from coverage.analysis.demand import demand_segments
 from coverage.analysis.gaps import assess, gap_columns, write_gap_tables
 from coverage.inputs.config import Parameters
 from coverage.inputs.schema import LEVELS
-from coverage.traveltime.engine import CourseTravelTimes
+from coverage.traveltime import CourseTravelTimes
 
 HOSTILE = '=HYPERLINK("http://example.invalid","klick")'
 

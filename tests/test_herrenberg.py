@@ -35,7 +35,7 @@ from scipy.spatial import cKDTree
 
 from coverage.inputs.config import load_config
 from coverage.inputs.load import load_inputs
-from coverage.traveltime.engine import CourseTravelTimes, course_travel_times, load_networks
+from coverage.traveltime import CourseTravelTimes, course_travel_times, load_networks
 from coverage.workflow.pipeline import run
 
 REPO = Path(__file__).resolve().parent.parent

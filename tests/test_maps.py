@@ -29,7 +29,7 @@ from coverage.outputs.maps import (
 )
 from coverage.outputs.report import write_report
 from coverage.outputs.text import fmt_count
-from coverage.traveltime.engine import CourseTravelTimes
+from coverage.traveltime import CourseTravelTimes
 from coverage.workflow.changes import CHANGE_COLUMNS, ChangeReport
 from tests.synthetic_maps import HOSTILE, county_scale, make_config, make_region
 

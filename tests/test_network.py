@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from pyproj import Transformer
 from shapely.geometry import box
 
+import coverage.network.load as network_load
 import coverage.network.streets as network_module
 from coverage.errors import (
     ConfigError,
@@ -25,10 +26,10 @@ from coverage.errors import (
     KursatlasError,
     NetworkError,
 )
+from coverage.network import load_street_network
 from coverage.network.streets import (
     SPARSE_TIME_OFFSET_S,
     StreetNetwork,
-    load_street_network,
     snap,
     street_times,
     street_times_sparse,
@@ -213,7 +214,7 @@ def test_largest_component_logged(tmp_path: Path, caplog: pytest.LogCaptureFixtu
     ways = [*WAYS, (30, [7, 9], {"highway": "residential"})]  # isolated street
     path = tmp_path / "insel.osm"
     path.write_text(osm_xml(ways), encoding="utf-8")
-    with caplog.at_level(logging.INFO, logger="coverage.network.streets"):
+    with caplog.at_level(logging.INFO, logger="coverage.network.load"):
         net = load_street_network(path, mode="fuss")
     assert 7 not in net.node_ids and 9 not in net.node_ids
     text = caplog.text
@@ -570,7 +571,7 @@ def test_download_failure_is_network_error(monkeypatch: pytest.MonkeyPatch) -> N
 def test_pbf_prefilter_does_not_change_clip(monkeypatch: pytest.MonkeyPatch) -> None:
     area, _ = helsinki_boundary()
     clipped = load_street_network(HELSINKI_PBF, mode="rad", boundary=area, buffer_m=150.0)
-    monkeypatch.setattr(network_module, "_lonlat_bounds", lambda geometry: (-180.0, -90.0, 180.0, 90.0))
+    monkeypatch.setattr(network_load, "_lonlat_bounds", lambda geometry: (-180.0, -90.0, 180.0, 90.0))
     unfiltered = load_street_network(HELSINKI_PBF, mode="rad", boundary=area, buffer_m=150.0)
     assert np.array_equal(clipped.node_ids, unfiltered.node_ids)
     assert np.array_equal(clipped.indices, unfiltered.indices)

@@ -3,7 +3,7 @@
 The reference is the per-mode reader as it was before the one-pass reader
 (``legacy_read``, written out here: every way and every node through Python, a
 dict of coordinates); both networks from :func:`load_street_networks` must equal
-what that reader and :func:`coverage.network.streets._assemble` give, array for array.
+what that reader and :func:`coverage.network.load._assemble` give, array for array.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from pyproj import Transformer
 from shapely.geometry import box
 
 import coverage.network._osm as osm_module
-import coverage.network.streets as network_module
+import coverage.network.load as network_load
 from coverage.cache.store import Cache, file_xxh128
 from coverage.errors import NetworkError
+from coverage.network import StreetNetwork, load_street_network, load_street_networks
 from coverage.network._osm import EdgeList, _edge_list_from_raw, format_count, way_allowed, way_directions
-from coverage.network.streets import StreetNetwork, load_street_network, load_street_networks
-from coverage.traveltime.engine import load_networks
+from coverage.traveltime import load_networks
 
 ROOT = Path(__file__).resolve().parents[1]
 HELSINKI_PBF = Path(__file__).parent / "data" / "helsinki_test.osm.pbf"
@@ -87,10 +87,10 @@ def legacy_read(path: Path, *, mode: str, bbox_lonlat: tuple[float, float, float
 
 
 def legacy_network(path: Path, *, mode: str, boundary: object = None, buffer_m: float = 2000.0) -> StreetNetwork:
-    clip = None if boundary is None else network_module._buffered_boundary(boundary, buffer_m)
-    bbox = None if clip is None else network_module._lonlat_bounds(clip)
+    clip = None if boundary is None else network_load._buffered_boundary(boundary, buffer_m)
+    bbox = None if clip is None else network_load._lonlat_bounds(clip)
     edges = legacy_read(path, mode=mode, bbox_lonlat=bbox)
-    return network_module._assemble(edges, mode=mode, clip=clip, label=str(path))
+    return network_load._assemble(edges, mode=mode, clip=clip, label=str(path))
 
 
 def assert_same(a: StreetNetwork, b: StreetNetwork) -> None:

@@ -81,8 +81,8 @@ def test_candidate_reach_is_read_from_the_cache(region: Path, monkeypatch: pytes
     """The run cached the candidate reach (kind kandidaten_erreichbar); reading it equals computing it."""
     from coverage.analysis import candidates as cand_mod
     from coverage.inputs.load import load_inputs
-    from coverage.placement.model import candidate_courses
-    from coverage.traveltime.engine import load_networks
+    from coverage.placement import candidate_courses
+    from coverage.traveltime import load_networks
     from coverage.workflow.pipeline import _demand, _open_cache
 
     cfg = load_config(region)

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 from coverage.analysis.reach import reach
 from coverage.errors import InputDataError
 from coverage.inputs.config import Parameters
-from coverage.traveltime.engine import CourseTravelTimes
+from coverage.traveltime import CourseTravelTimes
 
 INF = np.inf
 

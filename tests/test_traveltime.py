@@ -21,8 +21,9 @@ from coverage.errors import GTFSError
 from coverage.inputs.config import Parameters
 from coverage.network.streets import street_times
 from coverage.transit.gtfs import load_gtfs
+from coverage.traveltime import Networks, course_days, course_travel_times, networks_key
 from coverage.traveltime import engine as traveltime
-from coverage.traveltime.engine import Networks, course_days, course_travel_times, networks_key
+from coverage.traveltime import store as traveltime_store
 from tests._synthetic import grid_network
 
 X0, Y0 = 500000.0, 5900000.0
@@ -275,14 +276,14 @@ def test_per_course_cache_is_exact_and_never_stale(tmp_path: Path, monkeypatch: 
 def _computed(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Collect the ids of the courses that are actually routed (not served from the cache)."""
     seen: list[str] = []
-    real = traveltime._compute
+    real = traveltime.compute_travel_times
 
     def spy(origins, courses, **kw):
         seen.extend(courses["kurs_id"].astype(str))
         return real(origins, courses, **kw)
 
     with monkeypatch.context() as m:
-        m.setattr(traveltime, "_compute", spy)
+        m.setattr(traveltime, "compute_travel_times", spy)
         yield seen
 
 
@@ -528,7 +529,7 @@ def test_connections_of_a_day_are_cached_on_disk_exactly(tmp_path: Path, monkeyp
     feed = nets.feed
     for day in (dt.date(2027, 2, 1), dt.date(2027, 2, 3)):
         sig = feed.service_signature(day)
-        _same_connections(traveltime._day_connections(feed, day, sig, nets.key, cache), feed.connections(day))
+        _same_connections(traveltime_store._day_connections(feed, day, sig, nets.key, cache), feed.connections(day))
 
 
 def test_connections_entry_that_does_not_fit_is_rebuilt(tmp_path: Path) -> None:
@@ -538,7 +539,7 @@ def test_connections_entry_that_does_not_fit_is_rebuilt(tmp_path: Path) -> None:
     day = dt.date(2027, 2, 2)
     sig = feed.service_signature(day)
     fresh = feed.connections(day)
-    _same_connections(traveltime._day_connections(feed, day, sig, key, cache), fresh)
+    _same_connections(traveltime_store._day_connections(feed, day, sig, key, cache), fresh)
     (entry,) = cache.entries("verbindungen")
     name = entry.stem
     good = cache.get("verbindungen", name)
@@ -548,11 +549,11 @@ def test_connections_entry_that_does_not_fit_is_rebuilt(tmp_path: Path) -> None:
         {k: v for k, v in good.items() if k != "rev_order"},  # incomplete
     ):
         cache.put("verbindungen", name, bad)
-        _same_connections(traveltime._day_connections(feed, day, sig, key, cache), fresh)
+        _same_connections(traveltime_store._day_connections(feed, day, sig, key, cache), fresh)
         np.testing.assert_array_equal(cache.get("verbindungen", name)["dep_stop"], fresh.dep_stop)  # stored again
     # without a cache, or without a network key, nothing is stored
     other = Cache(tmp_path / "ohne")
-    _same_connections(traveltime._day_connections(feed, day, sig, "", other), fresh)
+    _same_connections(traveltime_store._day_connections(feed, day, sig, "", other), fresh)
     assert other.entries() == []
 
 
@@ -561,8 +562,8 @@ def test_connections_from_cache_of_a_feed_with_trips_past_midnight(tmp_path: Pat
     cache = Cache(tmp_path / "cache")
     for day in (dt.date(2014, 6, 2), dt.date(2014, 6, 7), dt.date(2014, 6, 8)):
         sig = feed.service_signature(day)
-        built = traveltime._day_connections(feed, day, sig, "cairns", cache)
-        read = traveltime._day_connections(feed, day, sig, "cairns", cache)
+        built = traveltime_store._day_connections(feed, day, sig, "cairns", cache)
+        read = traveltime_store._day_connections(feed, day, sig, "cairns", cache)
         _same_connections(built, feed.connections(day))
         _same_connections(read, built)
     assert cache.hits == 3
@@ -570,19 +571,19 @@ def test_connections_from_cache_of_a_feed_with_trips_past_midnight(tmp_path: Pat
 
 @pytest.mark.parametrize("parallel", [False, True])
 def test_copy_pair_equals_fancy_indexing(monkeypatch: pytest.MonkeyPatch, parallel: bool) -> None:
-    monkeypatch.setattr(traveltime, "_PARALLEL_BYTES", 0 if parallel else 1 << 60)
+    monkeypatch.setattr(traveltime_store, "_PARALLEL_BYTES", 0 if parallel else 1 << 60)
     rng = np.random.default_rng(5)
     src = (rng.random((3, 40, 9), dtype=np.float32), rng.random((3, 40, 9), dtype=np.float32))
     dst_cols = np.array([4, 0, 1, 2, 7, 6], dtype=np.int64)
     src_cols = np.array([8, 0, 1, 2, 3, 3], dtype=np.int64)
     dst = (np.zeros((3, 40, 8), np.float32), np.zeros((3, 40, 8), np.float32))
-    traveltime._copy_pair(dst, dst_cols, src, src_cols)
+    traveltime_store._copy_pair(dst, dst_cols, src, src_cols)
     for d, s in zip(dst, src, strict=True):
         want = np.zeros_like(d)
         want[:, :, dst_cols] = s[:, :, src_cols]
         np.testing.assert_array_equal(d, want)
     with pytest.raises(ValueError):  # a failing copy is reported after both have ended
-        traveltime._copy_pair(dst, dst_cols, (src[0], src[1][:, :5]), src_cols)
+        traveltime_store._copy_pair(dst, dst_cols, (src[0], src[1][:, :5]), src_cols)
 
 
 def test_results_served_from_the_cache_are_writable_copies(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ from coverage.analysis.reach import course_arrays
 from coverage.errors import InputDataError
 from coverage.inputs.config import Parameters
 from coverage.inputs.schema import LEVELS
-from coverage.traveltime.engine import CourseTravelTimes
+from coverage.traveltime import CourseTravelTimes
 
 __all__ = ["band_weights", "e2sfca", "e2sfca_by_level", "travel_weights"]
 

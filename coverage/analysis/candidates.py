@@ -30,13 +30,12 @@ from coverage.analysis import demand as demand_mod
 from coverage.cache.kinds import CacheKind, FunctionCodec, memoize
 from coverage.inputs import schema
 from coverage.inputs.config import Parameters
-from coverage.traveltime import engine
-from coverage.traveltime.engine import CourseTravelTimes
+from coverage.traveltime import CourseTravelTimes, engine, store
 
 if TYPE_CHECKING:
     from coverage.cache.store import Cache
     from coverage.inputs.load import Inputs
-    from coverage.traveltime.engine import Networks
+    from coverage.traveltime import Networks
 
 __all__ = ["CANDIDATE_REACH", "CandidateCover", "candidate_cover", "candidate_travel_times", "planning_period"]
 
@@ -73,7 +72,7 @@ def _decode(stored: np.ndarray | Mapping[str, np.ndarray]) -> _Union | None:
 
 CANDIDATE_REACH: CacheKind[_Union] = CacheKind(
     name="kandidaten_erreichbar",
-    code=(sys.modules[__name__], reach, _reachcore, engine, demand_mod, schema),
+    code=(sys.modules[__name__], reach, _reachcore, engine, store, demand_mod, schema),
     keep=10,
     codec=FunctionCodec(_encode, _decode),
     label="Erreichbarkeit der Kandidatenkurse",
@@ -102,7 +101,7 @@ def candidate_travel_times(
     )
     unique = keyed.drop_duplicates("_key").reset_index(drop=True)
     unique = unique.assign(kurs_id=unique["_key"], erster_tag=period[0], letzter_tag=period[1], online=False)
-    tt = engine.course_travel_times(residents, unique, networks=networks, params=params, cache=cache)
+    tt = store.course_travel_times(residents, unique, networks=networks, params=params, cache=cache)
     pos = {k: i for i, k in enumerate(unique["_key"])}
     idx = np.array([pos[k] for k in keyed["_key"]], dtype=np.int64)
     return CourseTravelTimes(

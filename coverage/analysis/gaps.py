@@ -73,7 +73,7 @@ from coverage.errors import InputDataError
 from coverage.inputs.config import Parameters
 from coverage.inputs.schema import COURSE_TYPE_LABELS, LEVELS
 from coverage.outputs.disclosure import DisclosurePolicy
-from coverage.traveltime.engine import CourseTravelTimes
+from coverage.traveltime import CourseTravelTimes
 
 if TYPE_CHECKING:
     from coverage.cache.store import Cache

@@ -37,7 +37,7 @@ from coverage.cache._codes import factorize
 from coverage.errors import InputDataError
 from coverage.inputs.config import GroupRule, Parameters
 from coverage.inputs.schema import COURSE_TYPES, GROUPS, LEVELS
-from coverage.traveltime.engine import CourseTravelTimes
+from coverage.traveltime import CourseTravelTimes
 
 __all__ = ["REASONS", "REASON_LABELS", "Reach", "course_arrays", "reach"]
 

@@ -24,7 +24,18 @@ import numpy as np
 
 from coverage.cache.store import Cache, fingerprint
 
-__all__ = ["ARRAYS", "DECLARED", "ArrayCodec", "CacheKind", "Codec", "FunctionCodec", "keep_limits", "memoize"]
+__all__ = [
+    "ARRAYS",
+    "DECLARED",
+    "ArrayCodec",
+    "CacheKind",
+    "Codec",
+    "FunctionCodec",
+    "keep_limits",
+    "lookup",
+    "memoize",
+    "save",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -129,28 +140,52 @@ def keep_limits(extra: Mapping[str, int] | None = None) -> dict[str, int]:
     return out
 
 
-def memoize(cache: Cache | None, kind: CacheKind[T], key: str, compute: Callable[[], T]) -> T:
+def lookup(cache: Cache, kind: CacheKind[T], key: str, *, codec: Codec[T] | None = None) -> T | None:
+    """The stored value of ``kind`` under ``key``, or None (missing, unreadable or not fitting).
+
+    The read half of :func:`memoize`, for kinds whose values are computed for many keys
+    at once (e.g. both street networks from one pass over a file). An entry the cache
+    cannot read, or that the codec rejects, is logged, deleted and reported as None.
+    ``codec`` replaces the kind's codec for this call (one that checks against the
+    caller's context, e.g. the requested mode); it checks at least what the kind's codec checks.
+    """
+    stored = cache.get(kind.name, key)
+    if stored is None:
+        return None
+    value = (codec or kind.codec).decode(stored)
+    if value is not None:
+        logger.debug("%s aus dem Zwischenspeicher (%s)", kind.label or kind.name, key[:12])
+        return value
+    logger.warning("Zwischenspeicher %s: Eintrag %s passt nicht, wird neu berechnet",
+                   kind.name, cache.path(kind.name, key))
+    cache.discard(kind.name, key)
+    return None
+
+
+def save(cache: Cache, kind: CacheKind[T], key: str, value: T, *, codec: Codec[T] | None = None) -> None:
+    """Store ``value`` of ``kind`` under ``key`` (the write half of :func:`memoize`; nothing if not encodable)."""
+    arrays = (codec or kind.codec).encode(value)
+    if arrays is not None:
+        cache.put(kind.name, key, arrays)
+
+
+def memoize(
+    cache: Cache | None, kind: CacheKind[T], key: str, compute: Callable[[], T], *, codec: Codec[T] | None = None
+) -> T:
     """The value of ``kind`` under ``key``: from ``cache`` if stored and fitting, else ``compute()`` (then stored).
 
     ``cache=None`` means uncached: ``compute()`` runs every time. An entry that the cache
     cannot read (checksum, truncated: see :meth:`~coverage.cache.store.Cache.get`) or
     that the codec rejects is logged, deleted and recomputed; reading never raises.
+    ``codec`` replaces the kind's codec for this call (see :func:`lookup`).
     """
     if cache is None:
         return compute()
-    stored = cache.get(kind.name, key)
-    if stored is not None:
-        value = kind.codec.decode(stored)
-        if value is not None:
-            logger.debug("%s aus dem Zwischenspeicher (%s)", kind.label or kind.name, key[:12])
-            return value
-        logger.warning("Zwischenspeicher %s: Eintrag %s passt nicht, wird neu berechnet",
-                       kind.name, cache.path(kind.name, key))
-        cache.discard(kind.name, key)
+    value = lookup(cache, kind, key, codec=codec)
+    if value is not None:
+        return value
     value = compute()
-    arrays = kind.codec.encode(value)
-    if arrays is not None:
-        cache.put(kind.name, key, arrays)
+    save(cache, kind, key, value, codec=codec)
     return value
 
 

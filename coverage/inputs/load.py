@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Mapping, Sequence
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,8 +24,11 @@ from pyproj import Transformer
 from shapely.geometry.base import BaseGeometry
 
 from coverage import ANALYSIS_CRS
-from coverage.cache._frames import decode_frame, encode_frame, library_versions
+from coverage.cache import _frames
+from coverage.cache.kinds import CacheKind
 from coverage.errors import InputDataError
+from coverage.inputs import _validate, _zensus, schema
+from coverage.inputs._cached import FRAMES, cached_frames
 from coverage.inputs._validate import (
     line_of,
     parse_bool,
@@ -48,7 +51,10 @@ if TYPE_CHECKING:
     from coverage.cache.store import Cache
 
 __all__ = [
+    "CANDIDATE_TABLE",
+    "REGION_TABLES",
     "REGION_TOLERANCE_M",
+    "RESIDENT_TABLE",
     "Inputs",
     "Region",
     "cached_frames",
@@ -701,9 +707,23 @@ def _with_neighbour_courses(
 
 # --------------------------------------------------------------------------- cached tables
 
-_LOADER_CODE = ("coverage.inputs.load", "coverage.cache._frames", "coverage.inputs._validate",
-                "coverage.inputs._zensus",
-                "coverage.inputs.schema")
+_LOADER_CODE = (sys.modules[__name__], _frames, _validate, _zensus, schema)
+"""Modules whose source enters the keys of the cached input tables."""
+
+REGION_TABLES: CacheKind[dict[str, pd.DataFrame]] = CacheKind(
+    name="grenzen", code=_LOADER_CODE, keep=10, codec=FRAMES, label="Gebietsgrenzen"
+)
+"""The three boundary layers of :class:`Region` (keyed by the boundary file and its layer names)."""
+
+RESIDENT_TABLE: CacheKind[dict[str, pd.DataFrame]] = CacheKind(
+    name="einwohner", code=_LOADER_CODE, keep=10, codec=FRAMES, label="Einwohner"
+)
+"""The residents table of :func:`load_residents`."""
+
+CANDIDATE_TABLE: CacheKind[dict[str, pd.DataFrame]] = CacheKind(
+    name="standorte", code=_LOADER_CODE, keep=10, codec=FRAMES, label="Standorte"
+)
+"""The candidate sites of :func:`load_candidates`."""
 
 
 def _region_key(config: Config) -> tuple[object, ...]:
@@ -718,7 +738,7 @@ def _cached_region(config: Config, cache: Cache | None) -> Region:
         r = load_region(config)
         return {"lk": r.landkreis, "mk": r.mitgliedskommunen, "gem": r.gemeinden}
 
-    frames = cached_frames(cache, "grenzen", _region_key(config), compute, code=_LOADER_CODE)
+    frames = cached_frames(cache, REGION_TABLES, _region_key(config), compute)
     return Region(
         landkreis=frames["lk"], mitgliedskommunen=frames["mk"], gemeinden=frames["gem"], puffer_m=config.puffer_m
     )
@@ -734,7 +754,7 @@ def _cached_residents(config: Config, region: Region, cache: Cache | None) -> gp
         config.einwohner_crs or "",
         *_region_key(config),
     )
-    frames = cached_frames(cache, "einwohner", parts, lambda: {"e": load_residents(config, region)}, code=_LOADER_CODE)
+    frames = cached_frames(cache, RESIDENT_TABLE, parts, lambda: {"e": load_residents(config, region)})
     return frames["e"]
 
 
@@ -743,65 +763,5 @@ def _cached_candidates(config: Config, region: Region, cache: Cache | None) -> g
     if cache is None or not all(p.is_file() for p in files):
         return load_candidates(config, region)
     parts = (config.standorte or "", config.einwohner_crs or "", config.puffer_km, *_region_key(config))
-    frames = cached_frames(cache, "standorte", parts, lambda: {"s": load_candidates(config, region)}, code=_LOADER_CODE)
+    frames = cached_frames(cache, CANDIDATE_TABLE, parts, lambda: {"s": load_candidates(config, region)})
     return frames["s"]
-
-
-def cached_frames(
-    cache: Cache,
-    kind: str,
-    parts: Sequence[object],
-    compute: Callable[[], Mapping[str, pd.DataFrame]],
-    *,
-    code: Sequence[str] = (),
-) -> dict[str, pd.DataFrame]:
-    """Tables from ``cache`` if present, else ``compute()`` them and store them.
-
-    The key is :func:`coverage.cache.store.fingerprint` over ``parts`` (file paths count
-    by their content), the source of the ``code`` modules and the versions of the
-    libraries that read and hold the tables (pandas, geopandas, …). Tables are stored
-    column by column as plain arrays (text columns as codes and distinct values,
-    geometries as WKB, no pickle). A table that would not come back identical
-    (index, columns, dtypes, values, geometry, CRS) is not stored.
-
-    Parameters
-    ----------
-    cache
-        The disk cache.
-    kind
-        Cache kind (folder name).
-    parts
-        Everything the tables depend on.
-    compute
-        Computes the tables (name → DataFrame or GeoDataFrame) on a miss.
-    code
-        Modules whose source code the tables depend on.
-
-    Returns
-    -------
-    dict of str to pandas.DataFrame
-        The tables by name.
-    """
-    from coverage.cache.store import fingerprint
-
-    key = fingerprint(*parts, library_versions(), code=code)
-    hit = cache.get(kind, key)
-    if isinstance(hit, dict):
-        try:
-            names = [str(n) for n in hit["tabellen"].tolist()]
-            frames = {name: decode_frame(hit, f"{name}.") for name in names}
-        except Exception as exc:  # any failure of a cache entry means: compute again
-            logger.warning("Cache-Eintrag %s/%s unbrauchbar (%s); wird neu berechnet", kind, key, exc)
-        else:
-            logger.info("%s: aus dem Zwischenspeicher (Dateien und Einstellungen unverändert)", kind)
-            return frames
-    frames = dict(compute())
-    arrays: dict[str, np.ndarray] = {"tabellen": np.array(list(frames), dtype=str)}
-    for name, df in frames.items():
-        enc = encode_frame(df, f"{name}.")
-        if enc is None:
-            logger.debug("Tabelle %s lässt sich nicht verlustfrei zwischenspeichern", name)
-            return frames
-        arrays.update(enc)
-    cache.put(kind, key, arrays)
-    return frames

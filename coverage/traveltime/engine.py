@@ -17,16 +17,23 @@ at once.
 
 ``oepnv`` includes walking to, from and between stops and is never worse than
 walking the whole way. Snap distances to the street network are walked.
+
+This module computes; it keeps nothing. The disk cache of travel-time columns,
+access matrices and day connections is :mod:`coverage.traveltime.store`, which
+also holds :func:`~coverage.traveltime.store.course_travel_times`, the entry point
+with and without a cache.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
+import sys
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -34,7 +41,11 @@ import pandas as pd
 import scipy.sparse as sp
 
 from coverage.inputs.schema import MODES
+from coverage.network import _osm, streets
+from coverage.network import load as network_load
+from coverage.network.load import load_street_networks
 from coverage.network.streets import StreetNetwork, snap, street_times, street_times_sparse
+from coverage.transit import _csa, feed, gtfs, routing
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -45,16 +56,19 @@ if TYPE_CHECKING:
     from coverage.transit import Connections, Feed
 
 __all__ = [
+    "TRAVEL_CODE",
     "CourseTravelTimes",
+    "DayConnections",
     "Networks",
+    "Prepare",
+    "compute_travel_times",
     "course_days",
-    "course_travel_times",
     "load_networks",
-    "travel_time_matrix",
-    "write_travel_time_matrix",
+    "networks_key",
 ]
 
 logger = logging.getLogger(__name__)
+
 
 
 @dataclass(frozen=True)
@@ -78,7 +92,7 @@ class CourseTravelTimes:
         SHA-256 over the origins, networks, parameters, code and exactly the course
         fields the routing reads), or None. Equal keys mean equal columns, so later
         stages can identify a column by its key instead of hashing its values. Set by
-        :func:`course_travel_times` with a cache; do not change ``hin``/``rueck`` in
+        :func:`~coverage.traveltime.store.course_travel_times` with a cache; do not change ``hin``/``rueck`` in
         place while keys are set.
     """
 
@@ -180,16 +194,13 @@ def load_networks(config: Config, region: Region, *, cache: Cache | None = None)
         e.g. the one of :func:`coverage.workflow.pipeline.run`. Default: a cache in
         ``config.cache / "berechnung"``, the folder the pipeline uses. The street
         networks are read from the OSM file in one pass for both modes
-        (:func:`coverage.network.streets.load_street_networks`) and always cached in
+        (:func:`coverage.network.load.load_street_networks`) and always cached in
         ``config.cache / "osm"``.
 
     Returns
     -------
     Networks
     """
-    from coverage.network.streets import load_street_networks
-    from coverage.transit.gtfs import load_gtfs
-
     # one pass over the OSM file (also a whole Land extract) for both modes; cached by content
     walk, bike = load_street_networks(config.osm, boundary=region.area, cache_dir=config.cache / "osm")
     feed = None
@@ -198,7 +209,7 @@ def load_networks(config: Config, region: Region, *, cache: Cache | None = None)
             from coverage.cache.store import Cache
 
             cache = Cache(config.cache / "berechnung")
-        feed = load_gtfs(config.gtfs, cache=cache, area=region.area)
+        feed = gtfs.load_gtfs(config.gtfs, cache=cache, area=region.area)
         if len(feed.trips) == 0:
             from coverage.errors import GTFSError
 
@@ -213,16 +224,11 @@ def load_networks(config: Config, region: Region, *, cache: Cache | None = None)
     return Networks(walk=walk, bike=bike, feed=feed, key=networks_key(walk, bike, config.gtfs))
 
 
-TRAVEL_CODE: tuple[str, ...] = (
-    "coverage.traveltime.engine",
-    "coverage.network.streets",
-    "coverage.transit.routing",
-    "coverage.transit._csa",
-    "coverage.transit.gtfs",
-    "coverage.transit.feed",
-    "coverage.network._osm",
+TRAVEL_CODE: tuple[ModuleType, ...] = (
+    sys.modules[__name__], streets, network_load, _osm, routing, _csa, gtfs, feed
 )
-"""Modules whose source enters every travel-time cache key."""
+"""Modules whose source enters every travel-time key (the cache kinds add :mod:`coverage.traveltime.store`)."""
+
 
 
 def networks_key(walk: StreetNetwork, bike: StreetNetwork, gtfs: Path | None) -> str:
@@ -235,7 +241,7 @@ def networks_key(walk: StreetNetwork, bike: StreetNetwork, gtfs: Path | None) ->
 
     arrays = [getattr(n, f) for n in (walk, bike) for f in ("node_ids", "x", "y", "indptr", "indices", "length_m")]
     feed = ("gtfs-xxh128", tree_xxh128(gtfs)) if gtfs is not None else ""
-    return fingerprint(*arrays, feed, code=TRAVEL_CODE)
+    return fingerprint(*arrays, feed, code=tuple(m.__name__ for m in TRAVEL_CODE))
 
 
 # --------------------------------------------------------------------------- course days
@@ -343,61 +349,6 @@ class _Prepared:
     stop_snap_s: np.ndarray | None
     footpaths: object | None
 
-
-def _prepare_cached(xy: np.ndarray, nets: Networks, params: Parameters, cache: Cache | None) -> _Prepared:
-    """:func:`_prepare`, served from ``cache`` when origins, networks and access parameters are unchanged."""
-    if cache is None or not nets.key:
-        return _prepare(xy, nets, params)
-    from coverage.cache.store import fingerprint
-    from coverage.transit.routing import Footpaths
-
-    key = fingerprint(
-        xy,
-        nets.key,
-        (params.geh_m_s, params.max_fangdistanz_m, params.max_zugang_min, params.max_umstieg_m),
-        code=TRAVEL_CODE,
-    )
-    hit = cache.get("zugang", key)
-    if isinstance(hit, dict):
-        prep = _Prepared(
-            hit["walk_node"], hit["walk_snap_s"], hit["bike_node"], hit["bike_snap_s"], None, None, None, None
-        )
-        if "access_data" in hit:
-            n_o, n_s, n_n = (int(v) for v in hit["shape"])
-            prep.access = sp.csr_matrix(
-                (hit["access_data"], hit["access_indices"], hit["access_indptr"]), shape=(n_o, n_s)
-            )
-            prep.stop_tree = sp.csc_matrix(
-                (hit["tree_data"], hit["tree_indices"], hit["tree_indptr"]), shape=(n_s, n_n)
-            )
-            prep.stop_snap_s = hit["stop_snap_s"]
-            prep.footpaths = Footpaths(hit["fp_indptr"], hit["fp_indices"], hit["fp_seconds"])
-        return prep
-    prep = _prepare(xy, nets, params)
-    arrays = {
-        "walk_node": prep.walk_node,
-        "walk_snap_s": prep.walk_snap_s,
-        "bike_node": prep.bike_node,
-        "bike_snap_s": prep.bike_snap_s,
-    }
-    if prep.access is not None:
-        arrays.update(
-            shape=np.array([prep.access.shape[0], prep.access.shape[1], prep.stop_tree.shape[1]]),
-            access_data=prep.access.data,
-            access_indices=prep.access.indices,
-            access_indptr=prep.access.indptr,
-            tree_data=prep.stop_tree.data,
-            tree_indices=prep.stop_tree.indices,
-            tree_indptr=prep.stop_tree.indptr,
-            stop_snap_s=prep.stop_snap_s,
-            fp_indptr=prep.footpaths.indptr,
-            fp_indices=prep.footpaths.indices,
-            fp_seconds=prep.footpaths.seconds,
-        )
-    cache.put("zugang", key, arrays)
-    return prep
-
-
 def _prepare(xy: np.ndarray, nets: Networks, params: Parameters) -> _Prepared:
     walk, bike = nets.walk, nets.bike
     sw = snap(walk, xy[:, 0], xy[:, 1], max_distance_m=params.max_fangdistanz_m)
@@ -414,8 +365,6 @@ def _prepare(xy: np.ndarray, nets: Networks, params: Parameters) -> _Prepared:
     feed = nets.feed
     if feed is None:
         return prep
-    from coverage.transit.routing import Footpaths, footpaths_with_transfers
-
     limit = params.max_zugang_min * 60.0
     sx = feed.stops["x"].to_numpy(dtype=float)
     sy = feed.stops["y"].to_numpy(dtype=float)
@@ -449,7 +398,7 @@ def _prepare(xy: np.ndarray, nets: Networks, params: Parameters) -> _Prepared:
     fp = _node_columns(prep.stop_tree, ss.node).tocsr()
     fp = _add_snaps(fp, stop_snap_s, stop_snap_s, params.max_umstieg_m / params.geh_m_s)
     fp.sort_indices()
-    prep.footpaths = footpaths_with_transfers(feed, Footpaths(fp.indptr, fp.indices, fp.data))
+    prep.footpaths = routing.footpaths_with_transfers(feed, routing.Footpaths(fp.indptr, fp.indices, fp.data))
     logger.info(
         "Zugangswege: %d Herkunftsorte mit Haltestelle in %.0f min, %d Fußwege zwischen Haltestellen",
         int((np.diff(acc.indptr) > 0).sum()),
@@ -509,383 +458,48 @@ def _next_day_s(horizon_s: float, last_end_s: float) -> int:
     return int(np.ceil(max(horizon_s, last_end_s + horizon_s - _DAY_S)))
 
 
-def course_travel_times(
-    origins: gpd.GeoDataFrame,
-    courses: gpd.GeoDataFrame | pd.DataFrame,
-    *,
-    networks: Networks,
-    params: Parameters,
-    cache: Cache | None = None,
-) -> CourseTravelTimes:
-    """Door-to-door minutes for every origin, course and mode (worst course day).
-
-    Parameters
-    ----------
-    origins
-        Points (EPSG:25832) with ``herkunft_id``.
-    courses
-        Course table with geometry (None for online), ``beginn``, ``ende`` (minutes),
-        ``wochentage``, ``erster_tag``, ``letzter_tag``, ``online``; candidate courses
-        with identical site and schedule share one computation.
-    networks
-        Street networks and feed.
-    params
-        Speeds, access limits, thresholds (the largest group threshold bounds the searches).
-    cache
-        Optional disk cache. Each course's columns are addressed by a key made of the
-        content of networks, feed and origins, the travel parameters, the course's
-        location and schedule and the code version, so adding, removing or changing
-        one course recomputes only that course, and a changed input never yields a
-        stale result. Columns are stored in blocks of many courses (one file,
-        memory-mapped on reading) plus single entries for courses added since the
-        last block. The connections of each timetable day are stored too (kind
-        ``verbindungen``, keyed by the networks' key, which covers the feed, and the
-        day's service signature including the next day's night services), so routing
-        a new course does not rebuild them. The way home after a course ending late
-        sees the night trips of the next service day (departing up to the search
-        horizon after midnight).
-
-    Returns
-    -------
-    CourseTravelTimes
-    """
-    if cache is None or not networks.key:
-        return _compute(origins, courses, networks=networks, params=params, cache=None)
-    return _cached_columns(origins, courses, networks=networks, params=params, cache=cache)
-
-
-_KIND_COURSE = "reisezeiten_kurs"
-_KIND_BLOCK = "reisezeiten_block"
-_KIND_INDEX = "reisezeiten_index"
-_BLOCK_MIN = 8
-"""A new block is written when at least this many courses (and an eighth of the table) came from elsewhere."""
-_INDEX_LEN = 8
-"""Blocks listed per origins/networks/parameters key."""
-
-
-@functools.cache
-def _holidays_version() -> str:
-    """Installed version of the ``holidays`` package (read once per process: the lookup costs ~10 ms)."""
-    import importlib.metadata
-
-    return importlib.metadata.version("holidays")
-
-
-def _base_key(origins: gpd.GeoDataFrame, xy: np.ndarray, networks: Networks, params: Parameters) -> str:
-    """Fingerprint of everything all courses' columns depend on (origins, networks, parameters, code)."""
-    from coverage.cache.store import fingerprint
-
-    return fingerprint(
-        origins["herkunft_id"].to_numpy(),
-        xy,
-        networks.key,
-        (
-            params.geh_m_s,
-            params.rad_m_s,
-            params.max_fangdistanz_m,
-            params.max_zugang_min,
-            params.max_umstieg_m,
-            params.feiertage_land,
-            _horizon_s(params),
-        ),
-        _holidays_version(),
-        code=TRAVEL_CODE,
-    )
-
-
-def _date_text(value: object) -> str:
-    """Type-tagged text of a course date for the course key."""
-    if isinstance(value, dt.date):  # also datetime and pandas Timestamp
-        return f"{type(value).__name__}:{value.isoformat()}"
-    return f"{type(value).__name__}:{value!r}"
-
-
-def _course_keys(courses: gpd.GeoDataFrame | pd.DataFrame, base: str) -> list[str]:
-    """One content key per course: ``base`` plus exactly the course fields :func:`_compute` reads.
-
-    The site enters rounded to 0.1 m as in :func:`_compute` (which routes from the
-    rounded coordinates), so equal keys always mean equal columns.
-    """
-    import hashlib
-    import json
-
-    n = len(courses)
-    online = _online(courses)
-    x = np.full(n, np.nan)
-    y = np.full(n, np.nan)
-    located = np.nonzero(~online)[0]
-    if located.size:
-        geo = courses.geometry.iloc[located]
-        site_xy = np.round(np.column_stack([geo.x.to_numpy(), geo.y.to_numpy()]), 1)
-        x[located], y[located] = site_xy[:, 0], site_xy[:, 1]
-    beginn = [int(v) for v in courses["beginn"].tolist()]
-    ende = [int(v) for v in courses["ende"].tolist()]
-    days = [[int(d) for d in v] for v in courses["wochentage"].tolist()]
-    first = [_date_text(v) for v in courses["erster_tag"].tolist()]
-    last = [_date_text(v) for v in courses["letzter_tag"].tolist()]
-    prefix = b"kurs\0" + base.encode() + b"\0"
-    keys = []
-    for i in range(n):
-        where = None if online[i] else [float(x[i]).hex(), float(y[i]).hex()]
-        payload = json.dumps([bool(online[i]), where, beginn[i], ende[i], days[i], first[i], last[i]])
-        keys.append(hashlib.sha256(prefix + payload.encode()).hexdigest())
-    return keys
-
-
 def _online(courses: pd.DataFrame) -> np.ndarray:
     """Boolean mask of online courses (all False without an ``online`` column)."""
     return courses["online"].to_numpy(bool) if "online" in courses.columns else np.zeros(len(courses), bool)
 
 
-def _copy_columns(dst: np.ndarray, dst_cols: np.ndarray, src: np.ndarray, src_cols: np.ndarray) -> None:
-    """``dst[:, :, dst_cols] = src[:, :, src_cols]`` as slice copies over runs of consecutive columns.
+Prepare = Callable[[np.ndarray, "Networks", "Parameters"], "_Prepared"]
+"""``prepare(origin_xy, networks, params)``: snaps and access matrices of the origins (see :func:`_prepare`)."""
 
-    Fancy indexing on the last axis is several times slower than copying slices; the
-    columns to copy usually form one or a few runs.
-    """
-    if len(dst_cols) == 0:
-        return
-    order = np.argsort(dst_cols, kind="stable")
-    d = np.asarray(dst_cols)[order]
-    s = np.asarray(src_cols)[order]
-    cut = np.nonzero((np.diff(d) != 1) | (np.diff(s) != 1))[0] + 1
-    starts = np.concatenate([[0], cut])
-    stops = np.concatenate([cut, [len(d)]])
-    for a, b in zip(starts.tolist(), stops.tolist(), strict=True):
-        dst[:, :, d[a] : d[b - 1] + 1] = src[:, :, s[a] : s[b - 1] + 1]
+DayConnections = Callable[["Feed", dt.date, tuple[str, ...], int], "Connections"]
+"""``connections(feed, date, signature, next_day_s)``: the connections of one service day.
+
+``signature`` is ``feed.service_signature(date, next_day_s=next_day_s)``; days with equal
+signatures have identical connections.
+"""
 
 
-_PARALLEL_BYTES = 1 << 23
-"""Copies of ``hin`` and ``rueck`` larger than this (each) run side by side in two threads."""
+def _feed_connections(feed: Feed, date: dt.date, signature: tuple[str, ...], next_day_s: int) -> Connections:
+    """:data:`DayConnections` built from the feed every time."""
+    return feed.connections(date, next_day_s=next_day_s)
 
 
-def _copy_pair(
-    dst: tuple[np.ndarray, np.ndarray],
-    dst_cols: np.ndarray,
-    src: tuple[np.ndarray, np.ndarray],
-    src_cols: np.ndarray,
-) -> None:
-    """:func:`_copy_columns` for ``hin`` and ``rueck`` (``dst[i][:, :, dst_cols] = src[i][:, :, src_cols]``).
-
-    Large copies run in two threads, one per array: numpy releases the GIL while
-    copying, so on two cores the copies, and the page faults of freshly allocated
-    result arrays, overlap (a rerun copies the columns of all unchanged courses from
-    a block, 2 × 60 MB at county scale). Both copies have finished when this returns,
-    also when one fails, so no view of a memory-mapped source outlives the call.
-    """
-    n_bytes = len(dst_cols) * src[0].shape[0] * src[0].shape[1] * src[0].itemsize
-    if n_bytes < _PARALLEL_BYTES:
-        _copy_columns(dst[0], dst_cols, src[0], src_cols)
-        _copy_columns(dst[1], dst_cols, src[1], src_cols)
-        return
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kursatlas-kopie") as pool:
-        first = pool.submit(_copy_columns, dst[0], dst_cols, src[0], src_cols)
-        _copy_columns(dst[1], dst_cols, src[1], src_cols)
-        first.result()
-
-
-def _cached_columns(
+def compute_travel_times(
     origins: gpd.GeoDataFrame,
     courses: gpd.GeoDataFrame | pd.DataFrame,
     *,
     networks: Networks,
     params: Parameters,
-    cache: Cache,
+    prepare: Prepare | None = None,
+    connections: DayConnections | None = None,
 ) -> CourseTravelTimes:
-    """:func:`course_travel_times` with the per-course disk cache.
+    """Compute travel times for all ``courses`` (see :func:`coverage.traveltime.store.course_travel_times`).
 
-    Storage (all content-addressed, so no entry can be stale):
-
-    * ``reisezeiten_block/<key>``: the columns of many courses, ``kurse`` (their
-      course keys), ``hin`` and ``rueck`` ``(n_modes, n_o, n_courses)``; the block
-      key is a hash over the course keys.
-    * ``reisezeiten_kurs/<course key>``: the columns ``(n_modes, n_o)`` of one course.
-    * ``reisezeiten_index/<base key>``: which blocks exist for these origins,
-      networks and parameters and which course keys they hold. Only a hint: a
-      block is used for a course only if the block itself lists the course's key.
-
-    Courses are served from blocks first, then from single entries, the rest is
-    computed. A run that served most courses from blocks writes single entries for
-    the computed courses; otherwise (first run, or many courses changed since the
-    last block) it writes one new block of all its courses and drops older blocks
-    that the new one contains.
+    Parameters
+    ----------
+    origins, courses, networks, params
+        As for :func:`~coverage.traveltime.store.course_travel_times`.
+    prepare
+        Gives the origins' snaps and access matrices; default :func:`_prepare`
+        (the cache passes one that reads them from disk).
+    connections
+        Gives the connections of a service day; default: built from the feed.
     """
-    xy = np.column_stack([origins.geometry.x.to_numpy(), origins.geometry.y.to_numpy()])
-    base = _base_key(origins, xy, networks, params)
-    keys = _course_keys(courses, base)
-    first: dict[str, int] = {}
-    inverse = np.fromiter((first.setdefault(k, len(first)) for k in keys), dtype=np.int64, count=len(keys))
-    ukeys = list(first)
-    first_row = np.unique(inverse, return_index=True)[1]  # the first course of every key
-    n_m, n_o, n_u = len(MODES), len(origins), len(ukeys)
-    filled = np.zeros(n_u, dtype=bool)
-    index = cache.get(_KIND_INDEX, base)
-    blocks = _index_blocks(index)
-    u_hin, u_rueck, n_block = _from_blocks(cache, blocks, ukeys, filled, n_m=n_m, n_o=n_o)
-    n_single = 0
-    for j in np.nonzero(~filled)[0].tolist():
-        hit = cache.get(_KIND_COURSE, ukeys[j])
-        if isinstance(hit, dict) and all(
-            k in hit and hit[k].shape == (n_m, n_o) and hit[k].dtype == np.float32 for k in ("hin", "rueck")
-        ):
-            u_hin[:, :, j] = hit["hin"]
-            u_rueck[:, :, j] = hit["rueck"]
-            filled[j] = True
-            n_single += 1
-    missed = np.nonzero(~filled)[0]
-    if missed.size:
-        sub = _compute(origins, courses.iloc[first_row[missed]], networks=networks, params=params, cache=cache)
-        if missed.size == n_u:
-            u_hin, u_rueck = sub.hin, sub.rueck
-        else:
-            _copy_pair((u_hin, u_rueck), missed, (sub.hin, sub.rueck), np.arange(missed.size))
-    loose = n_u - n_block
-    if loose >= _BLOCK_MIN and 8 * loose >= n_u:
-        _write_block(cache, base, blocks, ukeys, u_hin, u_rueck)
-    else:
-        for j, i in enumerate(missed.tolist()):
-            cache.put(_KIND_COURSE, ukeys[i], {"hin": sub.hin[:, :, j], "rueck": sub.rueck[:, :, j]})
-    logger.info(
-        "Reisezeiten: %d von %d Kursen aus dem Cache (%d aus Sammeleinträgen, %d einzeln), %d neu berechnet",
-        n_block + n_single,
-        n_u,
-        n_block,
-        n_single,
-        missed.size,
-    )
-    if n_u == len(keys):  # no two courses share a key: the unique columns are the table
-        hin, rueck = u_hin, u_rueck
-    else:
-        hin = np.empty((n_m, n_o, len(keys)), dtype=np.float32)
-        rueck = np.empty_like(hin)
-        _copy_pair((hin, rueck), np.arange(len(keys)), (u_hin, u_rueck), inverse)
-    return CourseTravelTimes(
-        origin_ids=origins["herkunft_id"].to_numpy(),
-        course_ids=courses["kurs_id"].astype(str).to_numpy(),
-        modes=MODES,
-        hin=hin,
-        rueck=rueck,
-        column_keys=np.array(keys, dtype="U64"),
-    )
-
-
-def _index_blocks(index: object) -> list[tuple[str, list[str]]]:
-    """``(block key, course keys)`` pairs of an index entry, newest first (empty for a missing or odd entry)."""
-    if not isinstance(index, dict) or not {"bloecke", "laengen", "kurse"} <= set(index):
-        return []
-    try:
-        names = _key_list(index["bloecke"])
-        lengths = [int(v) for v in index["laengen"].tolist()]
-        course_keys = _key_list(index["kurse"])
-    except (TypeError, ValueError):
-        return []
-    if len(names) != len(lengths) or sum(lengths) != len(course_keys) or min(lengths, default=0) < 0:
-        return []
-    ends = np.cumsum(lengths, dtype=np.int64).tolist()
-    return [(n, course_keys[e - ln : e]) for n, ln, e in zip(names, lengths, ends, strict=True)]
-
-
-def _key_list(arr: np.ndarray) -> list[str]:
-    """Hex keys stored as a 1-D bytes array."""
-    if arr.ndim != 1 or arr.dtype.kind != "S":
-        raise ValueError("Schlüsselliste hat die falsche Form")
-    return [k.decode("ascii") for k in arr.tolist()]
-
-
-def _from_blocks(
-    cache: Cache,
-    blocks: list[tuple[str, list[str]]],
-    ukeys: list[str],
-    filled: np.ndarray,
-    *,
-    n_m: int,
-    n_o: int,
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """New ``(hin, rueck)`` arrays for ``ukeys``, filled from block entries, and the number of columns filled.
-
-    A block is used for the courses its own (checksummed) key list holds; the
-    index only says which blocks to open. Blocks are memory-mapped and copied
-    straight into the result.
-    """
-    pos = {k: j for j, k in enumerate(ukeys)}
-    hin = np.empty((n_m, n_o, len(ukeys)), dtype=np.float32)
-    rueck = np.empty_like(hin)
-    n = 0
-    for name, listed in blocks:
-        if filled.all():
-            break
-        if not any(k in pos and not filled[pos[k]] for k in listed):
-            continue
-        with cache.mapped(_KIND_BLOCK, name) as hit:
-            if not isinstance(hit, dict) or not {"kurse", "hin", "rueck"} <= set(hit):
-                continue
-            try:
-                held = _key_list(hit["kurse"])
-            except ValueError:
-                held = []
-            shape = (n_m, n_o, len(held))
-            if not held or any(hit[a].shape != shape or hit[a].dtype != np.float32 for a in ("hin", "rueck")):
-                logger.warning("Cache-Sammeleintrag %s passt nicht zu den Herkunftsorten, wird übergangen", name)
-                continue
-            dst, src = [], []
-            for s, k in enumerate(held):
-                j = pos.get(k)
-                if j is not None and not filled[j]:
-                    filled[j] = True
-                    dst.append(j)
-                    src.append(s)
-            dst_cols, src_cols = np.array(dst, dtype=np.int64), np.array(src, dtype=np.int64)
-            _copy_pair((hin, rueck), dst_cols, (hit["hin"], hit["rueck"]), src_cols)
-            n += len(dst)
-            del hit  # no view may outlive the mapping
-    return hin, rueck, n
-
-
-def _write_block(
-    cache: Cache,
-    base: str,
-    blocks: list[tuple[str, list[str]]],
-    ukeys: list[str],
-    hin: np.ndarray,
-    rueck: np.ndarray,
-) -> None:
-    """Store all columns as one block, list it first in the index and drop the blocks it contains."""
-    import hashlib
-
-    name = hashlib.sha256(b"block\0" + base.encode() + b"\0" + "".join(ukeys).encode()).hexdigest()
-    cache.put(_KIND_BLOCK, name, {"kurse": np.array(ukeys, dtype="S64"), "hin": hin, "rueck": rueck})
-    mine = set(ukeys)
-    kept = []
-    for other, listed in blocks:
-        if other == name:
-            continue
-        if set(listed) <= mine:
-            cache.discard(_KIND_BLOCK, other)
-        else:
-            kept.append((other, listed))
-    entries = [(name, ukeys), *kept][:_INDEX_LEN]
-    cache.put(
-        _KIND_INDEX,
-        base,
-        {
-            "bloecke": np.array([b for b, _ in entries], dtype="S64"),
-            "laengen": np.array([len(ks) for _, ks in entries], dtype=np.int64),
-            "kurse": np.array([k for _, ks in entries for k in ks], dtype="S64"),
-        },
-    )
-
-
-def _compute(
-    origins: gpd.GeoDataFrame,
-    courses: gpd.GeoDataFrame | pd.DataFrame,
-    *,
-    networks: Networks,
-    params: Parameters,
-    cache: Cache | None,
-) -> CourseTravelTimes:
-    """Compute travel times for all ``courses`` (no per-course cache)."""
     n_o, n_c = len(origins), len(courses)
     modes = MODES
     hin = np.full((len(modes), n_o, n_c), np.inf, dtype=np.float32)
@@ -901,7 +515,7 @@ def _compute(
         return result
     max_s = _horizon_s(params)
     xy = np.column_stack([origins.geometry.x.to_numpy(), origins.geometry.y.to_numpy()])
-    prep = _prepare_cached(xy, networks, params, cache)
+    prep = (prepare or _prepare)(xy, networks, params)
 
     online = _online(courses)
     hin[:, :, online] = 0.0
@@ -937,7 +551,17 @@ def _compute(
         rueck[i_pt, :, c] = w[s] / 60.0
     if networks.feed is not None and prep.access is not None:
         _transit_legs(
-            result, courses, located, site_of, site_keys, sw.node, site_walk_snap, prep, networks, params, cache
+            result,
+            courses,
+            located,
+            site_of,
+            site_keys,
+            sw.node,
+            site_walk_snap,
+            prep,
+            networks,
+            params,
+            connections or _feed_connections,
         )
     logger.info("Reisezeiten: %d Herkunftsorte × %d Kurse (%d Kursorte)", n_o, n_c, len(site_keys))
     return result
@@ -954,10 +578,8 @@ def _transit_legs(
     prep: _Prepared,
     networks: Networks,
     params: Parameters,
-    cache: Cache | None,
+    connections: DayConnections,
 ) -> None:
-    from coverage.transit.routing import earliest_arrival, latest_departure
-
     feed = networks.feed
     i_pt = result.modes.index("oepnv")
     # stops near each site: sites × stops walk seconds
@@ -1008,14 +630,12 @@ def _transit_legs(
             continue
         for d in dates:
             if d not in conn_cache:
-                conn_cache[d] = _day_connections(
-                    feed, d, signatures[d][1], networks.key, cache, next_day_s=next_day_s
-                )
+                conn_cache[d] = connections(feed, d, signatures[d][1], next_day_s)
             conns = conn_cache[d]
-            ld = latest_departure(
+            ld = routing.latest_departure(
                 conns, targets=(stops, start_s - walk_s), footpaths=prep.footpaths, since=start_s - horizon_s
             )
-            ea = earliest_arrival(
+            ea = routing.earliest_arrival(
                 conns, sources=(stops, end_s + walk_s), footpaths=prep.footpaths, until=end_s + horizon_s
             )
             n_scans += 2
@@ -1030,118 +650,3 @@ def _transit_legs(
             np.minimum(cur_r, (worst_rueck / 60.0).astype(np.float32), out=cur_r)
     progress.close()
     logger.info("ÖPNV: %d Verbindungssuchen für %d Kurs-Fahrplan-Gruppen", n_scans, len(groups))
-
-
-_KIND_CONNECTIONS = "verbindungen"
-_CONNECTION_ARRAYS: dict[str, type] = {
-    "dep_stop": np.int32,
-    "arr_stop": np.int32,
-    "dep_time": np.int32,
-    "arr_time": np.int32,
-    "trip": np.int32,
-    "board": np.bool_,
-    "alight": np.bool_,
-    "rev_order": np.int64,
-}
-_RUN_ARRAYS: dict[str, type] = {"run_trip": np.int32, "run_day_offset": np.int32}
-
-
-def _day_connections(
-    feed: Feed,
-    date: dt.date,
-    signature: tuple[str, ...],
-    nets_key: str,
-    cache: Cache | None,
-    *,
-    next_day_s: int = -1,
-) -> Connections:
-    """``feed.connections(date, next_day_s=next_day_s)``, through the disk cache (kind ``verbindungen``).
-
-    Building a day's connections costs more than reading them: a rerun that computes
-    one new course would build them again for its course days. The entry is keyed by
-    ``nets_key`` (:attr:`Networks.key`, which covers the feed's content), the
-    timetable signature of the day (:meth:`Feed.service_signature`: days with equal
-    signatures have identical connections, so one entry serves all of them) and
-    the code (:data:`TRAVEL_CODE`, including the GTFS module). ``signature`` must be
-    ``feed.service_signature(date, next_day_s=next_day_s)``: it names the next day's
-    night services and the cut-off, and ``next_day_s`` enters the key as well. A hit
-    gives the same arrays as building them; an entry that does not fit the feed is
-    built again.
-    """
-    if cache is None or not nets_key:
-        return feed.connections(date, next_day_s=next_day_s)
-    from coverage.cache.store import fingerprint
-
-    key = fingerprint(_KIND_CONNECTIONS, nets_key, signature, int(next_day_s), feed.n_stops, code=TRAVEL_CODE)
-    conns = _connections_from(cache.get(_KIND_CONNECTIONS, key), feed, date)
-    if conns is not None:
-        return conns
-    conns = feed.connections(date, next_day_s=next_day_s)
-    arrays = {name: getattr(conns, name) for name in (*_CONNECTION_ARRAYS, *_RUN_ARRAYS)}
-    try:
-        cache.put(_KIND_CONNECTIONS, key, arrays)
-    except OSError as exc:
-        logger.warning("Verbindungen des %s nicht im Cache gespeichert (%s)", date.isoformat(), exc)
-    return conns
-
-
-def _connections_from(hit: object, feed: Feed, date: dt.date) -> Connections | None:
-    """The :class:`~coverage.transit.gtfs.Connections` of ``date`` from a cache entry (None: not fitting ``feed``)."""
-    from coverage.transit import Connections
-
-    names = {**_CONNECTION_ARRAYS, **_RUN_ARRAYS}
-    if not isinstance(hit, dict) or set(hit) != set(names):
-        return None
-    if any(hit[n].ndim != 1 or hit[n].dtype != np.dtype(t) for n, t in names.items()):
-        return None
-    m = hit["dep_stop"].shape[0]
-    n_trips = hit["run_trip"].shape[0]
-    if any(hit[n].shape[0] != m for n in _CONNECTION_ARRAYS) or hit["run_day_offset"].shape[0] != n_trips:
-        return None
-    if m and not (
-        min(int(hit["dep_stop"].min()), int(hit["arr_stop"].min())) >= 0
-        and max(int(hit["dep_stop"].max()), int(hit["arr_stop"].max())) < feed.n_stops
-        and 0 <= int(hit["trip"].min()) <= int(hit["trip"].max()) < n_trips
-        and 0 <= int(hit["rev_order"].min()) <= int(hit["rev_order"].max()) < m
-    ):
-        return None
-    return Connections(
-        **{n: hit[n] for n in _CONNECTION_ARRAYS},
-        n_stops=feed.n_stops,
-        n_trips=n_trips,
-        run_trip=hit["run_trip"],
-        run_day_offset=hit["run_day_offset"],
-        stop_ids=feed.stop_ids,
-        min_transfer=np.asarray(feed.min_transfer_time, dtype=np.float64),
-        date=date,
-    )
-
-
-# --------------------------------------------------------------------------- matrix API
-
-
-def travel_time_matrix(config: Config) -> pd.DataFrame:
-    """Long-format travel times of every origin × course × mode of the region in ``config``."""
-    from coverage.inputs.load import load_inputs
-
-    inputs = load_inputs(config)
-    nets = load_networks(config, inputs.region)
-    tt = course_travel_times(inputs.residents, inputs.courses, networks=nets, params=config.parameter)
-    return tt.to_long()
-
-
-def write_travel_time_matrix(config: Config, target: Path) -> Path:
-    """Write :func:`travel_time_matrix` as ``.csv`` (``;``) or ``.parquet``, atomically."""
-    from coverage._io import atomic_path, write_csv
-    from coverage.errors import ConfigError
-
-    suffix = target.suffix.lower()
-    if suffix not in (".csv", ".parquet"):
-        raise ConfigError(f"Zieldatei {target}: erlaubt sind .csv oder .parquet.")
-    df = travel_time_matrix(config)
-    if suffix == ".csv":
-        write_csv(target, df)
-    else:
-        with atomic_path(target) as tmp:
-            df.to_parquet(tmp, index=False)
-    return target

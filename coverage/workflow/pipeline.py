@@ -40,7 +40,7 @@ from coverage.cache.session import Session
 from coverage.inputs.config import Config, Parameters
 from coverage.inputs.load import Inputs, load_inputs
 from coverage.outputs.disclosure import DisclosurePolicy
-from coverage.traveltime.engine import CourseTravelTimes
+from coverage.traveltime import CourseTravelTimes
 from coverage.workflow._gpkg import STATIC_LAYERS, staging_gdal_options, write_layers
 from coverage.workflow._outputs import OutputLock, Staging, recover
 
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from coverage.cache.store import Cache
     from coverage.outputs.maps import MapData
     from coverage.outputs.proposals import ProposalTables
-    from coverage.traveltime.engine import Networks
+    from coverage.traveltime import Networks
     from coverage.workflow.changes import ChangeReport
 
 __all__ = ["STAGES", "STATIC_LAYERS", "Progress", "Published", "RunResult", "run", "write_layers"]
@@ -255,7 +255,7 @@ def run(
         If another run holds the output folders (after ``lock_wait_s``), or the
         outputs cannot be replaced; the previous outputs are then complete.
     """
-    from coverage.traveltime.engine import course_travel_times, load_networks
+    from coverage.traveltime import course_travel_times, load_networks
     from coverage.workflow import changes as changes_mod
     from coverage.workflow.summary import check_outputs
 

@@ -216,13 +216,14 @@ def summarize(config: Config, *, cache: Cache | None = None) -> AreaSummary:
     KursatlasError
         For any invalid input or an output folder that cannot be written.
     """
+    from coverage.cache.kinds import keep_limits
     from coverage.cache.store import Cache
     from coverage.inputs.load import load_inputs
-    from coverage.traveltime.engine import load_networks
+    from coverage.traveltime import load_networks
 
     outputs = check_outputs(config)
     if cache is None:
-        cache = Cache(config.cache / "berechnung")
+        cache = Cache(config.cache / "berechnung", keep=keep_limits())
     inputs = load_inputs(config, cache=cache)
     nets = load_networks(config, inputs.region, cache=cache)
     courses = inputs.courses

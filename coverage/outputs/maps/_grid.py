@@ -14,7 +14,7 @@ import shapely
 from coverage import ANALYSIS_CRS
 from coverage.outputs.disclosure import DisclosurePolicy
 from coverage.outputs.text import fmt_int
-from coverage.traveltime.engine import CourseTravelTimes
+from coverage.traveltime import CourseTravelTimes
 
 __all__ = ["aggregate_residents", "course_reach"]
 

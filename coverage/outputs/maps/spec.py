@@ -24,7 +24,7 @@ from coverage.inputs.config import Config
 from coverage.inputs.schema import LEVELS
 from coverage.outputs.disclosure import DisclosurePolicy
 from coverage.outputs.text import MISSING
-from coverage.traveltime.engine import CourseTravelTimes
+from coverage.traveltime import CourseTravelTimes
 
 __all__ = ["CHANGE_LAYER_NAME", "COURSE_TYPE_COLORS", "QUOTE_BINS", "MapData"]
 
