@@ -16,8 +16,10 @@ __all__ = [
     "LEVELS",
     "MODES",
     "MODE_LABELS",
+    "RUFBUS_MODE",
     "SLOTS",
     "SLOT_LABELS",
+    "TRAVEL_MODES",
     "WEEKDAYS",
 ]
 
@@ -57,7 +59,16 @@ WEEKDAYS: tuple[str, ...] = ("Mo", "Di", "Mi", "Do", "Fr", "Sa", "So")
 """German weekday abbreviations, index = ``date.weekday()``."""
 
 MODES: tuple[str, ...] = ("fuss", "rad", "oepnv")
-MODE_LABELS: dict[str, str] = {"fuss": "zu Fuß", "rad": "Fahrrad", "oepnv": "Bus und Bahn"}
+MODE_LABELS: dict[str, str] = {
+    "fuss": "zu Fuß",
+    "rad": "Fahrrad",
+    "oepnv": "Bus und Bahn",
+    "rufbus": "Bus und Bahn mit Rufbus",
+}
+RUFBUS_MODE = "rufbus"
+"""Travel-time mode of public transport including on-demand service (only in regions that have it)."""
+TRAVEL_MODES: tuple[str, ...] = (*MODES, RUFBUS_MODE)
+"""Every mode a travel-time table may hold: :data:`MODES` (selectable per group) plus ``rufbus``."""
 
 SLOTS: tuple[str, ...] = ("vormittag", "abend", "vormittag_kinderbetreuung")
 SLOT_LABELS: dict[str, str] = {

@@ -17,7 +17,7 @@ import numpy as np
 
 from coverage.transit.feed import Connections
 
-__all__ = ["build_connections"]
+__all__ = ["build_connections", "stop_layout"]
 
 _DAY = 86400
 
@@ -75,6 +75,33 @@ def _service_parts(
     }
 
 
+def stop_layout(
+    feed: Any, stop_ids: np.ndarray | None
+) -> tuple[list[str], int, dict[str, int], list[tuple[float, float]]]:
+    """Stop indices of the flex connections, independent of the date.
+
+    Returns ``(ids, n_plain, hubs, hub_xy)``: the stop id per index (``stop_ids``
+    first, then the flex stops not among them in the feed's order, then the hubs
+    ``"flex-hub:<zone>"``), the number of non-hub stops, hub key → stop index and
+    the hub coordinates (the centroid of the first service with that zone).
+    """
+    ids = [] if stop_ids is None else [str(s) for s in np.asarray(stop_ids, dtype=object)]
+    index = set(ids)
+    for svc in feed.services:
+        for s in svc.stop_ids:
+            if s not in index:
+                index.add(s)
+                ids.append(s)
+    n_plain = len(ids)
+    hubs: dict[str, int] = {}
+    hub_xy: list[tuple[float, float]] = []
+    for svc in feed.services:
+        if svc.hub_key not in hubs:
+            hubs[svc.hub_key] = n_plain + len(hubs)
+            hub_xy.append(svc.hub_xy)
+    return ids + [f"flex-hub:{k}" for k in hubs], n_plain, hubs, hub_xy
+
+
 def build_connections(
     feed: Any,
     date: dt.date,
@@ -88,22 +115,9 @@ def build_connections(
 ) -> dict[str, Any]:
     """Keyword arguments of :class:`~coverage.transit.flex.FlexConnections` for ``date``."""
     base = [] if stop_ids is None else [str(s) for s in np.asarray(stop_ids, dtype=object)]
-    index = {s: i for i, s in enumerate(base)}
-    ids = list(base)
-    hubs: dict[str, int] = {}
-    hub_xy: list[tuple[float, float]] = []
+    ids, n_plain, hubs, hub_xy = stop_layout(feed, stop_ids)
+    index = {s: i for i, s in enumerate(ids[:n_plain])}
     services = feed.services
-    # stop indices: base ids, then flex stops not among them (stable order of the feed), then hubs
-    for svc in services:
-        for s in svc.stop_ids:
-            if s not in index:
-                index[s] = len(ids)
-                ids.append(s)
-    n_plain = len(ids)
-    for svc in services:
-        if svc.hub_key not in hubs:
-            hubs[svc.hub_key] = n_plain + len(hubs)
-            hub_xy.append(svc.hub_xy)
     hub_pos = {k: i for i, k in enumerate(hubs)}
     # hubs are fixed per zone: the centroid of the first service with that zone
     parts: list[dict[str, np.ndarray]] = []
@@ -164,7 +178,7 @@ def build_connections(
         board=cat["board"][order].astype(bool),
         alight=cat["alight"][order].astype(bool),
         n_stops=n_stops,
-        stop_ids=np.array(ids + [f"flex-hub:{k}" for k in hubs], dtype=object),
+        stop_ids=np.array(ids, dtype=object),
         min_transfer=np.zeros(n_stops),
         date=date,
         run_trip=np.full(len(run_service), -1, dtype=np.int32),

@@ -67,7 +67,7 @@ import pandas as pd
 from coverage import ANALYSIS_CRS
 from coverage.errors import GTFSError, RoutingError
 from coverage.transit import _flexread as rd
-from coverage.transit._flexconn import build_connections
+from coverage.transit._flexconn import build_connections, stop_layout
 from coverage.transit._flexzones import build_services
 from coverage.transit.feed import Connections
 
@@ -296,6 +296,30 @@ class FlexFeed:
     def services_on(self, date: dt.date) -> list[int]:
         """Indices of :attr:`services` running on ``date``."""
         return [i for i, s in enumerate(self.services) if s.runs_on(date)]
+
+    def stop_layout(self, stop_ids: np.ndarray | None = None) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+        """Stop indices of :meth:`connections` (the same for every date).
+
+        Parameters
+        ----------
+        stop_ids
+            As for :meth:`connections`.
+
+        Returns
+        -------
+        ids : numpy.ndarray of object
+            Stop id per stop index (``stop_ids`` first, then the other flex stops, then the hubs).
+        n_plain : int
+            Number of stops that are not hubs.
+        x, y : numpy.ndarray of float64
+            EPSG:25832 coordinates from :attr:`stops` (NaN for hubs and unknown stops).
+        """
+        ids, n_plain, _, _ = stop_layout(self, stop_ids)
+        xy = self.stops.drop_duplicates("stop_id").set_index("stop_id")[["x", "y"]]
+        known = xy.reindex(pd.Index(ids[:n_plain], dtype=object))
+        x = np.concatenate([known["x"].to_numpy(np.float64), np.full(len(ids) - n_plain, np.nan)])
+        y = np.concatenate([known["y"].to_numpy(np.float64), np.full(len(ids) - n_plain, np.nan)])
+        return np.array(ids, dtype=object), n_plain, x, y
 
     def connections(
         self,

@@ -223,7 +223,9 @@ def footpaths_with_transfers(feed: Feed, footpaths: Footpaths | None = None) -> 
     feed
         The feed.
     footpaths
-        Walking footpaths (e.g. from a street network); None = none.
+        Walking footpaths (e.g. from a street network); None = none. They may
+        cover further stops after the feed's (the Rufbus stops of
+        :meth:`coverage.transit.flex.FlexFeed.stop_layout`).
 
     Returns
     -------
@@ -231,8 +233,9 @@ def footpaths_with_transfers(feed: Feed, footpaths: Footpaths | None = None) -> 
     """
     n = feed.n_stops
     base = Footpaths.empty(n) if footpaths is None else footpaths
-    if base.n_stops != n:
+    if base.n_stops < n:
         raise RoutingError(f"Die Fußwege haben {base.n_stops} Haltestellen, der Feed hat {n}.")
+    n = base.n_stops  # footpaths may also cover stops after the feed's (e.g. Rufbus stops)
     pairs = feed.transfer_pairs
     if len(pairs) == 0:
         return base

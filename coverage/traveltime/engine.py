@@ -18,6 +18,18 @@ at once.
 ``oepnv`` includes walking to, from and between stops and is never worse than
 walking the whole way. Snap distances to the street network are walked.
 
+On-demand service (Rufbus, Anruf-Sammel-Taxi; issue #17): when the region has
+some (a GTFS-Flex feed, ``[netz] rufbus_flex``, or trips of the fixed feed declared
+on-demand, ``[netz] rufbus_*``), the table gets a fourth mode ``rufbus`` = public
+transport *including* on-demand service (the declared trips and the flex model
+connections of :func:`coverage.transit.flex.merge_connections`), and ``oepnv``
+becomes the fixed-schedule service *without* on-demand trips. Both use the same
+stop set (the feed's stops, then the flex-only stops, then the flex hubs, which get
+no walking access and no footpaths). The booking lead time is not part of the
+travel time; :attr:`Networks.rufbus_vorlauf_min` gives the longest one of the
+region's on-demand service for the tables. Without on-demand service the modes,
+arrays and outputs are those of the fixed feed alone.
+
 This module computes; it keeps nothing. The disk cache of travel-time columns,
 access matrices and day connections is :mod:`coverage.traveltime.store`, which
 also holds :func:`~coverage.traveltime.store.course_travel_times`, the entry point
@@ -31,7 +43,7 @@ import logging
 import sys
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -40,12 +52,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from coverage.inputs.schema import MODES
+from coverage.inputs.schema import MODES, RUFBUS_MODE, TRAVEL_MODES
 from coverage.network import _osm, streets
 from coverage.network import load as network_load
 from coverage.network.load import load_street_networks
 from coverage.network.streets import StreetNetwork, snap, street_times, street_times_sparse
-from coverage.transit import _csa, feed, gtfs, routing
+from coverage.transit import _csa, _flexconn, _flexread, _flexzones, feed, flex, gtfs, ondemand, routing
+from coverage.traveltime import rufbus
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -54,6 +67,7 @@ if TYPE_CHECKING:
     from coverage.inputs.config import Config, Parameters
     from coverage.inputs.load import Region
     from coverage.transit import Connections, Feed
+    from coverage.transit.flex import FlexConnections, FlexFeed
 
 __all__ = [
     "TRAVEL_CODE",
@@ -61,6 +75,7 @@ __all__ = [
     "DayConnections",
     "Networks",
     "Prepare",
+    "RufbusConnections",
     "compute_travel_times",
     "course_days",
     "load_networks",
@@ -82,7 +97,8 @@ class CourseTravelTimes:
     course_ids
         Course ids, shape ``(n_c,)``.
     modes
-        Mode keys in the order of the first axis (subset of ``fuss``, ``rad``, ``oepnv``).
+        Mode keys in the order of the first axis (subset of ``fuss``, ``rad``, ``oepnv``
+        and, in regions with on-demand service, ``rufbus``; see :attr:`Networks.modes`).
     hin
         ``(n_modes, n_o, n_c)`` minutes to arrive by the start (worst course day); ``inf`` = impossible.
     rueck
@@ -107,8 +123,8 @@ class CourseTravelTimes:
         shape = (len(self.modes), len(self.origin_ids), len(self.course_ids))
         if self.hin.shape != shape or self.rueck.shape != shape:
             raise ValueError(f"Reisezeiten haben die Form {self.hin.shape}/{self.rueck.shape}, erwartet {shape}.")
-        if any(m not in MODES for m in self.modes):
-            raise ValueError(f"Unbekannter Modus in {self.modes}; erlaubt: {MODES}.")
+        if any(m not in TRAVEL_MODES for m in self.modes):
+            raise ValueError(f"Unbekannter Modus in {self.modes}; erlaubt: {TRAVEL_MODES}.")
         if self.column_keys is not None and len(self.column_keys) != shape[2]:
             raise ValueError(f"{len(self.column_keys)} Spaltenschlüssel für {shape[2]} Kurse.")
 
@@ -169,13 +185,53 @@ class Networks:
         Walking and cycling networks.
     feed
         The GTFS feed, or None (then ``oepnv`` equals walking).
+    key
+        Content fingerprint of both networks, the feed file and (with on-demand
+        service) the flex feed and the ``rufbus_*`` rules (cache key part).
+    flex
+        The GTFS-Flex feed (``[netz] rufbus_flex``), or None.
+    on_demand
+        Bool mask over ``feed.trips``: trips declared on-demand (``[netz] rufbus_*``), or None.
+    rufbus_vorlauf_min
+        Booking lead time of the declared on-demand trips (and of flex connections
+        without a booking rule), minutes.
     """
 
     walk: StreetNetwork
     bike: StreetNetwork
     feed: Feed | None = None
     key: str = ""
-    """Content fingerprint of both networks and the feed file (cache key part)."""
+    flex: FlexFeed | None = field(default=None, compare=False)
+    on_demand: np.ndarray | None = field(default=None, compare=False, repr=False)
+    rufbus_vorlauf_min: float = 60.0
+
+    @property
+    def has_on_demand(self) -> bool:
+        """True if the region has on-demand service the router can use (needs the fixed feed)."""
+        if self.feed is None:
+            return False
+        marked = self.on_demand is not None and bool(np.asarray(self.on_demand).any())
+        return marked or (self.flex is not None and len(self.flex.services) > 0)
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        """Modes of the travel-time table: :data:`~coverage.inputs.schema.MODES`, plus ``rufbus`` with on-demand."""
+        return TRAVEL_MODES if self.has_on_demand else MODES
+
+    @property
+    def vorlauf_max_min(self) -> float:
+        """Longest booking lead time of the region's on-demand service in minutes (0 without).
+
+        See :func:`coverage.traveltime.rufbus.vorlauf_max_min`.
+        """
+        return rufbus.vorlauf_max_min(self) if self.has_on_demand else 0.0
+
+    def stop_xy(self) -> tuple[np.ndarray, np.ndarray]:
+        """EPSG:25832 coordinates per stop index of the transit modes (NaN: no walking access).
+
+        See :func:`coverage.traveltime.rufbus.stop_xy`.
+        """
+        return rufbus.stop_xy(self)
 
 
 def load_networks(config: Config, region: Region, *, cache: Cache | None = None) -> Networks:
@@ -204,6 +260,9 @@ def load_networks(config: Config, region: Region, *, cache: Cache | None = None)
     # one pass over the OSM file (also a whole Land extract) for both modes; cached by content
     walk, bike = load_street_networks(config.osm, boundary=region.area, cache_dir=config.cache / "osm")
     feed = None
+    flex_feed = None
+    mask = None
+    rules = config.rufbus
     if config.gtfs is not None:
         if cache is None:
             from coverage.cache.store import Cache
@@ -221,27 +280,45 @@ def load_networks(config: Config, region: Region, *, cache: Cache | None = None)
                 "mit dem Rad; dann [netz] gtfs weglassen.",
                 file=str(config.gtfs),
             )
-    return Networks(walk=walk, bike=bike, feed=feed, key=networks_key(walk, bike, config.gtfs))
+        mask = ondemand.on_demand_trips(feed, rules)
+        if rules.flex is not None:
+            flex_feed = flex.load_flex(rules.flex, stops=feed.stops)
+        n_marked = int(mask.sum())
+        if n_marked:
+            logger.info("Rufbus: %d Fahrten des Fahrplans fahren nur nach Anmeldung ([netz] rufbus_*)", n_marked)
+    elif rules.flex is not None:
+        logger.warning("[netz] rufbus_flex wird ohne [netz] gtfs nicht genutzt (Rufbus nur mit einem Fahrplan)")
+    nets = Networks(
+        walk=walk, bike=bike, feed=feed, flex=flex_feed, on_demand=mask, rufbus_vorlauf_min=rules.vorlauf_min
+    )
+    parts = rufbus.key_parts(nets, rules.flex) if nets.has_on_demand else None
+    return replace(nets, key=networks_key(walk, bike, config.gtfs, rufbus_parts=parts))
 
 
 TRAVEL_CODE: tuple[ModuleType, ...] = (
-    sys.modules[__name__], streets, network_load, _osm, routing, _csa, gtfs, feed
+    sys.modules[__name__], streets, network_load, _osm, routing, _csa, gtfs, feed,
+    flex, _flexconn, _flexread, _flexzones, ondemand, rufbus,
 )
 """Modules whose source enters every travel-time key (the cache kinds add :mod:`coverage.traveltime.store`)."""
 
 
 
-def networks_key(walk: StreetNetwork, bike: StreetNetwork, gtfs: Path | None) -> str:
+def networks_key(
+    walk: StreetNetwork, bike: StreetNetwork, gtfs: Path | None, *, rufbus_parts: tuple | None = None
+) -> str:
     """Content fingerprint of the two street networks and the GTFS file.
 
     The feed's content enters as XXH3-128 (:func:`coverage.cache.store.tree_xxh128`): a
-    Germany-wide feed of several hundred MB is hashed on every run.
+    Germany-wide feed of several hundred MB is hashed on every run. ``rufbus_parts`` (flex
+    feed content, on-demand mask, lead time, model parameters) enters only when the
+    region has on-demand service, so the key of a region without stays as it was.
     """
     from coverage.cache.store import fingerprint, tree_xxh128
 
     arrays = [getattr(n, f) for n in (walk, bike) for f in ("node_ids", "x", "y", "indptr", "indices", "length_m")]
     feed = ("gtfs-xxh128", tree_xxh128(gtfs)) if gtfs is not None else ""
-    return fingerprint(*arrays, feed, code=tuple(m.__name__ for m in TRAVEL_CODE))
+    extra = () if rufbus_parts is None else (rufbus_parts,)
+    return fingerprint(*arrays, feed, *extra, code=tuple(m.__name__ for m in TRAVEL_CODE))
 
 
 # --------------------------------------------------------------------------- course days
@@ -366,8 +443,7 @@ def _prepare(xy: np.ndarray, nets: Networks, params: Parameters) -> _Prepared:
     if feed is None:
         return prep
     limit = params.max_zugang_min * 60.0
-    sx = feed.stops["x"].to_numpy(dtype=float)
-    sy = feed.stops["y"].to_numpy(dtype=float)
+    sx, sy = nets.stop_xy()
     has_xy = np.isfinite(sx) & np.isfinite(sy)
     if not has_xy.any():
         logger.warning("Keine Haltestelle des Fahrplans hat Koordinaten; ÖPNV wird nicht berechnet")
@@ -479,6 +555,14 @@ def _feed_connections(feed: Feed, date: dt.date, signature: tuple[str, ...], nex
     return feed.connections(date, next_day_s=next_day_s)
 
 
+RufbusConnections = Callable[["Networks", dt.date, tuple[str, ...], int], "FlexConnections"]
+"""``connections(networks, date, signature, next_day_s)``: fixed and on-demand connections of one service day.
+
+``signature`` is :func:`~coverage.traveltime.rufbus.day_signature` with ``next_day_s``; the
+result is :func:`~coverage.traveltime.rufbus.merged_connections`.
+"""
+
+
 def compute_travel_times(
     origins: gpd.GeoDataFrame,
     courses: gpd.GeoDataFrame | pd.DataFrame,
@@ -487,6 +571,7 @@ def compute_travel_times(
     params: Parameters,
     prepare: Prepare | None = None,
     connections: DayConnections | None = None,
+    rufbus_connections: RufbusConnections | None = None,
 ) -> CourseTravelTimes:
     """Compute travel times for all ``courses`` (see :func:`coverage.traveltime.store.course_travel_times`).
 
@@ -499,9 +584,13 @@ def compute_travel_times(
         (the cache passes one that reads them from disk).
     connections
         Gives the connections of a service day; default: built from the feed.
+    rufbus_connections
+        With on-demand service (:attr:`Networks.has_on_demand`): gives the merged
+        connections of a service day (default :func:`~coverage.traveltime.rufbus.merged_connections`); then
+        ``connections`` is not used.
     """
     n_o, n_c = len(origins), len(courses)
-    modes = MODES
+    modes = networks.modes
     hin = np.full((len(modes), n_o, n_c), np.inf, dtype=np.float32)
     rueck = np.full((len(modes), n_o, n_c), np.inf, dtype=np.float32)
     result = CourseTravelTimes(
@@ -528,7 +617,8 @@ def compute_travel_times(
     # unique sites
     site_keys, site_of = np.unique(np.round(site_xy, 1), axis=0, return_inverse=True)
     site_of = site_of.ravel()
-    i_walk, i_bike, i_pt = modes.index("fuss"), modes.index("rad"), modes.index("oepnv")
+    i_walk, i_bike = modes.index("fuss"), modes.index("rad")
+    pt_modes = [modes.index(m) for m in ("oepnv", RUFBUS_MODE) if m in modes]
     walk, bike = networks.walk, networks.bike
     sw = snap(walk, site_keys[:, 0], site_keys[:, 1], max_distance_m=params.max_fangdistanz_m)
     sb = snap(bike, site_keys[:, 0], site_keys[:, 1], max_distance_m=params.max_fangdistanz_m)
@@ -547,8 +637,9 @@ def compute_travel_times(
         rueck[i_walk, :, c] = w[s] / 60.0
         hin[i_bike, :, c] = b_to[s] / 60.0
         rueck[i_bike, :, c] = b_from[s] / 60.0
-        hin[i_pt, :, c] = w[s] / 60.0
-        rueck[i_pt, :, c] = w[s] / 60.0
+        for i in pt_modes:
+            hin[i, :, c] = w[s] / 60.0
+            rueck[i, :, c] = w[s] / 60.0
     if networks.feed is not None and prep.access is not None:
         _transit_legs(
             result,
@@ -562,6 +653,7 @@ def compute_travel_times(
             networks,
             params,
             connections or _feed_connections,
+            rufbus_connections or rufbus.merged_connections,
         )
     logger.info("Reisezeiten: %d Herkunftsorte × %d Kurse (%d Kursorte)", n_o, n_c, len(site_keys))
     return result
@@ -579,9 +671,11 @@ def _transit_legs(
     networks: Networks,
     params: Parameters,
     connections: DayConnections,
+    rufbus_connections: RufbusConnections,
 ) -> None:
     feed = networks.feed
-    i_pt = result.modes.index("oepnv")
+    on_demand = networks.has_on_demand
+    i_pt = {m: result.modes.index(m) for m in ("oepnv", RUFBUS_MODE) if m in result.modes}
     # stops near each site: sites × stops walk seconds
     egress = _node_columns(prep.stop_tree, site_walk_nodes).T.tocsr()
     egress = _add_snaps(egress, site_walk_snap, prep.stop_snap_s, params.max_zugang_min * 60.0)
@@ -608,7 +702,12 @@ def _transit_legs(
         sigs: dict[tuple[str, ...], dt.date] = {}
         for d in days:
             if d not in signatures:
-                signatures[d] = (feed.service_signature(d), feed.service_signature(d, next_day_s=next_day_s))
+                signatures[d] = (
+                    rufbus.day_signature(networks, d) if on_demand else feed.service_signature(d),
+                    rufbus.day_signature(networks, d, next_day_s=next_day_s)
+                    if on_demand
+                    else feed.service_signature(d, next_day_s=next_day_s),
+                )
             sig = signatures[d][1 if night else 0]
             if sig not in sigs:
                 sigs[sig] = d
@@ -624,29 +723,36 @@ def _transit_legs(
         start_s, end_s = beginn * 60.0, ende * 60.0
         e_row = egress.getrow(s)
         stops, walk_s = e_row.indices, e_row.data
-        worst_hin = np.full(len(result.origin_ids), -np.inf)
-        worst_rueck = np.full(len(result.origin_ids), -np.inf)
+        worst_hin = {m: np.full(len(result.origin_ids), -np.inf) for m in i_pt}
+        worst_rueck = {m: np.full(len(result.origin_ids), -np.inf) for m in i_pt}
         if stops.size == 0:
             continue
         for d in dates:
             if d not in conn_cache:
-                conn_cache[d] = connections(feed, d, signatures[d][1], next_day_s)
-            conns = conn_cache[d]
-            ld = routing.latest_departure(
-                conns, targets=(stops, start_s - walk_s), footpaths=prep.footpaths, since=start_s - horizon_s
-            )
-            ea = routing.earliest_arrival(
-                conns, sources=(stops, end_s + walk_s), footpaths=prep.footpaths, until=end_s + horizon_s
-            )
-            n_scans += 2
-            leave = _row_reduce(prep.access, np.asarray(ld, dtype=np.float64), how="max")
-            arrive = _row_reduce(prep.access, np.asarray(ea, dtype=np.float64), how="min")
-            worst_hin = np.maximum(worst_hin, start_s - leave)
-            worst_rueck = np.maximum(worst_rueck, arrive - end_s)
-        for c in cols:
-            cur_h = result.hin[i_pt, :, c]
-            cur_r = result.rueck[i_pt, :, c]
-            np.minimum(cur_h, (worst_hin / 60.0).astype(np.float32), out=cur_h)
-            np.minimum(cur_r, (worst_rueck / 60.0).astype(np.float32), out=cur_r)
+                if on_demand:
+                    merged = rufbus_connections(networks, d, signatures[d][1], next_day_s)
+                    conn_cache[d] = {"oepnv": rufbus.fixed_only(merged), RUFBUS_MODE: merged.connections}
+                else:
+                    conn_cache[d] = {"oepnv": connections(feed, d, signatures[d][1], next_day_s)}
+            for m, conns in conn_cache[d].items():
+                ld = routing.latest_departure(
+                    conns, targets=(stops, start_s - walk_s), footpaths=prep.footpaths, since=start_s - horizon_s
+                )
+                ea = routing.earliest_arrival(
+                    conns, sources=(stops, end_s + walk_s), footpaths=prep.footpaths, until=end_s + horizon_s
+                )
+                n_scans += 2
+                leave = _row_reduce(prep.access, np.asarray(ld, dtype=np.float64), how="max")
+                arrive = _row_reduce(prep.access, np.asarray(ea, dtype=np.float64), how="min")
+                worst_hin[m] = np.maximum(worst_hin[m], start_s - leave)
+                worst_rueck[m] = np.maximum(worst_rueck[m], arrive - end_s)
+        for m, i in i_pt.items():
+            wh = (worst_hin[m] / 60.0).astype(np.float32)
+            wr = (worst_rueck[m] / 60.0).astype(np.float32)
+            for c in cols:
+                cur_h = result.hin[i, :, c]
+                cur_r = result.rueck[i, :, c]
+                np.minimum(cur_h, wh, out=cur_h)
+                np.minimum(cur_r, wr, out=cur_r)
     progress.close()
     logger.info("ÖPNV: %d Verbindungssuchen für %d Kurs-Fahrplan-Gruppen", n_scans, len(groups))

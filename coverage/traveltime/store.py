@@ -11,6 +11,10 @@ Kinds (each declared once here, keys built by :meth:`CacheKind.key
   and ``reisezeiten_index`` (:data:`BLOCK_INDEX`): the columns of every course, alone
   or in blocks of many courses (see :func:`_cached_columns`).
 * ``verbindungen`` (:data:`CONNECTIONS`): the connections of a service day.
+* ``rufbus_verbindungen`` (:data:`RUFBUS_CONNECTIONS`): in regions with on-demand
+  service, the connections of a service day with the on-demand ones merged in
+  (:func:`coverage.traveltime.rufbus.merged_connections`), keyed like
+  ``verbindungen`` (the networks' key covers the flex feed and the ``rufbus_*`` rules).
 
 :func:`course_travel_times` is the stage's entry point, with and without a cache; the
 computation itself is :func:`coverage.traveltime.engine.compute_travel_times`.
@@ -24,7 +28,7 @@ import hashlib
 import json
 import logging
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -32,9 +36,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from coverage.cache.kinds import ArrayCodec, CacheKind, FunctionCodec, lookup, memoize, save
-from coverage.inputs.schema import MODES
 from coverage.transit import gtfs, routing
-from coverage.traveltime import engine
+from coverage.traveltime import engine, rufbus
 from coverage.traveltime.engine import TRAVEL_CODE, CourseTravelTimes, Networks, _horizon_s, _online, _Prepared
 
 if TYPE_CHECKING:
@@ -43,8 +46,17 @@ if TYPE_CHECKING:
     from coverage.cache.store import Cache
     from coverage.inputs.config import Parameters
     from coverage.transit import Connections, Feed
+    from coverage.transit.flex import FlexConnections
 
-__all__ = ["ACCESS", "BLOCKS", "BLOCK_INDEX", "CONNECTIONS", "COURSE_COLUMNS", "course_travel_times"]
+__all__ = [
+    "ACCESS",
+    "BLOCKS",
+    "BLOCK_INDEX",
+    "CONNECTIONS",
+    "COURSE_COLUMNS",
+    "RUFBUS_CONNECTIONS",
+    "course_travel_times",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +121,9 @@ def _compute_cached(
     def connections(feed: Feed, date: dt.date, signature: tuple[str, ...], next_day_s: int) -> Connections:
         return _day_connections(feed, date, signature, networks.key, cache, next_day_s=next_day_s)
 
+    def merged(nets: Networks, date: dt.date, signature: tuple[str, ...], next_day_s: int) -> FlexConnections:
+        return _rufbus_connections(nets, date, signature, cache, next_day_s=next_day_s)
+
     return engine.compute_travel_times(
         origins,
         courses,
@@ -116,6 +131,7 @@ def _compute_cached(
         params=params,
         prepare=functools.partial(_prepare_cached, cache=cache),
         connections=connections,
+        rufbus_connections=merged,
     )
 
 
@@ -425,7 +441,8 @@ def _cached_columns(
     inverse = np.fromiter((first.setdefault(k, len(first)) for k in keys), dtype=np.int64, count=len(keys))
     ukeys = list(first)
     first_row = np.unique(inverse, return_index=True)[1]  # the first course of every key
-    n_m, n_o, n_u = len(MODES), len(origins), len(ukeys)
+    modes = networks.modes
+    n_m, n_o, n_u = len(modes), len(origins), len(ukeys)
     filled = np.zeros(n_u, dtype=bool)
     index_key = BLOCK_INDEX.key(base)
     blocks = lookup(cache, BLOCK_INDEX, index_key) or []
@@ -468,7 +485,7 @@ def _cached_columns(
     return CourseTravelTimes(
         origin_ids=origins["herkunft_id"].to_numpy(),
         course_ids=courses["kurs_id"].astype(str).to_numpy(),
-        modes=MODES,
+        modes=modes,
         hin=hin,
         rueck=rueck,
         column_keys=np.array(keys, dtype="U64"),
@@ -634,8 +651,13 @@ def _day_connections(
     return conns
 
 
-def _connections_from(hit: object, feed: Feed, date: dt.date) -> Connections | None:
-    """The :class:`~coverage.transit.gtfs.Connections` of ``date`` from a cache entry (None: not fitting ``feed``)."""
+def _connections_from(hit: object, feed: Feed, date: dt.date, *, n_stops: int | None = None) -> Connections | None:
+    """The :class:`~coverage.transit.gtfs.Connections` of ``date`` from a cache entry (None: not fitting ``feed``).
+
+    ``n_stops`` (default ``feed.n_stops``): stop indices of the entry, the feed's
+    first (more for the Rufbus stops; their change time is 0).
+    """
+    n_all = feed.n_stops if n_stops is None else int(n_stops)
     names = {**_CONNECTION_ARRAYS, **_RUN_ARRAYS}
     if not isinstance(hit, dict) or set(hit) != set(names):
         return None
@@ -647,18 +669,119 @@ def _connections_from(hit: object, feed: Feed, date: dt.date) -> Connections | N
         return None
     if m and not (
         min(int(hit["dep_stop"].min()), int(hit["arr_stop"].min())) >= 0
-        and max(int(hit["dep_stop"].max()), int(hit["arr_stop"].max())) < feed.n_stops
+        and max(int(hit["dep_stop"].max()), int(hit["arr_stop"].max())) < n_all
         and 0 <= int(hit["trip"].min()) <= int(hit["trip"].max()) < n_trips
         and 0 <= int(hit["rev_order"].min()) <= int(hit["rev_order"].max()) < m
     ):
         return None
+    mt = np.asarray(feed.min_transfer_time, dtype=np.float64)
     return gtfs.Connections(
         **{n: hit[n] for n in _CONNECTION_ARRAYS},
-        n_stops=feed.n_stops,
+        n_stops=n_all,
         n_trips=n_trips,
         run_trip=hit["run_trip"],
         run_day_offset=hit["run_day_offset"],
         stop_ids=feed.stop_ids,
-        min_transfer=np.asarray(feed.min_transfer_time, dtype=np.float64),
+        min_transfer=mt if n_all == feed.n_stops else np.concatenate([mt, np.zeros(n_all - feed.n_stops)]),
         date=date,
     )
+
+
+# --------------------------------------------------------------------------- rufbus_verbindungen
+
+_FLEX_ARRAYS: dict[str, type] = {
+    "bedarf": np.bool_,
+    "voranmeldung_min": np.float64,
+    "run_service": np.int32,
+    "hub_stop": np.int32,
+    "hub_x": np.float64,
+    "hub_y": np.float64,
+}
+
+RUFBUS_CONNECTIONS: CacheKind[Any] = CacheKind(
+    name="rufbus_verbindungen",
+    code=_CODE,
+    keep=30,
+    codec=ArrayCodec((*_CONNECTION_ARRAYS, *_RUN_ARRAYS, *_FLEX_ARRAYS)),
+    label="Verbindungen eines Fahrplantags mit Rufbus",
+)
+"""The connections of one service day with the on-demand ones (decoded by :class:`_RufbusCodec`)."""
+
+
+@dataclass(frozen=True)
+class _RufbusCodec:
+    """:class:`~coverage.transit.flex.FlexConnections` of ``date`` as arrays; decoding checks them."""
+
+    networks: Networks
+    date: dt.date
+
+    def encode(self, fc: FlexConnections) -> dict[str, np.ndarray]:
+        c = fc.connections
+        out = {name: getattr(c, name) for name in (*_CONNECTION_ARRAYS, *_RUN_ARRAYS)}
+        out.update({name: np.asarray(getattr(fc, name), dtype=t) for name, t in _FLEX_ARRAYS.items()})
+        return out
+
+    def decode(self, hit: Any) -> FlexConnections | None:
+        from coverage.transit.flex import FlexConnections
+
+        if not isinstance(hit, dict) or set(hit) != {*_CONNECTION_ARRAYS, *_RUN_ARRAYS, *_FLEX_ARRAYS}:
+            return None
+        feed = self.networks.feed
+        x, _ = self.networks.stop_xy()
+        n_stops = len(x)
+        plain = {k: hit[k] for k in (*_CONNECTION_ARRAYS, *_RUN_ARRAYS)}
+        conns = _connections_from(plain, feed, self.date, n_stops=n_stops)
+        m, n_trips = len(hit["dep_stop"]), len(hit["run_trip"])
+        if conns is None or any(hit[n].ndim != 1 or hit[n].dtype != np.dtype(t) for n, t in _FLEX_ARRAYS.items()):
+            return None
+        sizes = (hit["bedarf"].shape[0], hit["voranmeldung_min"].shape[0], hit["run_service"].shape[0])
+        if sizes != (m, m, n_trips):
+            return None
+        if self.networks.flex is not None:
+            ids = self.networks.flex.stop_layout(feed.stop_ids)[0]
+        else:
+            ids = np.asarray(feed.stop_ids, dtype=object)
+        conns = replace(conns, stop_ids=ids)
+        return FlexConnections(
+            conns,
+            hit["bedarf"],
+            hit["voranmeldung_min"],
+            ids,
+            feed.n_stops,
+            hit["hub_stop"],
+            hit["hub_x"],
+            hit["hub_y"],
+            hit["run_service"],
+        )
+
+
+def _rufbus_connections(
+    networks: Networks,
+    date: dt.date,
+    signature: tuple[str, ...],
+    cache: Cache | None,
+    *,
+    next_day_s: int = -1,
+) -> FlexConnections:
+    """:func:`coverage.traveltime.rufbus.merged_connections`, through the disk cache (``rufbus_verbindungen``).
+
+    Keyed like :func:`_day_connections`: :attr:`Networks.key` (which, in a region
+    with on-demand service, covers the flex feed's content, the on-demand mask, the
+    lead time and the model parameters), the day's
+    :func:`~coverage.traveltime.rufbus.day_signature`, ``next_day_s`` and the
+    number of stops. A failed write is logged.
+    """
+    if cache is None or not networks.key:
+        return rufbus.merged_connections(networks, date, signature, next_day_s)
+    n_stops = len(networks.stop_xy()[0])
+    key = RUFBUS_CONNECTIONS.key(networks.key, signature, int(next_day_s), n_stops)
+    codec = _RufbusCodec(networks, date)
+    hit = lookup(cache, RUFBUS_CONNECTIONS, key, codec=codec)
+    if hit is not None:
+        return hit
+    fc = rufbus.merged_connections(networks, date, signature, next_day_s)
+    try:
+        save(cache, RUFBUS_CONNECTIONS, key, fc, codec=codec)
+    except OSError as exc:
+        logger.warning("Rufbus-Verbindungen des %s nicht im Cache gespeichert (%s)", date.isoformat(), exc)
+    return fc
