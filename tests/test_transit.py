@@ -461,3 +461,42 @@ def test_random_timetables_against_brute_force(case):
     np.testing.assert_array_equal(got, brute_earliest_arrival(conns, points, fp, ct))
     got = latest_departure(conns, targets=points, footpaths=fp, min_transfer=ct)
     np.testing.assert_array_equal(got, brute_latest_departure(conns, points, fp, ct))
+
+
+@pytest.mark.parametrize("date", [dt.date(2014, 6, 2), dt.date(2014, 6, 7)], ids=["monday", "saturday"])
+def test_cairns_with_declared_on_demand_routes_against_brute_force(cairns, cairns_fp, date):
+    """Rufbus (#17): half of the routes declared on-demand; both timetables routed exactly.
+
+    ``rufbus`` = all trips (merged, on-demand marked), ``oepnv`` = :func:`fixed_only`
+    (the declared trips removed, stop indices unchanged). Each is checked against the
+    brute force over its own trip list.
+    """
+    from coverage.transit.flex import merge_connections
+    from coverage.traveltime.rufbus import fixed_only
+
+    routes = sorted(cairns.routes["route_id"].astype(str))
+    marked = set(routes[::2])
+    mask = cairns.trips["route_id"].astype(str).isin(marked).to_numpy()
+    assert 0 < mask.sum() < len(mask)
+    fixed = cairns.connections(date)
+    merged = merge_connections(fixed, on_demand=mask, vorlauf_min=45.0)
+    np.testing.assert_array_equal(merged.bedarf, mask[fixed.run_trip[fixed.trip]])
+    assert set(np.unique(merged.voranmeldung_min).tolist()) <= {0.0, 45.0}
+    only = fixed_only(merged)
+    assert only.n_stops == fixed.n_stops and len(only) == int((~merged.bedarf).sum())
+    assert not mask[only.run_trip[only.trip]].any()
+    # the brute force's timetable without the declared trips, built from the full one
+    full = _timetable(fixed)
+    kept = Timetable(full.n_stops, [tr for r, tr in enumerate(full.trips) if not mask[fixed.run_trip[r]]])
+    rng = np.random.default_rng(date.toordinal() + 17)
+    ct = rng.choice([0.0, 60.0], size=fixed.n_stops)
+    for _ in range(3):
+        k = int(rng.integers(1, 4))
+        stops = rng.choice(fixed.n_stops, size=k, replace=False).tolist()
+        times = rng.integers(6 * 3600, 20 * 3600, size=k).astype(float).tolist()
+        pts = dict(zip(stops, times, strict=True))
+        for conns, tt in ((merged.connections, full), (only, kept)):
+            got = earliest_arrival(conns, sources=pts, footpaths=cairns_fp, min_transfer=ct)
+            np.testing.assert_array_equal(got, brute_earliest_arrival(tt, pts, cairns_fp, ct))
+            got = latest_departure(conns, targets=pts, footpaths=cairns_fp, min_transfer=ct)
+            np.testing.assert_array_equal(got, brute_latest_departure(tt, pts, cairns_fp, ct))

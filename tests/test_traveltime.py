@@ -603,3 +603,130 @@ def test_results_served_from_the_cache_are_writable_copies(tmp_path: Path) -> No
         got.hin[...] = -1.0
         got.rueck[...] = -1.0
     _same(course_travel_times(origins, courses, networks=nets, params=p, cache=cache), first)
+
+
+# --------------------------------------------------------------------------- Rufbus (#17)
+
+VILLAGE_Y = 2900.0  # village V 2.9 km north of A: 38.7 min on foot to A, beyond the 20 min access limit
+
+
+def _rufbus_flex(tmp: Path, *, window: tuple[str, str] = ("06:00:00", "21:00:00")) -> Path:
+    """A Rufbus zone {V, A}, weekdays of 2027, 60 min prior notice; V exists only in the flex feed."""
+    d = tmp / "flex"
+    d.mkdir()
+    lat, lon = _lonlat(X0, Y0 + VILLAGE_Y)
+    files = {
+        "agency.txt": "agency_id,agency_name,agency_url,agency_timezone\nA,Test,https://example.org,Europe/Berlin\n",
+        "stops.txt": f"stop_id,stop_name,stop_lat,stop_lon\nV,Dorf V,{lat:.10f},{lon:.10f}\n",
+        "routes.txt": "route_id,agency_id,route_short_name,route_type\nRB,A,RB 1,715\n",
+        "trips.txt": "route_id,service_id,trip_id\nRB,W,F1\n",
+        "calendar.txt": "service_id,monday,tuesday,wednesday,thursday,friday,saturday,sunday,start_date,end_date\n"
+        "W,1,1,1,1,1,0,0,20270101,20271231\n",
+        "booking_rules.txt": "booking_rule_id,booking_type,prior_notice_duration_min\nH,1,60\n",
+        "location_groups.txt": "location_group_id,location_group_name\nZ,Zone Z\n",
+        "location_group_stops.txt": "location_group_id,stop_id\nZ,V\nZ,A\n",
+        "stop_times.txt": "trip_id,stop_sequence,location_group_id,start_pickup_drop_off_window,"
+        "end_pickup_drop_off_window,pickup_type,drop_off_type,pickup_booking_rule_id,drop_off_booking_rule_id\n"
+        f"F1,1,Z,{window[0]},{window[1]},2,2,H,H\n",
+    }
+    for name, text in files.items():
+        (d / name).write_text(text, encoding="utf-8")
+    return d
+
+
+def _rufbus_setup(tmp_path: Path, **kw):
+    from coverage.transit.flex import load_flex
+
+    n = int(LENGTH / 100) + 1
+    walk = grid_network(n, 31, spacing_m=100.0, origin=(X0, Y0), mode="fuss")
+    bike = grid_network(n, 31, spacing_m=100.0, origin=(X0, Y0), mode="rad")
+    feed = load_gtfs(_feed(tmp_path))
+    flex = load_flex(_rufbus_flex(tmp_path, **kw), stops=feed.stops)
+    origins = gpd.GeoDataFrame(
+        {"herkunft_id": ["o_at_A", "o_village"]},
+        geometry=[Point(X0, Y0), Point(X0, Y0 + VILLAGE_Y)],
+        crs="EPSG:25832",
+    )
+    (tmp_path / "plain").mkdir(exist_ok=True)
+    _, _, courses = _setup(tmp_path / "plain")
+    return Networks(walk=walk, bike=bike, feed=feed, flex=flex), origins, courses
+
+
+def test_village_reachable_only_by_rufbus(tmp_path: Path) -> None:
+    """Hand-computed: V → (Rufbus) → A → (bus 08:00) → B, home the same way.
+
+    Hub of zone {V, A} at the midpoint, 1450 m from each: τ = ceil(1450 · 1.3 / (30/3.6)) = 227 s.
+    Vehicle at the hub every 10 min from 06:00. To A by 08:00: hub 07:50 (28200), pickup at V
+    28200 − 227 = 27973 → hin = 30600 − 27973 = 2627 s. Home: bus 12:00 → A 12:05 (43500);
+    first pickup at A at or after it: hub 43800, pickup 43573, at V 44027 → rueck = 44027 − 42300 = 1727 s.
+    """
+    nets, origins, courses = _rufbus_setup(tmp_path)
+    assert nets.has_on_demand and nets.modes == ("fuss", "rad", "oepnv", "rufbus")
+    assert nets.vorlauf_max_min == 60.0
+    p = Parameters()
+    tt = course_travel_times(origins, courses, networks=nets, params=p)
+    assert tt.modes == nets.modes
+    hin, rueck = tt.mode("rufbus")
+    assert hin[1, 0] == pytest.approx(2627 / 60, abs=1e-3)
+    assert rueck[1, 0] == pytest.approx(1727 / 60, abs=1e-3)
+    # without the Rufbus the village walks 2.9 km + 5 km on the grid (105 min, beyond every search: inf)
+    o_hin, o_rueck = tt.mode("oepnv")
+    walk_min = (VILLAGE_Y + LENGTH) / p.geh_m_s / 60
+    assert o_hin[1, 0] >= walk_min - 1e-3 and o_rueck[1, 0] >= walk_min - 1e-3
+    np.testing.assert_array_equal(tt.mode("oepnv")[0][1], tt.mode("fuss")[0][1])
+    # at A both modes take the 08:00 bus (30 min) and the 12:00 bus home (20 min)
+    for m in ("oepnv", "rufbus"):
+        assert tt.mode(m)[0][0, 0] == pytest.approx(30.0, abs=1e-3)
+        assert tt.mode(m)[1][0, 0] == pytest.approx(20.0, abs=1e-3)
+    # rufbus is never worse than oepnv
+    assert (tt.mode("rufbus")[0] <= tt.mode("oepnv")[0] + 1e-4).all()
+    # outside the Rufbus window nothing changes: a window 09:00–10:00 serves neither leg
+    (tmp_path / "late").mkdir()
+    nets2, _, _ = _rufbus_setup(tmp_path / "late", window=("09:00:00", "10:00:00"))
+    tt2 = course_travel_times(origins, courses, networks=nets2, params=p)
+    np.testing.assert_array_equal(tt2.mode("rufbus")[0], tt2.mode("oepnv")[0])
+
+
+def test_rufbus_columns_and_connections_cached_exactly(tmp_path: Path) -> None:
+    nets, origins, courses = _rufbus_setup(tmp_path)
+    nets = replace(nets, key="rufbus-test")
+    p = Parameters()
+    ref = course_travel_times(origins, courses, networks=nets, params=p)
+    cache = Cache(tmp_path / "cache")
+    first = course_travel_times(origins, courses, networks=nets, params=p, cache=cache)
+    assert list((tmp_path / "cache" / "rufbus_verbindungen").iterdir())
+    # a new course computes again and reads the day's merged connections from disk
+    calls = []
+    orig = traveltime_store.rufbus.merged_connections
+
+    def counting(*a, **k):
+        calls.append(1)
+        return orig(*a, **k)
+
+    more = courses.copy()
+    more.loc[0, "beginn"] = 8 * 60 + 20
+    more.loc[0, "kurs_id"] = "K2"
+    import coverage.traveltime.rufbus as rufbus_mod
+
+    rufbus_mod.merged_connections = counting
+    try:
+        second = course_travel_times(origins, more, networks=nets, params=p, cache=cache)
+    finally:
+        rufbus_mod.merged_connections = orig
+    assert not calls
+    for tt in (first,):
+        np.testing.assert_array_equal(tt.hin, ref.hin)
+        np.testing.assert_array_equal(tt.rueck, ref.rueck)
+    uncached = course_travel_times(origins, more, networks=nets, params=p)
+    np.testing.assert_array_equal(second.hin, uncached.hin)
+    np.testing.assert_array_equal(second.rueck, uncached.rueck)
+
+
+def test_region_without_on_demand_keeps_three_modes(tmp_path: Path) -> None:
+    nets, origins, courses = _setup(tmp_path)
+    assert not nets.has_on_demand and nets.modes == ("fuss", "rad", "oepnv")
+    tt = course_travel_times(origins, courses, networks=nets, params=Parameters())
+    assert tt.modes == ("fuss", "rad", "oepnv") and tt.hin.shape[0] == 3
+    # a mask without any marked trip is no on-demand service
+    nets2 = replace(nets, on_demand=np.zeros(len(nets.feed.trips), bool))
+    assert nets2.modes == ("fuss", "rad", "oepnv")
