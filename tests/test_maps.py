@@ -412,3 +412,27 @@ def test_report_without_optional_parts(tmp_path: Path) -> None:
     config = make_config(tmp_path, modelled=False)
     text = write_report(config, directory=tmp_path).read_text(encoding="utf-8")
     assert "Keine Lückentabelle" in text and "Modelldaten:" not in text
+
+
+def test_rufbus_zones_layer_on_the_overview_only(tmp_path: Path) -> None:
+    """Rufbus (#17): the zones are a hidden layer of the overview; the booking text is escaped."""
+    config, data = make_region(tmp_path, hostile=False)
+    mk = data.mitgliedskommunen.to_crs("EPSG:25832")
+    c = mk.geometry.iloc[0].centroid
+    zones = gpd.GeoDataFrame(
+        {"zone_id": ["z1"], "linie": ["RB 1"], "buchung": ['<b>Anruf</b> & "bis" 60 Min.']},
+        geometry=[c.buffer(1500)],
+        crs="EPSG:25832",
+    )
+    m = overview_map(config, replace(data, rufbus_zones=zones, rufbus_modelliert=True))
+    layer = [g for g in _walk(m) if type(g).__name__ == "GeoJson" and _ids(g).startswith("rb")]
+    assert len(layer) == 1
+    (feat,) = layer[0].data["features"]
+    assert feat["properties"]["z"] == "Rufbus-Zone (modelliert)"
+    assert feat["properties"]["b"] == esc('<b>Anruf</b> & "bis" 60 Min.')
+    text = render_html(m)
+    assert "Rufbus-Zonen" in text and "<b>Anruf</b>" not in text
+    # without zones the overview has no such layer; the Mitgliedskommune maps never do
+    assert "Rufbus-Zonen" not in render_html(overview_map(config, data))
+    ars = str(data.mitgliedskommunen["mk_ars"].iloc[0])
+    assert "Rufbus-Zonen" not in render_html(municipality_map(config, replace(data, rufbus_zones=zones), ars))

@@ -12,7 +12,8 @@ Helpers of :mod:`coverage.traveltime.engine` for regions with on-demand service
 * :func:`stop_xy`: coordinates per stop index (the feed's stops, then the flex-only
   stops, then the hubs without walking access);
 * :func:`vorlauf_max_min`: the longest booking lead time, stated in the tables;
-* :func:`key_parts`: what of the on-demand service enters :attr:`Networks.key`.
+* :func:`key_parts`: what of the on-demand service enters :attr:`Networks.key`;
+* :func:`zone_areas`: the flex zones as areas for the maps.
 
 The flex estimate uses a model vehicle every :data:`TAKT_MIN` minutes, a detour
 factor :data:`UMWEG_FAKTOR` and :data:`GESCHWINDIGKEIT_KMH` (see
@@ -23,6 +24,7 @@ and do not import the engine.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,7 @@ __all__ = [
     "merged_connections",
     "stop_xy",
     "vorlauf_max_min",
+    "zone_areas",
 ]
 
 TAKT_MIN = 10.0
@@ -182,3 +185,68 @@ def key_parts(networks: Any, flex_path: Path | None) -> tuple:
         float(networks.rufbus_vorlauf_min),
         (TAKT_MIN, UMWEG_FAKTOR, GESCHWINDIGKEIT_KMH),
     )
+
+
+def zone_areas(networks: Any, *, buffer_m: float = 500.0) -> Any:
+    """The flex zones as areas (EPSG:25832) for the maps: convex hull of the zone's stops plus ``buffer_m``.
+
+    Parameters
+    ----------
+    networks
+        :class:`~coverage.traveltime.engine.Networks`.
+    buffer_m
+        Buffer around the hull (a zone of one or two stops becomes a disc or a band).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame or None
+        One row per zone served by a flex service: ``zone_id``, ``linie`` (route
+        short names), ``buchung`` (booking rule text: message, phone, lead time;
+        plain text, escape before use in HTML), ``vorlauf_min`` (longest prior
+        notice); None without a flex feed.
+    """
+    import geopandas as gpd
+    from shapely.geometry import MultiPoint
+
+    fx = networks.flex
+    if fx is None or not fx.services:
+        return None
+    rows: dict[str, dict[str, Any]] = {}
+    for svc in fx.services:
+        row = rows.setdefault(
+            svc.hub_key, {"zone_id": svc.hub_key, "linie": set(), "buchung": set(), "vorlauf_min": 0.0, "xy": set()}
+        )
+        if svc.route_short_name:
+            row["linie"].add(svc.route_short_name)
+        ok = np.isfinite(svc.x) & np.isfinite(svc.y)
+        row["xy"].update(zip(svc.x[ok].round(1).tolist(), svc.y[ok].round(1).tolist(), strict=True))
+        ends = np.array(svc.window_s, dtype=np.float64)
+        for rid in np.unique(np.concatenate([svc.pickup_rule_id, svc.drop_off_rule_id]).astype(str)):
+            rule = fx.booking_rules.get(rid) if rid else None
+            if rule is None:
+                row["vorlauf_min"] = max(row["vorlauf_min"], float(networks.rufbus_vorlauf_min))
+                continue
+            row["vorlauf_min"] = max(row["vorlauf_min"], float(np.max(rule.notice_min(ends))))
+            text = " ".join(t for t in (rule.message, f"Tel. {rule.phone}" if rule.phone else "") if t)
+            if text:
+                row["buchung"].add(text)
+    out = []
+    for row in rows.values():
+        if not row["xy"]:
+            continue
+        geom = MultiPoint(sorted(row["xy"])).convex_hull.buffer(buffer_m)
+        lead = row["vorlauf_min"]
+        booking = "; ".join(sorted(row["buchung"]))
+        lead_text = f"Voranmeldung {lead:.0f} Minuten" if math.isfinite(lead) else ""
+        out.append(
+            {
+                "zone_id": row["zone_id"],
+                "linie": ", ".join(sorted(row["linie"])),
+                "buchung": " – ".join(t for t in (booking, lead_text) if t),
+                "vorlauf_min": lead,
+                "geometry": geom,
+            }
+        )
+    if not out:
+        return None
+    return gpd.GeoDataFrame(out, geometry="geometry", crs="EPSG:25832")

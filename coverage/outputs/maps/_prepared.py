@@ -90,6 +90,7 @@ def _prepare(
         min_count=mincount,
         n_outside=0 if courses is None else sum(not _in_county(r) for _, r in courses.iterrows()),
     )
+    prep.rufbus_fc = _rufbus_fc(data)
     _share(prep)
     if data.changes is not None and getattr(data.changes, "has_previous", False):
         prep.changes = _change_spec(prep, data.changes)
@@ -139,6 +140,20 @@ def _share(prep: _Prepared) -> None:
         if geo is not None and id(geo) not in prep.geo_digest:
             text = json.dumps(geo, separators=(",", ":"))
             prep.geo_digest[id(geo)] = hashlib.sha256(text.encode()).hexdigest()
+
+
+def _rufbus_fc(data: MapData) -> dict[str, Any] | None:
+    """The on-demand zones as a FeatureCollection with escaped properties (None without zones)."""
+    zones = data.rufbus_zones
+    if zones is None or not len(zones):
+        return None
+    label = "Rufbus-Zone (modelliert)" if data.rufbus_modelliert else "Rufbus-Zone"
+    geo = _geo_dicts(zones.to_crs(ANALYSIS_CRS).geometry, simplify_m=SIMPLIFY_M)
+    props = [
+        esc_props({"z": label, "l": str(ln or MISSING), "b": str(b or MISSING)})
+        for ln, b in zip(zones["linie"], zones["buchung"], strict=True)
+    ]
+    return _fc(geo, props, prefix="rb")
 
 
 def _quote_props(prep: _Prepared) -> dict[str, list[dict[str, object]]]:
@@ -323,6 +338,7 @@ def _spec(prep: _Prepared, *, title: str, focus: str | None, layers: set[str]) -
         if len(prop_idx):
             proposals = tuple(m for m in (prep.proposal_markers[i] for i in prop_idx) if m is not None)
     changes = prep.changes if "changes" in layers else None
+    rufbus = prep.rufbus_fc if "rufbus" in layers else None
     legend = _legend_html(
         prep,
         courses=courses is not None,
@@ -345,12 +361,13 @@ def _spec(prep: _Prepared, *, title: str, focus: str | None, layers: set[str]) -
         proposals=proposals,
         changes=changes,
         legend=legend,
+        rufbus=rufbus,
     )
 
 
 def _overview_spec(prep: _Prepared) -> _MapSpec:
     title = f"Kursatlas {prep.config.name}: Übersicht Deutschkurse"
-    return _spec(prep, title=title, focus=None, layers={"grid", "reach", "courses", "proposals", "changes"})
+    return _spec(prep, title=title, focus=None, layers={"grid", "reach", "courses", "proposals", "changes", "rufbus"})
 
 
 def _municipality_spec(prep: _Prepared, ars: str) -> _MapSpec:

@@ -151,6 +151,10 @@ def _add_markers(fg: folium.FeatureGroup, markers: Sequence[_Marker]) -> None:
         ).add_to(fg)
 
 
+_RUFBUS_STYLE = {"color": "#8e44ad", "weight": 2, "dashArray": "6 4", "fillColor": "#8e44ad", "fillOpacity": 0.08}
+"""On-demand zones: violet, dashed outline (distinct from the served-share colours)."""
+
+
 def _build(spec: _MapSpec) -> folium.Map:
     """The folium map of ``spec``."""
     fig = _Page(title=esc(spec.title))
@@ -221,6 +225,17 @@ def _build(spec: _MapSpec) -> folium.Map:
                 fields=["k", "min", "n"],
                 aliases=["Kurs", "höchstens", "Personen der Zielgruppe (gerundet)"],
                 class_name="ka-tip",
+            ),
+        ).add_to(fg)
+        fg.add_to(m)
+    if spec.rufbus is not None:
+        fg = folium.FeatureGroup(name="Rufbus-Zonen", show=False)
+        folium.GeoJson(
+            spec.rufbus,
+            style_function=lambda f: dict(_RUFBUS_STYLE),
+            highlight_function=lambda f: {"weight": 3, "fillOpacity": 0.2},
+            tooltip=folium.GeoJsonTooltip(
+                fields=["z", "l", "b"], aliases=["", "Linie", "Buchung"], sticky=True, class_name="ka-tip"
             ),
         ).add_to(fg)
         fg.add_to(m)

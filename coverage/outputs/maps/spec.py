@@ -105,6 +105,12 @@ class MapData:
     changes
         A :class:`coverage.workflow.changes.ChangeReport`; when it compares with a previous
         run, the overview gets the layer "Änderungen seit dem letzten Lauf".
+    rufbus_zones
+        On-demand zones (:func:`coverage.traveltime.rufbus.zone_areas`: ``zone_id``,
+        ``linie``, ``buchung``, polygons in EPSG:25832); the overview gets the layer
+        "Rufbus-Zonen".
+    rufbus_modelliert
+        The on-demand service is modelled (labels read "Rufbus-Zone (modelliert)").
     """
 
     mitgliedskommunen: gpd.GeoDataFrame
@@ -117,6 +123,8 @@ class MapData:
     landkreis: gpd.GeoDataFrame | None = None
     grid: gpd.GeoDataFrame | None = None
     changes: Any = None
+    rufbus_zones: gpd.GeoDataFrame | None = None
+    rufbus_modelliert: bool = False
 
 
 # --------------------------------------------------------------------------- spec
@@ -169,6 +177,8 @@ class _MapSpec:
     proposals: tuple[_Marker, ...] | None
     changes: _ChangeSpec | None
     legend: str
+    rufbus: dict[str, Any] | None = None
+    """On-demand zones (overview only): FeatureCollection with escaped ``z`` (label), ``l`` (lines), ``b`` (booking)."""
 
 
 @dataclass
@@ -199,6 +209,7 @@ class _Prepared:
     course_markers: list[_Marker] = field(default_factory=list)
     proposal_markers: list[_Marker | None] = field(default_factory=list)
     changes: _ChangeSpec | None = None
+    rufbus_fc: dict[str, Any] | None = None
     # plain arrays for selecting the rows of one map quickly
     mk_ars: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
     mk_shapes: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
