@@ -307,3 +307,32 @@ def test_kernels_equal_reference_implementation(seed):
                         childcare_ok=arrays["childcare_ok"], online=online, include_online=True)
         assert (want[1] != got[1]).nnz == 0 and np.array_equal(want[1].indices, got[1].indices)
         assert np.array_equal(want[2], got[2])
+
+
+def test_rufbus_mode_counts_for_groups_with_oepnv_unless_switched_off() -> None:
+    """Rufbus (#17): the mode ``rufbus`` is allowed where ``oepnv`` is, unless ``rufbus_erreichbar`` is false."""
+    from dataclasses import replace
+
+    from coverage.analysis.reach import allowed_modes, reach, rufbus_only
+    from coverage.inputs.config import Parameters
+    from coverage.traveltime import CourseTravelTimes
+
+    p = Parameters()
+    assert "rufbus" in allowed_modes(p.gruppen["allgemein"], rufbus=True)
+    assert "rufbus" not in allowed_modes(p.gruppen["allgemein"], rufbus=False)
+    courses = pd.DataFrame({"kurs_id": ["K"], "niveaus": [("B1",)], "kursart": ["integrationskurs"],
+                            "beginn": [9 * 60], "ende": [12 * 60], "kinderbetreuung": [False], "online": [False]})
+    demand = pd.DataFrame({"herkunft_id": ["o1", "o2"], "niveau": ["B1", "B1"], "gruppe": ["allgemein"] * 2})
+    inf = np.inf
+    # o1 reaches K only with the Rufbus (30 min); o2 by bus without it (40 min)
+    hin = np.array([[[inf], [inf]], [[inf], [inf]], [[inf], [40.0]], [[30.0], [40.0]]], np.float32)
+    tt = CourseTravelTimes(np.array(["o1", "o2"]), np.array(["K"]), ("fuss", "rad", "oepnv", "rufbus"), hin, hin)
+    on = reach(demand, courses, tt, params=p)
+    off = reach(demand, courses, tt, params=replace(p, rufbus_erreichbar=False))
+    assert list(on.reason) == ["", ""] and list(off.reason) == ["kein_kurs", ""]
+    np.testing.assert_array_equal(rufbus_only(demand, courses, tt, params=p), [True, False])
+    np.testing.assert_array_equal(
+        rufbus_only(demand, courses, tt, params=replace(p, rufbus_erreichbar=False)), [True, False]
+    )
+    three = CourseTravelTimes(tt.origin_ids, tt.course_ids, ("fuss", "rad", "oepnv"), hin[:3], hin[:3])
+    assert not rufbus_only(demand, courses, three, params=p).any()

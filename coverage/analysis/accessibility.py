@@ -30,7 +30,7 @@ import pandas as pd
 
 from coverage._compat import import_numba
 from coverage.analysis.assignment import course_capacity
-from coverage.analysis.reach import course_arrays
+from coverage.analysis.reach import allowed_modes, course_arrays
 from coverage.errors import InputDataError
 from coverage.inputs.config import Parameters
 from coverage.inputs.schema import LEVELS
@@ -218,7 +218,8 @@ def e2sfca_by_level(
         raise InputDataError(f"Für {len(missing)} Kurse fehlen Reisezeiten, z. B. '{missing[0]}'.")
     sites = np.nonzero(~ca["online"])[0]
     cols = np.array([index[c] for c in ca["kurs_id"][sites]], np.int64)
-    modes = [i for i, m in enumerate(travel.modes) if m in params.gruppen[group].modi]
+    allowed = allowed_modes(params.gruppen[group], rufbus=params.rufbus_erreichbar)
+    modes = [i for i, m in enumerate(travel.modes) if m in allowed]
     n_o = len(travel.origin_ids)
     w = travel_weights(travel.hin, travel.rueck, modes=np.array(modes, np.int64), cols=cols,
                        bands=params.e2sfca_baender)

@@ -14,6 +14,13 @@ A segment (origin × level × target group) *reaches* a course when all of these
 5. the course offers childcare if the group needs it. Online courses are taken at
    home and need no childcare on site (documented assumption).
 
+On-demand service (issue #17): in a region with on-demand service the travel
+times have a fourth mode ``rufbus`` (public transport including Rufbus/AST, see
+:mod:`coverage.traveltime.rufbus`). A group that allows ``oepnv`` also allows
+``rufbus`` when ``Parameters.rufbus_erreichbar`` is true (the default); when it is
+false, on-demand service does not count as reachable (the gap table still shows
+who would reach a course only with it, :func:`rufbus_only`).
+
 The two legs must be made with the same mode (nobody cycles there and takes the
 bus home without the bicycle). For a segment without any course the *reason* is
 the first stage that removes the last candidate among the courses of the right
@@ -36,10 +43,10 @@ from coverage.analysis import _reachcore as _rc
 from coverage.cache._codes import factorize
 from coverage.errors import InputDataError
 from coverage.inputs.config import GroupRule, Parameters
-from coverage.inputs.schema import COURSE_TYPES, GROUPS, LEVELS
+from coverage.inputs.schema import COURSE_TYPES, GROUPS, LEVELS, RUFBUS_MODE
 from coverage.traveltime import CourseTravelTimes
 
-__all__ = ["REASONS", "REASON_LABELS", "Reach", "course_arrays", "reach"]
+__all__ = ["REASONS", "REASON_LABELS", "Reach", "allowed_modes", "course_arrays", "reach", "rufbus_only"]
 
 logger = logging.getLogger(__name__)
 
@@ -274,8 +281,15 @@ def course_arrays(courses: pd.DataFrame) -> dict[str, np.ndarray]:
     }
 
 
+def allowed_modes(rule: GroupRule, *, rufbus: bool) -> tuple[str, ...]:
+    """The travel-time modes a group may use: its ``modi``, plus ``rufbus`` if ``rufbus`` and it allows ``oepnv``."""
+    extra = (RUFBUS_MODE,) if rufbus and "oepnv" in rule.modi and RUFBUS_MODE not in rule.modi else ()
+    return (*rule.modi, *extra)
+
+
 def _group_arrays(
-    groups: Mapping[str, GroupRule], names: list[str], modes: tuple[str, ...], ca: dict[str, np.ndarray]
+    groups: Mapping[str, GroupRule], names: list[str], modes: tuple[str, ...], ca: dict[str, np.ndarray], *,
+    rufbus: bool = True,
 ) -> dict[str, np.ndarray]:
     n_g, n_c = len(names), len(ca["kurs_id"])
     mode_allowed = np.zeros((n_g, len(modes)), bool)
@@ -286,8 +300,9 @@ def _group_arrays(
     childcare_ok = np.zeros((n_g, n_c), bool)
     for i, name in enumerate(names):
         rule = groups[name]
+        allowed = allowed_modes(rule, rufbus=rufbus)
         for j, m in enumerate(modes):
-            mode_allowed[i, j] = m in rule.modi
+            mode_allowed[i, j] = m in allowed
         unknown = [m for m in rule.modi if m not in modes]
         if unknown:
             logger.debug("Gruppe %s: keine Reisezeiten für %s", name, unknown)
@@ -366,7 +381,7 @@ def _prepare(demand: pd.DataFrame, courses: pd.DataFrame, travel: CourseTravelTi
         raise InputDataError(f"Zielgruppe ohne Regeln; bekannt: {', '.join(names)}.", column="gruppe", row=i + 1,
                              value=str(demand["gruppe"].iloc[i]))
     cols = _course_columns(ca["kurs_id"], travel)
-    ga = _group_arrays(params.gruppen, names, tuple(travel.modes), ca)
+    ga = _group_arrays(params.gruppen, names, tuple(travel.modes), ca, rufbus=params.rufbus_erreichbar)
     return _Prepared(seg_origin=seg_origin, seg_level=seg_level, seg_group=seg_group, group_names=names, courses=ca,
                      groups=ga, travel_cols=cols,
                      accept=_accept(ca["level_ok"], ga["type_ok"], ca["online"], ga["online_ok"]))
@@ -436,3 +451,26 @@ def _reach_result(ok: sp.csr_matrix, minutes: sp.csr_matrix, code: np.ndarray, c
     )
     return Reach(ok=ok, minutes=minutes, reason=reason, course_ids=ca["kurs_id"], online=ca["online"],
                  include_online=include_online)
+
+
+def rufbus_only(
+    demand: pd.DataFrame, courses: pd.DataFrame, travel: CourseTravelTimes, *, params: Parameters
+) -> np.ndarray:
+    """Per segment: some course is reachable with on-demand service and none without.
+
+    Both runs of :func:`reach` use the same rules except whether ``rufbus``
+    counts (``rufbus_erreichbar`` true / false), independently of the region's
+    setting, so the result is "who reaches a course only with the Rufbus" in both
+    cases. All false when the travel times have no ``rufbus`` mode.
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (len(demand),)
+    """
+    if RUFBUS_MODE not in travel.modes or not len(demand):
+        return np.zeros(len(demand), bool)
+    from dataclasses import replace
+
+    with_r = reach(demand, courses, travel, params=replace(params, rufbus_erreichbar=True))
+    without = reach(demand, courses, travel, params=replace(params, rufbus_erreichbar=False))
+    return (with_r.reason == "") & (without.reason != "")
