@@ -67,11 +67,11 @@ from coverage.analysis import _blocks
 from coverage.analysis._reachcore import stage_reason
 from coverage.analysis.assignment import AssignmentResult, course_capacity
 from coverage.analysis.demand import demand_assumptions_table
-from coverage.analysis.reach import REASON_LABELS, REASONS, Reach, _group_limits, _prepare
+from coverage.analysis.reach import REASON_LABELS, REASONS, Reach, _group_limits, _prepare, allowed_modes, rufbus_only
 from coverage.cache._codes import factorize
 from coverage.errors import InputDataError
 from coverage.inputs.config import Parameters
-from coverage.inputs.schema import COURSE_TYPE_LABELS, LEVELS
+from coverage.inputs.schema import COURSE_TYPE_LABELS, LEVELS, RUFBUS_MODE
 from coverage.outputs.disclosure import DisclosurePolicy
 from coverage.traveltime import CourseTravelTimes
 
@@ -84,6 +84,8 @@ __all__ = [
     "GAP_COLUMNS",
     "GAP_EXPLANATIONS",
     "OUTSIDE_COLUMN",
+    "RUFBUS_COLUMN",
+    "RUFBUS_LEAD_COLUMN",
     "CoverageResult",
     "assess",
     "gap_table",
@@ -100,9 +102,14 @@ OUTSIDE_COLUMN = "außerhalb des Kreises versorgt"
 """Gap-table column: persons of the row served by a course outside the county (part of ``versorgt``)."""
 CANDIDATE_COLUMN = "durch neuen Kurs versorgbar"
 """Gap-table column: unserved persons of the row who reach the best candidate course, capped at the maximum group."""
+RUFBUS_COLUMN = "nur mit Rufbus erreichbar"
+"""Gap-table column (regions with on-demand service only): persons of the row who reach a course of their level
+with the mode ``rufbus`` and not without it (:func:`coverage.analysis.reach.rufbus_only`)."""
+RUFBUS_LEAD_COLUMN = "Voranmeldung Rufbus (Min.)"
+"""Course-sheet column: the region's longest booking lead time, for courses someone reaches only with the Rufbus."""
 _PERSON_COLUMNS: tuple[str, ...] = (
     "Bedarf", "erreichbar", "versorgt", "unversorgt", *_REASON_COLUMNS.values(), "zusätzlich online versorgbar",
-    OUTSIDE_COLUMN, CANDIDATE_COLUMN,
+    OUTSIDE_COLUMN, CANDIDATE_COLUMN, RUFBUS_COLUMN,
 )
 _TOL = _blocks.UNSERVED_TOL
 FLAG_LITTLE = "zu wenig Bedarf"
@@ -129,10 +136,15 @@ def _shift_label(sign: str, minutes: float) -> str:
     return f"Lücke bei {sign}{minutes:g} min"
 
 
-def gap_columns(sensitivitaet_min: float = 15.0) -> tuple[str, ...]:
-    """Column names of the gap table for a given robustness shift (default ±15 min)."""
+def gap_columns(sensitivitaet_min: float = 15.0, *, rufbus: bool = False) -> tuple[str, ...]:
+    """Column names of the gap table for a given robustness shift (default ±15 min).
+
+    ``rufbus``: the region has on-demand service; :data:`RUFBUS_COLUMN` follows ``erreichbar``.
+    """
+    extra = (RUFBUS_COLUMN,) if rufbus else ()
     return (
-        "Mitgliedskommune", "ARS", "Niveau", *_PERSON_COLUMNS[:4], *_REASON_COLUMNS.values(), "Versorgungsquote",
+        "Mitgliedskommune", "ARS", "Niveau", *_PERSON_COLUMNS[:2], *extra, *_PERSON_COLUMNS[2:4],
+        *_REASON_COLUMNS.values(), "Versorgungsquote",
         "zusätzlich online versorgbar", OUTSIDE_COLUMN, "E2SFCA-Index (Median)", "Versorgungslücke", "Rang",
         CANDIDATE_COLUMN, "Begründung",
         _shift_label("−", sensitivitaet_min), _shift_label("+", sensitivitaet_min), "Flagge robust",
@@ -143,8 +155,14 @@ GAP_COLUMNS: tuple[str, ...] = gap_columns()
 """Columns of the gap table with the default shift of 15 minutes."""
 
 
-def _explanations(params: Parameters, kapazitaet: str) -> list[tuple[str, str]]:
+def _explanations(params: Parameters, kapazitaet: str, *, rufbus: bool = False) -> list[tuple[str, str]]:
     m = params.sensitivitaet_min
+    counted = ("Sie sind in „erreichbar“ enthalten ([parameter] rufbus_erreichbar = true)."
+               if params.rufbus_erreichbar else
+               "Sie sind nicht in „erreichbar“ enthalten ([parameter] rufbus_erreichbar = false).")
+    rufbus_rows = [(RUFBUS_COLUMN, "Personen, die einen passenden Kurs nur mit Rufbus oder Anruf-Sammel-Taxi "
+                                   "(Bedarfsverkehr, nach Anmeldung) erreichen, ohne ihn aber keinen. " + counted +
+                                   " Die nötige Voranmeldung steht im Blatt Kurse.")] if rufbus else []
     min_n = params.min_gruppe.get("landkreis", 0)
     max_n = params.max_gruppe.get("landkreis", 0)
     seats = "freien Plätze (freie_plaetze)" if kapazitaet == "freie_plaetze" else "Plätze insgesamt (plaetze)"
@@ -157,6 +175,7 @@ def _explanations(params: Parameters, kapazitaet: str) -> list[tuple[str, str]]:
         ("erreichbar", "Personen, die mindestens einen passenden Kurs ohne Auto erreichen: Niveau, Kursart, "
                        "Hin- und Rückweg innerhalb der Zeitgrenze ihrer Zielgruppe, Kurszeiten und ggf. "
                        "Kinderbetreuung passen – unabhängig davon, ob noch Plätze frei sind."),
+        *rufbus_rows,
         ("versorgt", f"Personen, die einen Platz bekommen: Zuordnung der {seats} an die Personen, die den Kurs "
                      "erreichen – möglichst viele Personen, bei Gleichstand möglichst kurze Wege."),
         ("unversorgt", "Bedarf minus versorgt."),
@@ -513,8 +532,24 @@ def _flag_text(flag: np.ndarray, little: np.ndarray) -> np.ndarray:
     return np.where(flag, "ja", np.where(little, FLAG_LITTLE, "nein"))
 
 
-def _reason_sentence(row: Mapping[str, object], params: Parameters, policy: DisclosurePolicy) -> str:
-    """The gap of one row in a sentence; every number in it is published by ``policy``."""
+def _reason_sentence(row: Mapping[str, object], params: Parameters, policy: DisclosurePolicy, *,
+                     rufbus_vorlauf_min: float | None = None) -> str:
+    """The gap of one row in a sentence; every number in it is published by ``policy``.
+
+    With on-demand service (:data:`RUFBUS_COLUMN` in ``row``) a sentence on who
+    reaches a course only with the Rufbus follows when that count is positive.
+    """
+    text = _reason_main(row, params, policy)
+    only = float(row.get(RUFBUS_COLUMN, 0.0) or 0.0)
+    if only <= 0 or float(row["Bedarf"]) <= 0 or row["Versorgungslücke"] == FLAG_LITTLE:
+        return text
+    lead = (f", Voranmeldung bis {rufbus_vorlauf_min:g} Minuten" if rufbus_vorlauf_min is not None
+            and math.isfinite(rufbus_vorlauf_min) and rufbus_vorlauf_min > 0 else "")
+    counted = "als erreichbar gezählt" if params.rufbus_erreichbar else "nicht als erreichbar gezählt"
+    return text + f" {RUFBUS_COLUMN[0].upper()}{RUFBUS_COLUMN[1:]}: {policy.text(only)} ({counted}{lead})."
+
+
+def _reason_main(row: Mapping[str, object], params: Parameters, policy: DisclosurePolicy) -> str:
     lv = row["Niveau"]
     bedarf = float(row["Bedarf"])
     if bedarf <= 0:
@@ -602,7 +637,7 @@ def gap_table(
 
 
 def _gap_table(num: pd.DataFrame, mk: pd.DataFrame, *, params: Parameters, shifted: Sequence[pd.DataFrame | None],
-               e2sfca_median: pd.DataFrame | None) -> pd.DataFrame:
+               e2sfca_median: pd.DataFrame | None, rufbus_vorlauf_min: float | None = None) -> pd.DataFrame:
     """The gap table from the sums per MK × level (analysis and the two shifted runs)."""
     t = _round_and_flag(num, params)
     t = mk.merge(t, on="ARS", how="right")
@@ -622,8 +657,9 @@ def _gap_table(num: pd.DataFrame, mk: pd.DataFrame, *, params: Parameters, shift
         t = t.merge(e2sfca_median, on=["ARS", "Niveau"], how="left")
     else:
         t["E2SFCA-Index (Median)"] = np.nan
-    t["Begründung"] = [_reason_sentence(row, params, policy) for row in t.to_dict("records")]
-    return t[list(gap_columns(m))].reset_index(drop=True)
+    t["Begründung"] = [_reason_sentence(row, params, policy, rufbus_vorlauf_min=rufbus_vorlauf_min)
+                       for row in t.to_dict("records")]
+    return t[list(gap_columns(m, rufbus=RUFBUS_COLUMN in t.columns))].reset_index(drop=True)
 
 
 def _course_table(courses: pd.DataFrame, r: Reach, a: AssignmentResult, seg: pd.DataFrame,
@@ -648,6 +684,15 @@ def _course_table(courses: pd.DataFrame, r: Reach, a: AssignmentResult, seg: pd.
         "im_kreis": (courses["im_kreis"].astype(bool).to_numpy() if "im_kreis" in courses.columns
                      else np.ones(len(courses), bool)),
     })
+
+
+def _with_lead(table: pd.DataFrame, only_course: np.ndarray | None, lead: float | None) -> pd.DataFrame:
+    """Column ``rufbus_voranmeldung_min``: ``lead`` where someone reaches the course only with the Rufbus, else NaN."""
+    if only_course is None:
+        return table
+    value = np.nan if lead is None else float(lead)
+    table["rufbus_voranmeldung_min"] = np.where(np.asarray(only_course, bool), value, np.nan)
+    return table
 
 
 def _outside_flow(courses: pd.DataFrame, flow_ptr: np.ndarray, flow_idx: np.ndarray, flow_val: np.ndarray,
@@ -698,7 +743,8 @@ def _problem(demand: pd.DataFrame, courses: pd.DataFrame, travel: CourseTravelTi
     limits = np.vstack([_group_limits(params, names), _group_limits(params.shifted(-m), names),
                         _group_limits(params.shifted(m), names)])
     modes = tuple(travel.modes)
-    e2_modes = np.array([mo in params.gruppen["allgemein"].modi for mo in modes], bool)
+    e2_allowed = allowed_modes(params.gruppen["allgemein"], rufbus=params.rufbus_erreichbar)
+    e2_modes = np.array([mo in e2_allowed for mo in modes], bool)
     if mk is None:
         mk = pd.DataFrame({"ARS": pd.unique(demand["mk_ars"].astype(str))})
     seg_mk = _mk_codes(demand["mk_ars"], mk)
@@ -755,6 +801,7 @@ def assess(
     kapazitaet: Literal["freie_plaetze", "plaetze"] | None = None,
     cache: Cache | None = None,
     candidate_cover: Sequence[sp.spmatrix] | None = None,
+    rufbus_vorlauf_min: float | None = None,
 ) -> CoverageResult:
     """Assess the provision of the existing courses.
 
@@ -790,6 +837,11 @@ def assess(
         rerun after new course registrations reads them). Used for rule (a) of the
         gap flag and the ``Rang``; without them both use the unserved persons (see
         the module docstring).
+    rufbus_vorlauf_min
+        Longest booking lead time of the region's on-demand service
+        (:attr:`coverage.traveltime.engine.Networks.vorlauf_max_min`); stated in
+        the Begründung and the course sheet. With a ``rufbus`` mode in ``travel``
+        the gap table gets :data:`RUFBUS_COLUMN`.
 
     Returns
     -------
@@ -841,6 +893,12 @@ def assess(
     lv_code = problem.prep.seg_level
     outside = _blocks.segment_sums(mk_code, lv_code, len(mk), len(LEVELS), [outside_flow])[:, 0]
     num, shifted, med = _tables_of_sums(g, mk, problem.origin_mk, outside=outside)
+    only_course = None
+    if RUFBUS_MODE in travel.modes:
+        only_seg, only_course = rufbus_only(demand, courses, travel, params=params)
+        seg["nur_rufbus"] = only_seg
+        num[RUFBUS_COLUMN] = _blocks.segment_sums(mk_code, lv_code, len(mk), len(LEVELS),
+                                                  [np.where(only_seg, persons, 0.0)])[:, 0]
     if candidate_cover is not None:
         if len(candidate_cover) != 3 or any(c.shape[0] != n_s for c in candidate_cover):
             raise ValueError("candidate_cover: drei Matrizen mit einer Zeile je Bedarfssegment erwartet.")
@@ -853,7 +911,8 @@ def assess(
                           "Unversorgten (ohne Prüfung, ob sie einen möglichen Kursort erreichen).")
         logger.warning(notes_fallback)
     e2 = _e2sfca_frame(g["e2sfca"], problem, travel.origin_ids)
-    gaps = _gap_table(num, mk, params=params, shifted=shifted, e2sfca_median=med)
+    gaps = _gap_table(num, mk, params=params, shifted=shifted, e2sfca_median=med,
+                      rufbus_vorlauf_min=rufbus_vorlauf_min)
     m = params.sensitivitaet_min
     changed = gaps[gaps["Flagge robust"] == "nein"]
     robustness = changed[["Mitgliedskommune", "ARS", "Niveau", "Versorgungslücke", _shift_label("−", m),
@@ -875,7 +934,8 @@ def assess(
     logger.info("Lücken: %s %s", *notes)
     return CoverageResult(
         segments=seg,
-        courses=_course_table(courses, r, a, seg, cap, reachable=g["reach_persons"]),
+        courses=_with_lead(_course_table(courses, r, a, seg, cap, reachable=g["reach_persons"]), only_course,
+                           rufbus_vorlauf_min),
         gaps=gaps,
         e2sfca=e2,
         robustness=robustness,
@@ -928,6 +988,7 @@ def _course_sheet(result: CoverageResult, policy: DisclosurePolicy) -> pd.DataFr
         "Personen, die den Kurs erreichen": c["erreichbare_personen"],
         "Lage": np.where(c["im_kreis"].astype(bool), "im Landkreis", "außerhalb des Kreises")
         if "im_kreis" in c.columns else "im Landkreis",
+        **({RUFBUS_LEAD_COLUMN: c["rufbus_voranmeldung_min"]} if "rufbus_voranmeldung_min" in c.columns else {}),
     }).pipe(policy.frame, ["zugeordnete Personen", "Personen, die den Kurs erreichen"], text=True)
 
 
@@ -987,7 +1048,8 @@ def write_gap_tables(
     policy = DisclosurePolicy(result.params.mindestanzahl if mindestanzahl is None else int(mindestanzahl))
     table = published_gaps(result.gaps, policy, text=True)
     courses = _course_sheet(result, policy)
-    explain = pd.DataFrame(_explanations(result.params, result.kapazitaet), columns=["Spalte", "Bedeutung"])
+    explain = pd.DataFrame(_explanations(result.params, result.kapazitaet, rufbus=RUFBUS_COLUMN in result.gaps.columns),
+                           columns=["Spalte", "Bedeutung"])
     csv_path = directory / "luecken.csv"
     xlsx_path = directory / "luecken.xlsx"
     gpkg_path = directory / "luecken.gpkg"

@@ -455,22 +455,29 @@ def _reach_result(ok: sp.csr_matrix, minutes: sp.csr_matrix, code: np.ndarray, c
 
 def rufbus_only(
     demand: pd.DataFrame, courses: pd.DataFrame, travel: CourseTravelTimes, *, params: Parameters
-) -> np.ndarray:
-    """Per segment: some course is reachable with on-demand service and none without.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Who reaches a course only with on-demand service, and which courses they reach so.
 
     Both runs of :func:`reach` use the same rules except whether ``rufbus``
     counts (``rufbus_erreichbar`` true / false), independently of the region's
-    setting, so the result is "who reaches a course only with the Rufbus" in both
-    cases. All false when the travel times have no ``rufbus`` mode.
+    setting, so the result means "only with the Rufbus" in both cases.
 
     Returns
     -------
-    numpy.ndarray of bool, shape (len(demand),)
+    segments : numpy.ndarray of bool, shape (len(demand),)
+        Some course is reachable with on-demand service and none without.
+    courses : numpy.ndarray of bool, shape (n_courses,)
+        Some segment may attend the course with on-demand service but not without
+        (in the column order of :func:`reach`). Both all false when the travel
+        times have no ``rufbus`` mode.
     """
+    n_c = len(courses)
     if RUFBUS_MODE not in travel.modes or not len(demand):
-        return np.zeros(len(demand), bool)
+        return np.zeros(len(demand), bool), np.zeros(n_c, bool)
     from dataclasses import replace
 
     with_r = reach(demand, courses, travel, params=replace(params, rufbus_erreichbar=True))
     without = reach(demand, courses, travel, params=replace(params, rufbus_erreichbar=False))
-    return (with_r.reason == "") & (without.reason != "")
+    extra = (with_r.ok.astype(np.int8) - without.ok.astype(np.int8)).tocsc()
+    extra.eliminate_zeros()
+    return (with_r.reason == "") & (without.reason != ""), np.diff(extra.indptr) > 0

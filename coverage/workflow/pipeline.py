@@ -292,11 +292,27 @@ def run(
         report_changes = changes_mod.compare_runs(history.previous, published.gap_text, published.courses)
         written = _write_outputs(config, inputs=inputs, travel=travel, cov=cov, prop=prop, published=published,
                                  changes=report_changes, history=history, cache=cache, clock=clock, lock=held,
-                                 proposals=proposals)
+                                 proposals=proposals, rufbus_zones=_rufbus_zones(config, nets))
         cache.prune()
         return RunResult(inputs=inputs, session=session, travel=travel, demand=demand, coverage=cov,
                          placement=prop, changes=report_changes, run_dir=written.run_dir,
                          files=written.files, kept=written.kept, timings=clock.timings)
+
+
+def _rufbus_zones(config: Config, nets: Networks) -> tuple[Any, bool] | None:
+    """The on-demand zones for the overview map and whether the flex feed is declared modelled ([[datenquellen]])."""
+    from coverage.traveltime import rufbus
+
+    zones = rufbus.zone_areas(nets) if nets.has_on_demand else None
+    if zones is None:
+        return None
+    flex = config.rufbus.flex
+    base = config.path.parent
+    modelled = any(
+        s.art == "modelliert" and flex is not None and (base / s.datei).resolve() == flex.resolve()
+        for s in config.datenquellen
+    )
+    return zones, modelled
 
 
 def _history(config: Config, started: dt.datetime) -> _History:
@@ -379,6 +395,7 @@ def _coverage(
         kapazitaet=params.kapazitaet,
         cache=cache,
         candidate_cover=cover,
+        rufbus_vorlauf_min=nets.vorlauf_max_min if nets.has_on_demand else None,
     )
 
 
@@ -439,6 +456,7 @@ def _write_outputs(
     clock: _Clock,
     lock: OutputLock,
     proposals: bool,
+    rufbus_zones: tuple[Any, bool] | None = None,
 ) -> _Written:
     """Write tables, GeoPackage, maps, report and the run's manifest into staging folders, then swap them in."""
     from coverage.analysis import gaps
@@ -472,6 +490,8 @@ def _write_outputs(
             landkreis=inputs.region.landkreis,
             grid=published.grid,
             changes=changes,
+            rufbus_zones=None if rufbus_zones is None else rufbus_zones[0],
+            rufbus_modelliert=rufbus_zones is not None and rufbus_zones[1],
         )
         output_keys, kept = _write_maps(config, data, map_dir, _recorded_outputs(history.previous, config.ergebnisse))
         report.write_report(

@@ -180,6 +180,7 @@ def _quote_props(prep: _Prepared) -> dict[str, list[dict[str, object]]]:
                         "rg": str(r.get("rg", MISSING)) if r is not None else MISSING,
                         "n": str(r.get("n", MISSING)) if r is not None else MISSING,
                         "g": str(r["Begründung"]) if r is not None and pd.notna(r["Begründung"]) else "",
+                        **({"rb": str(r["rb"])} if r is not None and "rb" in r else {}),
                         "_c": _quote_color(q),
                         "_gap": bool(r is not None and str(r["Versorgungslücke"]) == "ja"),
                     }

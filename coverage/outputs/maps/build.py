@@ -155,6 +155,14 @@ _RUFBUS_STYLE = {"color": "#8e44ad", "weight": 2, "dashArray": "6 4", "fillColor
 """On-demand zones: violet, dashed outline (distinct from the served-share colours)."""
 
 
+def _tooltip_fields(fc: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """Tooltip fields of a served-share layer; ``rb`` (nur mit Rufbus erreichbar) only where the features have it."""
+    feats = fc.get("features") or []
+    if feats and all("rb" in f["properties"] for f in feats):
+        return (*_TOOLTIP_ALIASES[:5], ("rb", "nur mit Rufbus erreichbar"), *_TOOLTIP_ALIASES[5:])
+    return _TOOLTIP_ALIASES
+
+
 def _build(spec: _MapSpec) -> folium.Map:
     """The folium map of ``spec``."""
     fig = _Page(title=esc(spec.title))
@@ -183,8 +191,8 @@ def _build(spec: _MapSpec) -> folium.Map:
             style_function=_quote_style,
             highlight_function=lambda f: {"weight": 4, "fillOpacity": 0.75},
             tooltip=folium.GeoJsonTooltip(
-                fields=[k for k, _ in _TOOLTIP_ALIASES],
-                aliases=[a for _, a in _TOOLTIP_ALIASES],
+                fields=[k for k, _ in _tooltip_fields(fc)],
+                aliases=[a for _, a in _tooltip_fields(fc)],
                 sticky=True,
                 class_name="ka-tip",
             ),

@@ -23,7 +23,7 @@ from coverage import ANALYSIS_CRS
 from coverage.inputs.config import Config
 from coverage.inputs.schema import LEVELS
 from coverage.outputs.disclosure import DisclosurePolicy
-from coverage.outputs.text import MISSING
+from coverage.outputs.text import MISSING, fmt_percent
 from coverage.traveltime import CourseTravelTimes
 
 __all__ = ["CHANGE_LAYER_NAME", "COURSE_TYPE_COLORS", "QUOTE_BINS", "MapData"]
@@ -268,12 +268,20 @@ def _gap_layers(gaps: pd.DataFrame | None, policy: DisclosurePolicy) -> dict[str
     agg["Begründung"] = ["Lücke bei: " + joined[a] if a in joined else "" for a in agg.index]
     agg["rg"] = [str(best[a]) if best.get(a) is not None else MISSING for a in agg.index]
     agg["n"] = MISSING
+    rufbus = _RUFBUS in g.columns
+    if rufbus:
+        g[_RUFBUS] = pd.to_numeric(g[_RUFBUS], errors="coerce")
+        agg[_RUFBUS] = g.groupby("ARS")[_RUFBUS].sum()
     all_levels = agg.to_dict("index")
     for rows in ([all_levels[a] for a in all_levels], records):
         for r in rows:
             b, v = policy.count(r["Bedarf"]), policy.count(r["versorgt"])
             r["Versorgungsquote"] = float(policy.share(np.nan if v is None else v, np.nan if b is None else b))
             r["b"], r["v"], r["u"] = (policy.text(r[c]) for c in ("Bedarf", "versorgt", "unversorgt"))
+            if rufbus:  # published count and its share of the published Bedarf
+                o = policy.count(r[_RUFBUS])
+                share = float(policy.share(np.nan if o is None else o, np.nan if b is None else b))
+                r["rb"] = policy.text(r[_RUFBUS]) + (f" ({fmt_percent(share)})" if np.isfinite(share) else "")
             for c in _PERSON_KEYS:  # no unpublished number travels further
                 r.pop(c, None)
     out: dict[str, dict[str, dict[str, Any]]] = {"alle Niveaus": all_levels}
@@ -289,8 +297,10 @@ def _gap_layers(gaps: pd.DataFrame | None, policy: DisclosurePolicy) -> dict[str
 _PERSON_KEYS: tuple[str, ...] = (
     "Bedarf", "erreichbar", "versorgt", "unversorgt", "davon: kein Kurs erreichbar", "davon: kein Rückweg",
     "davon: Termin passt nicht", "davon: keine Kinderbetreuung", "davon: Kurs voll", "zusätzlich online versorgbar",
-    "außerhalb des Kreises versorgt", "durch neuen Kurs versorgbar",
+    "außerhalb des Kreises versorgt", "durch neuen Kurs versorgbar", "nur mit Rufbus erreichbar",
 )
+_RUFBUS = "nur mit Rufbus erreichbar"
+"""Gap-table column :data:`coverage.analysis.gaps.RUFBUS_COLUMN` (published as ``rb``, regions with on-demand only)."""
 _CANDIDATE = "durch neuen Kurs versorgbar"
 """Gap-table column :data:`coverage.analysis.gaps.CANDIDATE_COLUMN` (published as ``n``)."""
 
