@@ -48,7 +48,8 @@ ZERO = 1e-9  # only exact zeros (up to float noise) are published as 0
 
 COUNTS = ["Bedarf", "erreichbar", "versorgt", "unversorgt", "davon: kein Kurs erreichbar", "davon: kein Rückweg",
           "davon: Termin passt nicht", "davon: keine Kinderbetreuung", "davon: Kurs voll",
-          "zusätzlich online versorgbar", "außerhalb des Kreises versorgt", "durch neuen Kurs versorgbar"]
+          "zusätzlich online versorgbar", "außerhalb des Kreises versorgt", "durch neuen Kurs versorgbar",
+          "nur mit Rufbus erreichbar"]  # the last only in regions with on-demand service (the model region)
 DAVON = [c for c in COUNTS if c.startswith("davon")]
 
 
@@ -222,7 +223,8 @@ def _outputs(out: Path, names: dict[str, str]) -> dict[str, pd.DataFrame]:
         if "Mitgliedskommune" in p and "b" in p:
             recs.append({"ARS": by_name[p["Mitgliedskommune"]], "Niveau": p["niv"], "Bedarf": p["b"],
                          "versorgt": p["v"], "unversorgt": p["u"], "Versorgungsquote": p["q"],
-                         "durch neuen Kurs versorgbar": p.get("n", "")})
+                         "durch neuen Kurs versorgbar": p.get("n", ""),
+                         **({"nur mit Rufbus erreichbar": p["rb"].split(" (")[0]} if "rb" in p else {})})
     assert recs, "no tooltips found in the overview map"
     found["uebersicht.html"] = pd.DataFrame(recs)
     for key, df in found.items():
@@ -294,9 +296,13 @@ def _attack(out: Path, names: dict[str, str]) -> dict[str, int]:
         pos: dict[tuple[str, str], int] = {}
         for lv, r in rows.iterrows():
             for col in COUNTS:
+                if col not in rows.columns:
+                    continue
                 pos[(lv, col)] = len(cells)
                 cells.append(_cell(r[col]))
-        for col in ("Bedarf", "versorgt", "unversorgt"):
+        total_cols = [c for c in ("Bedarf", "versorgt", "unversorgt", "nur mit Rufbus erreichbar")
+                      if c in totals.columns and (rows.index[0], c) in pos]
+        for col in total_cols:
             pos[("alle", col)] = len(cells)
             cells.append(_cell(totals.loc[ars, col]))
         n = len(cells)
@@ -315,7 +321,9 @@ def _attack(out: Path, names: dict[str, str]) -> dict[str, int]:
                    row(("zusätzlich online versorgbar", 1), ("versorgt", -1)),
                    row(("außerhalb des Kreises versorgt", 1), ("versorgt", -1)),
                    row(("durch neuen Kurs versorgbar", 1), ("unversorgt", -1))]
-        for col in ("Bedarf", "versorgt", "unversorgt"):
+            if (lv, "nur mit Rufbus erreichbar") in pos:  # counted as reachable (rufbus_erreichbar = true)
+                le.append(row(("nur mit Rufbus erreichbar", 1), ("erreichbar", -1)))
+        for col in total_cols:
             a = np.zeros(n)
             for lv in rows.index:
                 a[pos[(lv, col)]] = 1.0

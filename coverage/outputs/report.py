@@ -327,6 +327,12 @@ def _key_figures(
             o = pd.to_numeric(gaps["außerhalb des Kreises versorgt"], errors="coerce").sum()
             if o > 0:
                 out.append(("davon außerhalb des Kreises versorgt", policy.text(o)))
+        if "nur mit Rufbus erreichbar" in gaps.columns:  # what on-demand service adds (published numbers)
+            r = pd.to_numeric(gaps["nur mit Rufbus erreichbar"], errors="coerce").sum()
+            share = float(policy.share(policy.counts(np.array([r])), policy.counts(np.array([b])))[0])
+            counted = "" if config.parameter.rufbus_erreichbar else ", nicht als erreichbar gezählt"
+            extra = f" ({fmt_percent(share)} des Bedarfs{counted})" if math.isfinite(share) else ""
+            out.append(("nur mit Rufbus/Anruf-Sammel-Taxi erreichbar", policy.text(r) + extra))
         q = float(policy.share(policy.counts(np.array([v])), policy.counts(np.array([b])))[0])
         out.append(("Versorgungsquote gesamt", fmt_percent(q) if math.isfinite(q) else MISSING))
         n_gap = int((gaps["Versorgungslücke"].astype(str) == "ja").sum())
