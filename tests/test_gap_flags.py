@@ -21,7 +21,7 @@ from shapely.geometry import box
 from coverage.analysis.gaps import CANDIDATE_COLUMN, _candidate_sums, _ranks, assess, min_bedarf_quote
 from coverage.errors import ConfigError
 from coverage.inputs.config import Parameters, load_config
-from coverage.outputs.disclosure import DisclosurePolicy
+from coverage.analysis.disclosure import DisclosurePolicy
 from coverage.traveltime.engine import CourseTravelTimes
 
 SEGMENTS = [

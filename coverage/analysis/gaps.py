@@ -72,7 +72,7 @@ from coverage.cache._codes import factorize
 from coverage.errors import InputDataError
 from coverage.inputs.config import Parameters
 from coverage.inputs.schema import COURSE_TYPE_LABELS, LEVELS
-from coverage.outputs.disclosure import DisclosurePolicy
+from coverage.analysis.disclosure import DisclosurePolicy
 from coverage.traveltime.engine import CourseTravelTimes
 
 if TYPE_CHECKING:
@@ -429,7 +429,7 @@ def _level_codes(niveau: pd.Series) -> np.ndarray:
 def _round_and_flag(num: pd.DataFrame, params: Parameters) -> pd.DataFrame:
     """Person sums (unrounded; sums below 1e-9 are 0), the quote and the flag decided on one-decimal numbers.
 
-    The table keeps the unrounded sums: only :mod:`coverage.outputs.disclosure` turns them
+    The table keeps the unrounded sums: only :mod:`coverage.analysis.disclosure` turns them
     into published numbers (a part that would print as 0,0 must not look like an
     exact zero next to a suppressed total).
     """
@@ -895,7 +895,7 @@ def assess(
 
 
 def published_gaps(gaps: pd.DataFrame, policy: DisclosurePolicy, *, text: bool = False) -> pd.DataFrame:
-    """The gap table as it may be published (see :mod:`coverage.outputs.disclosure`).
+    """The gap table as it may be published (see :mod:`coverage.analysis.disclosure`).
 
     Every person column is published by ``policy`` (NaN, or ``"< 5"`` with
     ``text=True``, for suppressed counts; others rounded); ``Versorgungsquote`` is

@@ -28,7 +28,7 @@ from coverage.analysis.gaps import published_gaps
 from coverage.inputs.config import Config
 from coverage.inputs.schema import LEVELS
 from coverage.outputs._html import fmt_count, fmt_euro, fmt_int, fmt_percent
-from coverage.outputs.disclosure import DisclosurePolicy
+from coverage.analysis.disclosure import DisclosurePolicy
 
 __all__ = ["render_report", "write_report"]
 

@@ -36,7 +36,7 @@ import scipy.sparse as sp
 
 from coverage.inputs.config import Config, Parameters
 from coverage.inputs.load import Inputs, load_inputs
-from coverage.outputs.disclosure import DisclosurePolicy
+from coverage.analysis.disclosure import DisclosurePolicy
 from coverage.traveltime.engine import CourseTravelTimes
 from coverage.workflow._outputs import OutputLock, Staging, recover
 
