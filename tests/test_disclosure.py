@@ -37,9 +37,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
+from coverage.analysis.disclosure import DisclosurePolicy
 from coverage.cli import DEMO_CONFIG
 from coverage.inputs.config import load_config
-from coverage.analysis.disclosure import DisclosurePolicy
 from coverage.workflow.pipeline import run
 
 M = 5  # mindestanzahl of the runs below

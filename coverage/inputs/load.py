@@ -45,6 +45,7 @@ from coverage.inputs.config import Config
 from coverage.inputs.schema import COURSE_COLUMNS, COURSE_TYPE_LABELS, COURSE_TYPES, GROUPS, LEVELS, SLOTS
 
 if TYPE_CHECKING:
+    from coverage.cache.session import Session
     from coverage.cache.store import Cache
 
 __all__ = [
@@ -754,6 +755,7 @@ def cached_frames(
     compute: Callable[[], Mapping[str, pd.DataFrame]],
     *,
     code: Sequence[str] = (),
+    session: Session | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Tables from ``cache`` if present, else ``compute()`` them and store them.
 
@@ -776,6 +778,9 @@ def cached_frames(
         Computes the tables (name → DataFrame or GeoDataFrame) on a miss.
     code
         Modules whose source code the tables depend on.
+    session
+        Keeps the codes of long text columns of tables read from the cache (see
+        :func:`coverage.cache._frames.decode_frame`); None: nothing is kept in memory.
 
     Returns
     -------
@@ -789,7 +794,7 @@ def cached_frames(
     if isinstance(hit, dict):
         try:
             names = [str(n) for n in hit["tabellen"].tolist()]
-            frames = {name: decode_frame(hit, f"{name}.") for name in names}
+            frames = {name: decode_frame(hit, f"{name}.", session=session) for name in names}
         except Exception as exc:  # any failure of a cache entry means: compute again
             logger.warning("Cache-Eintrag %s/%s unbrauchbar (%s); wird neu berechnet", kind, key, exc)
         else:

@@ -62,11 +62,11 @@ from folium.template import Template
 
 from coverage import ANALYSIS_CRS
 from coverage._io import write_text
+from coverage.analysis.disclosure import DisclosurePolicy
 from coverage.inputs.config import Config
 from coverage.inputs.schema import COURSE_TYPE_LABELS, COURSE_TYPES, LEVELS, WEEKDAYS
 from coverage.outputs._assets import asset_digest, inline_assets, render_page, vendored_assets
 from coverage.outputs._html import esc, esc_props, fmt_count, fmt_euro, fmt_int, fmt_percent, fmt_time, info_table
-from coverage.analysis.disclosure import DisclosurePolicy
 from coverage.traveltime.engine import CourseTravelTimes
 
 __all__ = [

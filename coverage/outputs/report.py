@@ -24,11 +24,11 @@ import numpy as np
 import pandas as pd
 
 from coverage._io import write_text
-from coverage.analysis.gaps import published_gaps
+from coverage.analysis.disclosure import DisclosurePolicy
 from coverage.inputs.config import Config
 from coverage.inputs.schema import LEVELS
 from coverage.outputs._html import fmt_count, fmt_euro, fmt_int, fmt_percent
-from coverage.analysis.disclosure import DisclosurePolicy
+from coverage.outputs.tables import published_gaps
 
 __all__ = ["render_report", "write_report"]
 

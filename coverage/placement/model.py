@@ -31,10 +31,10 @@ import pandas as pd
 import scipy.sparse as sp
 
 from coverage._io import atomic_path, write_csv, write_xlsx
+from coverage.analysis.disclosure import DisclosurePolicy
 from coverage.errors import InputDataError
 from coverage.inputs.config import Parameters
 from coverage.inputs.schema import GROUP_LABELS, LEVELS, SLOT_LABELS, SLOTS, WEEKDAYS
-from coverage.analysis.disclosure import DisclosurePolicy
 from coverage.placement import _aggregate, _milp
 
 __all__ = [

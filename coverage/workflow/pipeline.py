@@ -34,9 +34,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from coverage.analysis.disclosure import DisclosurePolicy
+from coverage.cache.session import Session
 from coverage.inputs.config import Config, Parameters
 from coverage.inputs.load import Inputs, load_inputs
-from coverage.analysis.disclosure import DisclosurePolicy
 from coverage.traveltime.engine import CourseTravelTimes
 from coverage.workflow._outputs import OutputLock, Staging, recover
 
@@ -377,6 +378,7 @@ def run(
     proposals: bool = True,
     lock_wait_s: float = 0.0,
     lock: OutputLock | None = None,
+    session: Session | None = None,
 ) -> RunResult:
     """Run the whole analysis for the region in ``config``.
 
@@ -394,6 +396,9 @@ def run(
     lock
         A lock the caller already holds on the output folders (``kursatlas
         beobachten`` holds one for its whole life); else the run takes its own.
+    session
+        In-process memory kept between runs by the caller (``kursatlas beobachten``, a
+        notebook); default: a fresh :class:`~coverage.cache.session.Session` for this run.
 
     Returns
     -------
@@ -410,12 +415,14 @@ def run(
     from coverage.analysis import gaps
     from coverage.cache.store import Cache
     from coverage.outputs import maps, report
+    from coverage.outputs.tables import published_gaps, write_gap_tables
     from coverage.traveltime.engine import course_travel_times, load_networks
     from coverage.workflow import changes as changes_mod
     from coverage.workflow import manifest
     from coverage.workflow.summary import check_outputs
 
     progress = progress or _log_progress
+    session = session if session is not None else Session()
     total = len(STAGES)
     timings: dict[str, float] = {}
     started = dt.datetime.now(dt.UTC)
@@ -467,7 +474,7 @@ def run(
         )
 
         stage(3, "reisezeiten")
-        demand = _demand(inputs.residents, params, cache)
+        demand = _demand(inputs.residents, params, cache, session=session)
         result.demand = demand
 
         stage(4, "bedarf")
@@ -482,6 +489,7 @@ def run(
             kapazitaet=params.kapazitaet,
             cache=cache,
             candidate_cover=cover,
+            session=session,
         )
         result.coverage = cov
 
@@ -510,7 +518,7 @@ def run(
         stage(6, "vorschlaege")
         records = changes_mod.course_records(inputs.courses)
         policy = DisclosurePolicy(params.mindestanzahl)
-        published = cov.published_gaps(text=True)  # what may leave the process: rounded, small counts "< 5"
+        published = published_gaps(cov.gaps, policy, text=True)  # what may leave the process: rounded, "< 5"
         report_changes = changes_mod.compare_runs(previous, published, records)
         result.changes = report_changes
         config.ergebnisse.mkdir(parents=True, exist_ok=True)
@@ -520,7 +528,7 @@ def run(
         kept: list[Path] = []
         with Staging(_output_folders(config)) as staging, staging_gdal_options():
             res_dir, map_dir = staging.new("ergebnisse"), staging.new("karten")
-            gaps.write_gap_tables(cov, directory=res_dir, crs_geometries=inputs.region.mitgliedskommunen)
+            write_gap_tables(cov, directory=res_dir, crs_geometries=inputs.region.mitgliedskommunen)
             changes_mod.write_changes(report_changes, res_dir)
             proposals_geo = None
             if prop is not None:
@@ -591,8 +599,9 @@ def run(
         return result
 
 
-def _demand(residents: gpd.GeoDataFrame, params: Parameters, cache: Cache) -> pd.DataFrame:
-    """Demand segments, from the cache when residents and parameters are unchanged."""
+def _demand(residents: gpd.GeoDataFrame, params: Parameters, cache: Cache, *, session: Session | None = None
+            ) -> pd.DataFrame:
+    """Demand segments, from the cache when residents and parameters are unchanged (codes kept in ``session``)."""
     from coverage.analysis import demand as demand_mod
     from coverage.inputs.load import cached_frames
 
@@ -602,6 +611,7 @@ def _demand(residents: gpd.GeoDataFrame, params: Parameters, cache: Cache) -> pd
         (residents, params),
         lambda: {"bedarf": demand_mod.demand_segments(residents, params=params)},
         code=("coverage.analysis.demand", "coverage.inputs.schema", "coverage.inputs.config"),
+        session=session,
     )
     return frames["bedarf"]
 
@@ -658,8 +668,10 @@ def _layers(
         "kurse": courses,
         "standorte": inputs.candidates,
     }
-    gap_layer = inputs.region.mitgliedskommunen.merge(cov.published_gaps(), left_on="mk_ars", right_on="ARS",
-                                                      how="left")
+    from coverage.outputs.tables import published_gaps
+
+    published = published_gaps(cov.gaps, DisclosurePolicy(cov.params.mindestanzahl))
+    gap_layer = inputs.region.mitgliedskommunen.merge(published, left_on="mk_ars", right_on="ARS", how="left")
     layers["luecken"] = gap_layer
     layers["zielgruppe_raster"] = grid
     if proposals_geo is not None:

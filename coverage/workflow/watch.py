@@ -163,6 +163,7 @@ def watch(
         If the region file cannot be read at the start, or another run holds the
         output folders (:class:`~coverage.errors.OutputError`).
     """
+    from coverage.cache.session import Session
     from coverage.inputs.config import load_config
     from coverage.workflow._outputs import OutputLock
     from coverage.workflow.manifest import config_input_files
@@ -175,6 +176,7 @@ def watch(
     stamps = snapshot(files)
     content = _content(files)
     runs = 0
+    session = Session()  # one for the whole loop: unchanged blocks and codes are reused from run to run
 
     def folders(cfg: Config) -> tuple[Path, Path]:
         return (cfg.ergebnisse, cfg.karten)
@@ -197,7 +199,7 @@ def watch(
                 lock.release()
                 lock = new_lock(config)
                 lock.acquire()
-            result = run(config, progress=progress, proposals=proposals, lock=lock)
+            result = run(config, progress=progress, proposals=proposals, lock=lock, session=session)
         except KursatlasError as exc:
             error = exc
             logger.warning("Lauf nach Änderung an %s nicht möglich: %s", ", ".join(changed) or "-", exc)
