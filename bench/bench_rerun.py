@@ -32,7 +32,6 @@ from shapely.geometry import box
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from coverage.analysis._blocks import clear_memory  # noqa: E402
 from coverage.cache.store import Cache  # noqa: E402
 from coverage.inputs.config import Parameters, load_config  # noqa: E402
 from coverage.traveltime.engine import course_travel_times, networks_key  # noqa: E402
@@ -64,14 +63,12 @@ def model_region() -> None:
     toml.write_text(text, encoding="utf-8")
     config = load_config(toml)
     t = time.perf_counter()
-    full = run(config, proposals=False)
+    full = run(config, proposals=False)  # each run has a fresh session: only the disk cache is kept
     t_full = time.perf_counter() - t
-    clear_memory()  # each run starts like a new process: only the disk cache is kept
     t = time.perf_counter()
     warm = run(config, proposals=False)
     t_warm = time.perf_counter() - t
     add_course(config, NEW_COURSE)
-    clear_memory()
     t = time.perf_counter()
     new = run(config, proposals=False)
     t_new = time.perf_counter() - t
@@ -109,7 +106,6 @@ def model_region() -> None:
 
     from coverage.workflow.watch import watch
 
-    clear_memory()
     events: queue.Queue = queue.Queue()
     stop = threading.Event()
     thread = threading.Thread(target=watch, args=(toml,), kwargs={"on_event": events.put, "stop": stop},
@@ -171,16 +167,14 @@ def county_scale() -> None:
         print("Landkreis-Maßstab (20.000 Herkunftsorte, 250 Kurse):")
         print(f"  Reisezeiten kalt: {t_full:.2f} s; nach einem neuen Kurs: {t_inc:.2f} s ({t_inc / t_full:.1%})",
               flush=True)
-        # every run starts like a new process: only the disk cache is kept between them; the demand
-        # segments are computed (cold) or read from the disk cache (rerun) as in a pipeline run
-        clear_memory()
+        # every run starts like a new process (no session): only the disk cache is kept between them; the
+        # demand segments are computed (cold) or read from the disk cache (rerun) as in a pipeline run
         t = time.perf_counter()
         dem = pipeline_demand(origins, params, cache)
         t_dem = time.perf_counter() - t
         t = time.perf_counter()
         gaps.assess(dem, courses, tt, params=params, mitgliedskommunen=mk, cache=cache)
         t_cov = time.perf_counter() - t
-        clear_memory()
         t = time.perf_counter()
         dem = pipeline_demand(origins, params, cache)
         t_dem2 = time.perf_counter() - t

@@ -53,12 +53,19 @@ class _Watcher:
         return self.runs[0]
 
 
+SESSIONS: list[object] = []
+"""The session passed to every (fake) run."""
+
+
 @pytest.fixture()
 def fake_run(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Replace the analysis by a recorder that reads the registry like a run (invalid → InputDataError)."""
     seen: list[str] = []
+    SESSIONS.clear()
 
-    def run(config: object, *, progress: object = None, proposals: bool = True, lock: object = None) -> str:
+    def run(config: object, *, progress: object = None, proposals: bool = True, lock: object = None,
+            session: object = None) -> str:
+        SESSIONS.append(session)
         text = Path(config.kurse).read_text(encoding="utf-8")  # type: ignore[attr-defined]
         if "KAPUTT" in text:
             raise InputDataError(f"{config.kurse}, Zeile 4, Spalte 'beginn': 'KAPUTT' ist keine Uhrzeit")  # type: ignore[attr-defined]
@@ -99,6 +106,8 @@ def test_reruns_only_when_content_changes(tiny_region: Path, fake_run: list[str]
     finally:
         runs = w.close()
     assert runs == 5 and len(fake_run) == 4  # the invalid save counts as a run, but produced nothing
+    # one session for the whole loop: unchanged results are kept in memory from run to run
+    assert len(SESSIONS) == 5 and SESSIONS[0] is not None and all(x is SESSIONS[0] for x in SESSIONS)
 
 
 def test_max_runs_and_no_first_run(tiny_region: Path, fake_run: list[str]) -> None:
