@@ -6,7 +6,7 @@ the two runs with shifted thresholds) into the gap table of
 :mod:`coverage.analysis.gaps`), the ``Rang`` by published numbers and the
 ``Begründung`` in one sentence, both published through
 :class:`~coverage.analysis.disclosure.DisclosurePolicy`. The column explanations
-(:func:`_explanations`) go into the ``Erläuterung`` sheet written by
+(:func:`gap_explanations`) go into the ``Erläuterung`` sheet written by
 :mod:`coverage.outputs.tables`.
 """
 
@@ -25,7 +25,7 @@ from coverage.inputs.schema import LEVELS
 
 __all__ = [
     "CANDIDATE_COLUMN", "FLAG_LITTLE", "GAP_COLUMNS", "GAP_EXPLANATIONS", "GAP_REASONS", "OUTSIDE_COLUMN",
-    "PERSON_COLUMNS", "gap_columns", "min_bedarf_quote",
+    "PERSON_COLUMNS", "gap_columns", "gap_explanations", "min_bedarf_quote",
 ]
 
 GAP_REASONS: tuple[str, ...] = (*(r for r in REASONS if r), "kurs_voll")
@@ -76,7 +76,8 @@ GAP_COLUMNS: tuple[str, ...] = gap_columns()
 """Columns of the gap table with the default shift of 15 minutes."""
 
 
-def _explanations(params: Parameters, kapazitaet: str) -> list[tuple[str, str]]:
+def gap_explanations(params: Parameters, kapazitaet: str) -> list[tuple[str, str]]:
+    """Every column of the gap table explained in German (the ``Erläuterung`` sheet), for ``params``."""
     m = params.sensitivitaet_min
     min_n = params.min_gruppe.get("landkreis", 0)
     max_n = params.max_gruppe.get("landkreis", 0)
@@ -140,7 +141,7 @@ def _explanations(params: Parameters, kapazitaet: str) -> list[tuple[str, str]]:
     ]
 
 
-GAP_EXPLANATIONS: tuple[tuple[str, str], ...] = tuple(_explanations(Parameters(), "freie_plaetze"))
+GAP_EXPLANATIONS: tuple[tuple[str, str], ...] = tuple(gap_explanations(Parameters(), "freie_plaetze"))
 """Column explanations (German) for the default parameters."""
 
 

@@ -123,7 +123,8 @@ class CoverageResult:
         ``kursart``, ``niveaus``, ``kapazitaet``, ``zugeordnet``, ``auslastung``,
         ``erreichbare_personen``.
     gaps
-        The gap table (German columns, see :func:`gap_columns`).
+        The gap table (German columns, see :func:`gap_columns`; unrounded counts – what may be
+        published is :func:`coverage.outputs.tables.published_gaps`).
     e2sfca
         Index per origin × level (``herkunft_id``, ``niveau``, ``personen``, ``e2sfca``).
     robustness

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from coverage._io import default_file_mode, write_csv, write_xlsx
-from coverage.analysis._gaptable import PERSON_COLUMNS, _explanations
+from coverage.analysis._gaptable import PERSON_COLUMNS, gap_explanations
 from coverage.analysis.disclosure import DisclosurePolicy
 from coverage.analysis.gaps import CoverageResult
 from coverage.inputs.schema import COURSE_TYPE_LABELS
@@ -138,7 +138,7 @@ def write_gap_tables(
     policy = DisclosurePolicy(result.params.mindestanzahl if mindestanzahl is None else int(mindestanzahl))
     table = published_gaps(result.gaps, policy, text=True)
     courses = _course_sheet(result, policy)
-    explain = pd.DataFrame(_explanations(result.params, result.kapazitaet), columns=["Spalte", "Bedeutung"])
+    explain = pd.DataFrame(gap_explanations(result.params, result.kapazitaet), columns=["Spalte", "Bedeutung"])
     csv_path = directory / "luecken.csv"
     xlsx_path = directory / "luecken.xlsx"
     gpkg_path = directory / "luecken.gpkg"
