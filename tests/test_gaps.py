@@ -501,3 +501,17 @@ def test_travel_column_keys_stand_for_the_values():
     pd.testing.assert_frame_equal(again.gaps, cold.gaps)
     with pytest.raises(ValueError, match="Spaltenschlüssel"):
         replace(travel, column_keys=keys[:2])
+
+
+def test_block_cache_kinds_are_declared_with_their_code():
+    """Both kinds of the blocks are declared once, with module objects, and give the pipeline their limits."""
+    import sys
+
+    from coverage.analysis import _blocks
+    from coverage.cache.kinds import DECLARED, keep_limits
+
+    for kind in (_blocks.KIND, _blocks.PARTS_KIND):
+        assert DECLARED[kind.name] is kind
+        assert kind.code[0] is sys.modules["coverage.analysis._blocks"]
+        assert "coverage.analysis.reach" in kind.modules
+    assert keep_limits()["versorgung_block"] == 60 and keep_limits()["versorgung_kandidaten"] == 12
