@@ -470,7 +470,8 @@ def test_beobachten_holds_the_lock_while_it_runs(tiny_region: Path, monkeypatch:
     cfg = load_config(tiny_region)
     ran = threading.Event()
 
-    def fake_run(config: object, *, progress: object = None, proposals: bool = True, lock: object = None) -> str:
+    def fake_run(config: object, *, progress: object = None, proposals: bool = True, lock: object = None,
+                 session: object = None) -> str:
         assert isinstance(lock, OutputLock) and lock.held
         ran.set()
         return "ok"
