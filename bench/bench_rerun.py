@@ -32,7 +32,7 @@ from shapely.geometry import box
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from coverage.analysis._blocks import clear_memory  # noqa: E402
+from coverage.cache.kinds import keep_limits  # noqa: E402
 from coverage.cache.store import Cache  # noqa: E402
 from coverage.inputs.config import Parameters, load_config  # noqa: E402
 from coverage.traveltime import course_travel_times, networks_key  # noqa: E402
@@ -64,14 +64,12 @@ def model_region() -> None:
     toml.write_text(text, encoding="utf-8")
     config = load_config(toml)
     t = time.perf_counter()
-    full = run(config, proposals=False)
+    full = run(config, proposals=False)  # each run has a fresh session: only the disk cache is kept
     t_full = time.perf_counter() - t
-    clear_memory()  # each run starts like a new process: only the disk cache is kept
     t = time.perf_counter()
     warm = run(config, proposals=False)
     t_warm = time.perf_counter() - t
     add_course(config, NEW_COURSE)
-    clear_memory()
     t = time.perf_counter()
     new = run(config, proposals=False)
     t_new = time.perf_counter() - t
@@ -109,7 +107,6 @@ def model_region() -> None:
 
     from coverage.workflow.watch import watch
 
-    clear_memory()
     events: queue.Queue = queue.Queue()
     stop = threading.Event()
     thread = threading.Thread(target=watch, args=(toml,), kwargs={"on_event": events.put, "stop": stop},
@@ -155,7 +152,7 @@ def county_scale() -> None:
                             mk_ars=joined["mk_ars"].fillna("039990000"))
     course_travel_times(origins.iloc[:10], courses.iloc[:2], networks=nets, params=params)  # JIT warm-up
     with tempfile.TemporaryDirectory() as tmp:
-        cache = Cache(Path(tmp), keep={"reisezeiten_kurs": 100000})
+        cache = Cache(Path(tmp), keep=keep_limits({"reisezeiten_kurs": 100000}))
         t = time.perf_counter()
         tt = course_travel_times(origins, courses, networks=nets, params=params, cache=cache)
         t_full = time.perf_counter() - t
@@ -171,16 +168,14 @@ def county_scale() -> None:
         print("Landkreis-Maßstab (20.000 Herkunftsorte, 250 Kurse):")
         print(f"  Reisezeiten kalt: {t_full:.2f} s; nach einem neuen Kurs: {t_inc:.2f} s ({t_inc / t_full:.1%})",
               flush=True)
-        # every run starts like a new process: only the disk cache is kept between them; the demand
-        # segments are computed (cold) or read from the disk cache (rerun) as in a pipeline run
-        clear_memory()
+        # every run starts like a new process (no session): only the disk cache is kept between them; the
+        # demand segments are computed (cold) or read from the disk cache (rerun) as in a pipeline run
         t = time.perf_counter()
         dem = pipeline_demand(origins, params, cache)
         t_dem = time.perf_counter() - t
         t = time.perf_counter()
         gaps.assess(dem, courses, tt, params=params, mitgliedskommunen=mk, cache=cache)
         t_cov = time.perf_counter() - t
-        clear_memory()
         t = time.perf_counter()
         dem = pipeline_demand(origins, params, cache)
         t_dem2 = time.perf_counter() - t

@@ -83,7 +83,7 @@ def _print_result(config: Config, result: RunResult) -> None:
     if config.has_modelled_data:
         print("Hinweis: Die Region enthält modellierte Daten (keine realen Angaben), siehe QUELLEN.md.")
     if result.placement is not None:
-        from coverage.outputs.disclosure import DisclosurePolicy
+        from coverage.analysis.disclosure import DisclosurePolicy
 
         st = result.placement.solution.stats()
         served = DisclosurePolicy(config.parameter.mindestanzahl).text(float(st["neu_versorgt"]))

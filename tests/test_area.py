@@ -12,10 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from coverage.analysis.gaps import OUTSIDE_COLUMN, assess, write_gap_tables
+from coverage.analysis.gaps import OUTSIDE_COLUMN, assess
 from coverage.errors import ConfigError, InputDataError
 from coverage.inputs.config import Parameters, load_config
 from coverage.inputs.load import load_inputs
+from coverage.outputs.tables import write_gap_tables
 from coverage.traveltime import CourseTravelTimes
 
 from .conftest import COURSE_HEADER, X0, Y0, _lonlat

@@ -409,6 +409,7 @@ def test_decoded_text_columns_hand_their_codes_to_factorize() -> None:
     """A long text column rebuilt from stored codes: factorize answers with them, equal to pandas' own result."""
     from coverage.cache import _codes
     from coverage.cache._frames import decode_frame, encode_frame
+    from coverage.cache.session import Session
 
     rng = np.random.default_rng(4)
     n = 30_000
@@ -420,14 +421,14 @@ def test_decoded_text_columns_hand_their_codes_to_factorize() -> None:
     })
     enc = encode_frame(df, "t.")
     assert enc is not None
-    _codes.clear()
-    back = decode_frame(enc, "t.")
+    assert len(decode_frame(enc, "t.", session=None).columns) == 4  # without a session nothing is kept
+    session = Session()
+    back = decode_frame(enc, "t.", session=session)
     pd.testing.assert_frame_equal(back, df)
-    assert len(_codes._store) == 2  # the two text columns without missing values
+    assert len(session.codes) == 2  # the two text columns without missing values
     for col in ("herkunft_id", "niveau", "mit_luecke"):
-        got = _codes.factorize(back[col])
-        _codes.clear()
+        got = _codes.factorize(back[col], session=session)
         codes, uniques = pd.factorize(back[col].astype(str), use_na_sentinel=False)
         np.testing.assert_array_equal(got[0], codes)
         np.testing.assert_array_equal(got[1], np.asarray(uniques).astype(str))
-        assert _codes.factorize(back[col])[0].tolist() == got[0].tolist()
+        assert _codes.factorize(back[col])[0].tolist() == got[0].tolist()  # no session: computed again, same codes

@@ -1,6 +1,6 @@
 """Disclosure control, tested by attack.
 
-The unit tests pin down :class:`coverage.outputs.disclosure.DisclosurePolicy`. The attack
+The unit tests pin down :class:`coverage.analysis.disclosure.DisclosurePolicy`. The attack
 tests run the whole pipeline (the model region, and a copy whose residents are
 scaled down so that most cells are small), read **every** output a planner could
 pass on (CSV, XLSX, both GeoPackages, the report, the overview map's tooltips,
@@ -37,9 +37,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
+from coverage.analysis.disclosure import DisclosurePolicy
 from coverage.cli import DEMO_CONFIG
 from coverage.inputs.config import load_config
-from coverage.outputs.disclosure import DisclosurePolicy
 from coverage.workflow.pipeline import run
 
 M = 5  # mindestanzahl of the runs below

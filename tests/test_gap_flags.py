@@ -18,10 +18,12 @@ import pytest
 import scipy.sparse as sp
 from shapely.geometry import box
 
-from coverage.analysis.gaps import CANDIDATE_COLUMN, _candidate_sums, _ranks, assess, min_bedarf_quote
+from coverage.analysis._gaptable import _ranks
+from coverage.analysis.disclosure import DisclosurePolicy
+from coverage.analysis.gaps import CANDIDATE_COLUMN, _candidate_sums, assess, min_bedarf_quote
 from coverage.errors import ConfigError
 from coverage.inputs.config import Parameters, load_config
-from coverage.outputs.disclosure import DisclosurePolicy
+from coverage.outputs.tables import published_gaps
 from coverage.traveltime import CourseTravelTimes
 
 SEGMENTS = [
@@ -156,7 +158,7 @@ def test_rank_uses_published_numbers_only():
 
 
 def test_published_table_rounds_the_new_count(result):
-    pub = result.published_gaps(text=True)
+    pub = published_gaps(result.gaps, DisclosurePolicy(result.params.mindestanzahl), text=True)
     r = pub[(pub["ARS"] == "033575001") & (pub["Niveau"] == "A2")].iloc[0]
     assert r[CANDIDATE_COLUMN] == 10
     r = pub[(pub["ARS"] == "033575002") & (pub["Niveau"] == "B1")].iloc[0]

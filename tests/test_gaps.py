@@ -9,9 +9,11 @@ import pytest
 from shapely.geometry import box
 
 from coverage.analysis.demand import demand_segments
-from coverage.analysis.gaps import assess, gap_columns, write_gap_tables
+from coverage.analysis.gaps import assess, gap_columns
+from coverage.cache.session import Session
 from coverage.inputs.config import Parameters
 from coverage.inputs.schema import LEVELS
+from coverage.outputs.tables import write_gap_tables
 from coverage.traveltime import CourseTravelTimes
 
 HOSTILE = '=HYPERLINK("http://example.invalid","klick")'
@@ -245,7 +247,7 @@ def test_rerun_recomputes_only_changed_blocks_and_is_never_stale(tmp_path):
     seg, courses, travel, mk = _case()
     p = Parameters()
     cache = Cache(tmp_path / "cache")
-    _blocks.clear_memory()
+    session = Session()
     solved: list[list[str]] = []
     real = _blocks.solve_block
 
@@ -257,36 +259,38 @@ def test_rerun_recomputes_only_changed_blocks_and_is_never_stale(tmp_path):
         return assess(seg, c, t, params=p, mitgliedskommunen=mk, kapazitaet="freie_plaetze", **kw)
 
     with mock.patch.object(_blocks, "solve_block", side_effect=spy):
-        first = run(courses, travel, cache=cache)
+        first = run(courses, travel, cache=cache, session=session)
         assert sorted(solved) == [["A1"], ["A2"], ["B1"], ["B2"], ["C1"]]
         solved.clear()
-        again = run(courses, travel, cache=cache)
+        again = run(courses, travel, cache=cache, session=session)
         assert solved == []
         pd.testing.assert_frame_equal(first.gaps, again.gaps)
         # o0 → K1 (A1) no longer within the threshold: same course id, new content
         hin = travel.hin.copy()
         hin[:, 0, 0] = 100.0
-        far = run(courses, _with_travel(travel, hin), cache=cache)
+        far = run(courses, _with_travel(travel, hin), cache=cache, session=session)
         assert solved == [["A1"]]
         r = _row(far, 0, "A1")
         assert r["davon: kein Kurs erreichbar"] == 10.0 and r["versorgt"] == 0.0
         # more free seats at K1: seen as well
         solved.clear()
-        more = run(courses.assign(freie_plaetze=[8, 10, 10, 20, 10]), travel, cache=cache)
+        more = run(courses.assign(freie_plaetze=[8, 10, 10, 20, 10]), travel, cache=cache, session=session)
         assert solved == [["A1"]]
         assert _row(more, 0, "A1")["versorgt"] == 8.0
         # a new process: nothing in memory, everything from the disk cache
         solved.clear()
-        _blocks.clear_memory()
-        from_disk = run(courses, _with_travel(travel, hin), cache=cache)
+        from_disk = run(courses, _with_travel(travel, hin), cache=cache, session=Session())
         assert solved == []
+        # no session and no cache: nothing is kept, every block is solved
+        run(courses, travel)
+        run(courses, travel)
+        assert len(solved) == 10
     # every result equals a run without any stored results
     cases = [(far, courses, _with_travel(travel, hin)),
              (more, courses.assign(freie_plaetze=[8, 10, 10, 20, 10]), travel),
              (from_disk, courses, _with_travel(travel, hin))]
     for res, c, t in cases:
-        _blocks.clear_memory()
-        cold = run(c, t)
+        cold = run(c, t, session=Session())
         pd.testing.assert_frame_equal(res.gaps, cold.gaps)
         pd.testing.assert_frame_equal(res.segments, cold.segments)
         pd.testing.assert_frame_equal(res.courses, cold.courses)
@@ -297,7 +301,6 @@ def test_block_keys_see_every_input():
     from coverage.analysis import _blocks
     from coverage.analysis.assignment import course_capacity
     from coverage.analysis.gaps import _problem
-    from coverage.cache.store import code_salt
 
     seg, courses, travel, _ = _case()
     p = Parameters()
@@ -305,8 +308,7 @@ def test_block_keys_see_every_input():
     def keys(s, c, t, params):
         prob = _problem(s.reset_index(drop=True), c, t, params, course_capacity(c))
         dig = _blocks.column_digests(prob.hin, prob.rueck)
-        salt = code_salt(_blocks._CODE)
-        return {tuple(lv): _blocks.block_key(prob, lv, sg, cr, salt, dig)
+        return {tuple(lv): _blocks.block_key(prob, lv, sg, cr, dig)
                 for lv, sg, cr in _blocks.level_blocks(prob.prep.courses["level_ok"], prob.prep.seg_level)}
 
     base = keys(seg, courses, travel, p)
@@ -378,7 +380,6 @@ def _random_demand(rng: np.random.Generator, mk: pd.DataFrame, n_o: int) -> pd.D
 
 def test_rerun_after_new_course_equals_cold_run():
     """One new course: only its block is computed again, from reused per-course pieces; same result as cold."""
-    from coverage.analysis import _blocks
 
     rng = np.random.default_rng(11)
     mk = _mitgliedskommunen()
@@ -397,14 +398,14 @@ def test_rerun_after_new_course_equals_cold_run():
                              ("fuss", "rad", "oepnv"), hin, rueck)
     before = courses.iloc[:n_c]
 
-    def run(c, t):
-        return assess(demand, c, t, params=Parameters(), mitgliedskommunen=mk, kapazitaet="freie_plaetze")
+    def run(c, t, session):
+        return assess(demand, c, t, params=Parameters(), mitgliedskommunen=mk, kapazitaet="freie_plaetze",
+                      session=session)
 
-    _blocks.clear_memory()
-    run(before, full.subset(list(range(n_c))))
-    after = run(courses, full)  # K10 (B1) is new: the B1 block reuses the columns of K3, K4, K6
-    _blocks.clear_memory()
-    cold = run(courses, full)
+    session = Session()
+    run(before, full.subset(list(range(n_c))), session)
+    after = run(courses, full, session)  # K10 (B1) is new: the B1 block reuses the columns of K3, K4, K6
+    cold = run(courses, full, Session())
     for name in ("gaps", "segments", "courses", "e2sfca"):
         pd.testing.assert_frame_equal(getattr(after, name), getattr(cold, name))
     assert (after.reach.ok != cold.reach.ok).nnz == 0
@@ -438,10 +439,8 @@ def test_candidate_columns_from_disk_equal_cold_run(tmp_path):
     def run(c, t, **kw):
         return assess(demand, c, t, params=Parameters(), mitgliedskommunen=mk, kapazitaet="freie_plaetze", **kw)
 
-    _blocks.clear_memory()
-    run(courses.iloc[:n_c], full.subset(list(range(n_c))), cache=cache)
-    assert cache.entries(_blocks.PARTS_KIND)
-    _blocks.clear_memory()
+    run(courses.iloc[:n_c], full.subset(list(range(n_c))), cache=cache, session=Session())
+    assert cache.entries(_blocks.PARTS_KIND.name)
     fresh: list[int] = []
     real = _blocks._candidates
 
@@ -450,10 +449,9 @@ def test_candidate_columns_from_disk_equal_cold_run(tmp_path):
         return real(problem, segs, crs)
 
     with mock.patch.object(_blocks, "_candidates", side_effect=spy):
-        after = run(courses, full, cache=cache)
+        after = run(courses, full, cache=cache, session=Session())  # a new process: an empty session
     assert fresh == [1]  # only the new course's column of the A1 block
-    _blocks.clear_memory()
-    cold = run(courses, full)
+    cold = run(courses, full, session=Session())
     for name in ("gaps", "segments", "courses", "e2sfca"):
         pd.testing.assert_frame_equal(getattr(after, name), getattr(cold, name))
     assert (after.reach.ok != cold.reach.ok).nnz == 0
@@ -473,12 +471,13 @@ def test_travel_column_keys_stand_for_the_values():
     keyed = replace(travel, column_keys=keys)
     assert list(keyed.subset([2, 0]).column_keys) == [keys[2], keys[0]]
 
-    def run(t):
-        return assess(seg, courses, t, params=Parameters(), mitgliedskommunen=mk, kapazitaet="freie_plaetze")
+    session = Session()
 
-    _blocks.clear_memory()
-    by_value = run(travel)
-    _blocks.clear_memory()
+    def run(t, session=session):
+        return assess(seg, courses, t, params=Parameters(), mitgliedskommunen=mk, kapazitaet="freie_plaetze",
+                      session=session)
+
+    by_value = run(travel, Session())
     by_key = run(keyed)
     for name in ("gaps", "segments", "courses", "e2sfca"):
         pd.testing.assert_frame_equal(getattr(by_key, name), getattr(by_value, name))
@@ -498,8 +497,21 @@ def test_travel_column_keys_stand_for_the_values():
     with mock.patch.object(_blocks, "solve_block", side_effect=spy):
         again = run(changed)
     assert solved == [["A1"]]
-    _blocks.clear_memory()
-    cold = run(_with_travel(travel, hin))
+    cold = run(_with_travel(travel, hin), Session())
     pd.testing.assert_frame_equal(again.gaps, cold.gaps)
     with pytest.raises(ValueError, match="Spaltenschlüssel"):
         replace(travel, column_keys=keys[:2])
+
+
+def test_block_cache_kinds_are_declared_with_their_code():
+    """Both kinds of the blocks are declared once, with module objects, and give the pipeline their limits."""
+    import sys
+
+    from coverage.analysis import _blocks
+    from coverage.cache.kinds import DECLARED, keep_limits
+
+    for kind in (_blocks.KIND, _blocks.PARTS_KIND):
+        assert DECLARED[kind.name] is kind
+        assert kind.code[0] is sys.modules["coverage.analysis._blocks"]
+        assert "coverage.analysis.reach" in kind.modules
+    assert keep_limits()["versorgung_block"] == 60 and keep_limits()["versorgung_kandidaten"] == 12

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import sys
 from pathlib import Path
 
 import geopandas as gpd
@@ -199,7 +200,9 @@ def test_rerun_keeps_unchanged_maps_and_rewrites_edited_ones(region: Path) -> No
 
 
 def test_cached_inputs_equal_fresh_ones_and_follow_the_files(tmp_path: Path) -> None:
+    from coverage.cache.kinds import CacheKind
     from coverage.cache.store import Cache, fingerprint
+    from coverage.inputs._cached import FRAMES
     from coverage.inputs.load import cached_frames, load_inputs
 
     shutil.copytree(DEMO_CONFIG.parent, tmp_path / "region", ignore=shutil.ignore_patterns(".kursatlas-cache"))
@@ -226,5 +229,6 @@ def test_cached_inputs_equal_fresh_ones_and_follow_the_files(tmp_path: Path) -> 
     assert fingerprint(changed.residents) != fingerprint(fresh.residents)
     # a table that would not come back identical is computed, not stored
     mixed = pd.DataFrame({"a": [1, "x", None]})
-    out = cached_frames(cache, "test", ("gemischt",), lambda: {"t": mixed})
-    assert out["t"] is mixed and not cache.entries("test")
+    kind = CacheKind(name="test_gemischt", code=(sys.modules[__name__],), codec=FRAMES)
+    out = cached_frames(cache, kind, ("gemischt",), lambda: {"t": mixed})
+    assert out["t"] is mixed and not cache.entries("test_gemischt")

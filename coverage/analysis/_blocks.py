@@ -12,17 +12,25 @@ source code of the modules involved. Course ids are not part of the key; a chang
 input always gives a new key, so a stored result can never be stale – only
 missing.
 
-Results are kept in a small in-process store (bounded by bytes) and, if a
-:class:`coverage.cache.store.Cache` is given, on disk (kind :data:`KIND`). After one
-course was added, removed or changed, only the blocks of its levels are computed
-again. Inside such a block, the per-course pieces that do not depend on the other
-courses – the candidate reach pairs of a course and its E2SFCA weights – are taken
-from the in-process store when a course with the same content was seen with the
-same segments and rules (SHA-256 keys over those inputs); the candidate pairs are
-also kept on disk (kind :data:`PARTS_KIND`), so a new process reuses them too. Everything else is
-computed from scratch, in particular the assignment (no warm start that could pick
-another of several equally good assignments), so the result is the same as in a
-run without any stored results.
+Results are kept in the caller's :class:`~coverage.cache.session.Session`
+(``session.blocks``, bounded by bytes) and, if a :class:`coverage.cache.store.Cache`
+is given, on disk (kind :data:`KIND`). After one course was added, removed or
+changed, only the blocks of its levels are computed again. Inside such a block, the
+per-course pieces that do not depend on the other courses – the candidate reach
+pairs of a course and its E2SFCA weights – are taken from the session
+(``session.parts``) when a course with the same content was seen with the same
+segments and rules (SHA-256 keys over those inputs); the candidate pairs are also
+kept on disk (kind :data:`PARTS_KIND`), so a new process reuses them too. Without a
+session nothing is kept in memory; without a cache nothing on disk. Everything else
+is computed from scratch, in particular the assignment (no warm start that could
+pick another of several equally good assignments), so the result is the same as in
+a run without any stored results.
+
+Both kinds are read in batches rather than through :func:`coverage.cache.kinds.memoize`:
+:func:`compute_blocks` starts the blocks that have no stored result in a worker
+thread while it reads the others (and checks their shapes against the block), and
+:func:`_candidates_reused` reads the *previous* candidate matrix of a set of
+segments to take its columns, not a finished value.
 """
 
 from __future__ import annotations
@@ -30,8 +38,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import threading
-from collections import OrderedDict
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -41,35 +48,46 @@ import numpy as np
 import xxhash
 
 from coverage._compat import import_numba
+from coverage.analysis import _netsimplex, _transport, accessibility
 from coverage.analysis import _reachcore as _rc
+from coverage.analysis import reach as _reach
 from coverage.analysis._transport import assign_csr
 from coverage.analysis.accessibility import e2sfca, travel_weights
+from coverage.cache.kinds import ArrayCodec, CacheKind
 
 if TYPE_CHECKING:
     from coverage.analysis.reach import _Prepared
+    from coverage.cache.session import Session
     from coverage.cache.store import Cache
 
 _numba = import_numba()
 njit = _numba.njit
 
-__all__ = ["KIND", "PARTS_KIND", "Problem", "assemble", "clear_memory", "compute_blocks", "level_blocks"]
+__all__ = ["KIND", "PARTS_KIND", "Problem", "assemble", "compute_blocks", "level_blocks"]
 
 logger = logging.getLogger(__name__)
 
-KIND = "versorgung_block"
-"""Cache kind of the block results."""
-PARTS_KIND = "versorgung_kandidaten"
+_CODE = (sys.modules[__name__], _rc, _transport, _netsimplex, accessibility, _reach)
+"""Modules whose source enters the keys of both kinds."""
+BLOCK_ARRAYS: tuple[str, ...] = (
+    "ok_ptr", "ok_idx", "ok_min", "stage", "stage_off", "flow_ptr", "flow_idx", "flow_val", "served",
+    "served_minus", "served_plus", "e2sfca", "total_minutes", "n_variables", "reach_persons", "sums",
+    "sums_shift", "median",
+)
+"""Named arrays of a block result (:func:`solve_block`)."""
+PARTS_ARRAYS: tuple[str, ...] = ("keys", "ptr", "idx", "t_hin", "t_both")
+"""Named arrays of a stored candidate matrix (:func:`_candidates_reused`)."""
+
+KIND: CacheKind[dict] = CacheKind(name="versorgung_block", code=_CODE, keep=60, codec=ArrayCodec(BLOCK_ARRAYS),
+                                  label="Versorgungsblock")
+"""Cache kind of the block results (key: :func:`block_key`)."""
+PARTS_KIND: CacheKind[dict] = CacheKind(name="versorgung_kandidaten", code=_CODE, keep=12,
+                                        codec=ArrayCodec(PARTS_ARRAYS), label="Kandidatenpaare")
 """Cache kind of the candidate pairs of a block's segments, one column per course (reused by column)."""
 
 ROUND_MINUTES = 1.0
 """Minutes are rounded to this step for the tie-break of the assignment (merges segments)."""
 
-_CODE = (
-    "coverage.analysis._blocks", "coverage.analysis._reachcore", "coverage.analysis._transport",
-    "coverage.analysis._netsimplex",
-    "coverage.analysis.accessibility", "coverage.analysis.reach",
-)
-_MEMO_BYTES = 256 << 20
 _WORKERS = 2 if (os.cpu_count() or 1) > 1 else 1
 """Worker threads for the independent parts of one block (assignments at the shifted thresholds, E2SFCA)."""
 
@@ -169,12 +187,13 @@ def level_blocks(level_ok: np.ndarray, seg_level: np.ndarray) -> list[tuple[np.n
 # --------------------------------------------------------------------------- one block
 
 
-def _site_weights(problem: Problem, sites: np.ndarray, digests: np.ndarray | None) -> np.ndarray:
-    """``(n_o, len(sites))`` E2SFCA weights; columns of courses with known content are reused."""
+def _site_weights(problem: Problem, sites: np.ndarray, digests: np.ndarray | None, session: Session | None
+                  ) -> np.ndarray:
+    """``(n_o, len(sites))`` E2SFCA weights; columns of courses with known content are reused from ``session``."""
     p = problem.prep
     modes = np.nonzero(problem.e2sfca_modes)[0]
     cols = p.travel_cols[sites]
-    if digests is None:
+    if digests is None or session is None:
         return travel_weights(problem.hin, problem.rueck, modes=modes, cols=cols, bands=problem.bands)
     head = repr(("e2sfca-gewichte", problem.hin.shape[:2], str(problem.hin.dtype), str(problem.rueck.dtype),
                  modes.tolist(), [tuple(map(float, b)) for b in problem.bands])).encode()
@@ -182,7 +201,7 @@ def _site_weights(problem: Problem, sites: np.ndarray, digests: np.ndarray | Non
     w = np.empty((problem.hin.shape[1], len(sites)))
     missing = []
     for j, k in enumerate(keys):
-        hit = _PARTS.get(k)
+        hit = session.parts.get(k)
         if hit is None:
             missing.append(j)
         else:
@@ -191,12 +210,12 @@ def _site_weights(problem: Problem, sites: np.ndarray, digests: np.ndarray | Non
         new = travel_weights(problem.hin, problem.rueck, modes=modes, cols=cols[missing], bands=problem.bands)
         for i, j in enumerate(missing):
             w[:, j] = new[:, i]
-            _PARTS.put(keys[j], {"w": new[:, i].copy()})
+            session.parts.put(keys[j], {"w": new[:, i].copy()})
     return w
 
 
 def _e2sfca_block(problem: Problem, levels: np.ndarray, segs: np.ndarray, crs: np.ndarray,
-                  digests: np.ndarray | None = None) -> np.ndarray:
+                  digests: np.ndarray | None = None, session: Session | None = None) -> np.ndarray:
     """``(len(levels), n_o)`` E2SFCA index of the block's levels (online courses are no sites)."""
     p = problem.prep
     n_o = problem.hin.shape[1]
@@ -204,7 +223,7 @@ def _e2sfca_block(problem: Problem, levels: np.ndarray, segs: np.ndarray, crs: n
     out = np.zeros((len(levels), n_o))
     if not len(sites):
         return out
-    w = _site_weights(problem, sites, digests)
+    w = _site_weights(problem, sites, digests, session)
     level_ok = p.courses["level_ok"]
     n_levels = np.maximum(level_ok[:, sites].sum(axis=0), 1)
     seg_level = p.seg_level[segs]
@@ -277,7 +296,7 @@ def _candidates(problem: Problem, segs: np.ndarray, crs: np.ndarray) -> tuple[np
 
 def _valid_parts(value: object, n_seg: int, dtype: np.dtype) -> bool:
     """A stored candidate matrix (:func:`_candidates_reused`) is complete and consistent."""
-    if not isinstance(value, dict) or any(k not in value for k in ("keys", "ptr", "idx", "t_hin", "t_both")):
+    if not isinstance(value, dict) or PARTS_KIND.codec.decode(value) is None:
         return False
     keys, ptr, idx = value["keys"], value["ptr"], value["idx"]
     if (keys.dtype != np.dtype("S32") or keys.ndim != 1 or ptr.dtype != np.int64 or ptr.shape != (n_seg + 1,)
@@ -291,20 +310,21 @@ def _valid_parts(value: object, n_seg: int, dtype: np.dtype) -> bool:
 
 
 def _candidates_reused(problem: Problem, segs: np.ndarray, crs: np.ndarray, digests: np.ndarray | None, *,
-                       cache: Cache | None = None, salt: str = "",
+                       cache: Cache | None = None, session: Session | None = None,
                        defer: Callable[..., object] | None = None) -> tuple[np.ndarray, ...]:
     """:func:`_candidates`, reusing the columns of courses whose content was seen with the same segments.
 
-    The last candidate matrix of a set of segments is kept with a key per column: a
-    SHA-256 of the segments' codes, the group rules and the largest thresholds, and
-    the course's reach attributes and travel digest. Columns whose key recurs are
-    merged with the columns computed for the other courses. With a ``cache`` the
-    matrix is also stored on disk (kind :data:`PARTS_KIND`, key over the segment
-    key and the code ``salt``), so a new process reuses the columns as well; the
+    The last candidate matrix of a set of segments is kept (in ``session.parts``)
+    with a key per column: a SHA-256 of the segments' codes, the group rules and the
+    largest thresholds, and the course's reach attributes and travel digest. Columns
+    whose key recurs are merged with the columns computed for the other courses.
+    With a ``cache`` the matrix is also stored on disk (kind :data:`PARTS_KIND`, key
+    over the segment key), so a new process reuses the columns as well; the
     per-column keys decide which columns are taken, exactly as in memory. ``defer``
     (e.g. ``executor.submit``) runs the disk write elsewhere; the caller waits for it.
+    Without ``session`` and ``cache`` the candidates are simply computed.
     """
-    if digests is None or not len(crs):
+    if digests is None or not len(crs) or (session is None and cache is None):
         return _candidates(problem, segs, crs)
     p = problem.prep
     seg_key = hashlib.sha256()
@@ -318,14 +338,12 @@ def _candidates_reused(problem: Problem, segs: np.ndarray, crs: np.ndarray, dige
     keys = [hashlib.sha256(head + digests[p.travel_cols[c]].tobytes() + np.ascontiguousarray(p.accept[:, :, c])
                            .tobytes() + bytes([bool(online[c])])).digest() for c in crs]
     store_key = "kandidaten-" + seg_key.hexdigest()
-    prev = _PARTS.get(store_key)
+    prev = session.parts.get(store_key) if session is not None else None
     disk_key = None
     if cache is not None:
-        from coverage.cache.store import fingerprint
-
-        disk_key = fingerprint("versorgung-kandidaten", salt, store_key)
+        disk_key = PARTS_KIND.key(store_key)
         if prev is None:
-            got = cache.get(PARTS_KIND, disk_key)
+            got = cache.get(PARTS_KIND.name, disk_key)
             dtype = np.result_type(problem.hin.dtype, problem.rueck.dtype, np.float32)
             if _valid_parts(got, len(segs), dtype):
                 prev = dict(got)
@@ -354,20 +372,21 @@ def _candidates_reused(problem: Problem, segs: np.ndarray, crs: np.ndarray, dige
     if out is None:
         out = _candidates(problem, segs, crs)
     value = {"keys": np.array(keys, dtype="S32"), "ptr": out[0], "idx": out[1], "t_hin": out[2], "t_both": out[3]}
-    _PARTS.put(store_key, value)
+    if session is not None:
+        session.parts.put(store_key, value)
     if disk_key is not None:
-        (defer or (lambda f, *a: f(*a)))(cache.put, PARTS_KIND, disk_key, value)
+        (defer or (lambda f, *a: f(*a)))(cache.put, PARTS_KIND.name, disk_key, value)
     return out
 
 
 def solve_block(problem: Problem, levels: np.ndarray, segs: np.ndarray, crs: np.ndarray, *,
-                digests: np.ndarray | None = None, cache: Cache | None = None, salt: str = ""
+                digests: np.ndarray | None = None, cache: Cache | None = None, session: Session | None = None
                 ) -> dict[str, np.ndarray]:
     """Reach, assignment (three thresholds) and E2SFCA of one block; local course indices.
 
     With the travel ``digests`` (:func:`column_digests`), per-course pieces (candidate
-    pairs, E2SFCA weights) of courses seen before with the same content are reused;
-    with a ``cache`` (and the code ``salt``) the candidate pairs also across processes.
+    pairs, E2SFCA weights) of courses seen before with the same content are reused
+    from ``session``; with a ``cache`` the candidate pairs also across processes.
     """
     p = problem.prep
     ga = p.groups
@@ -385,9 +404,9 @@ def solve_block(problem: Problem, levels: np.ndarray, segs: np.ndarray, crs: np.
     # independent parts run side by side (the numba kernels release the GIL); each part
     # computes exactly what it would compute alone, so the result does not depend on it
     with ThreadPoolExecutor(max_workers=_WORKERS + 1) as pool:
-        e2 = pool.submit(_e2sfca_block, problem, levels, segs, crs, digests)
+        e2 = pool.submit(_e2sfca_block, problem, levels, segs, crs, digests, session)
         later: list[tuple] = []  # the disk write of the candidates, started after the assignments
-        cand = _candidates_reused(problem, segs, crs, digests, cache=cache, salt=salt,
+        cand = _candidates_reused(problem, segs, crs, digests, cache=cache, session=session,
                                   defer=lambda f, *a: later.append((f, *a)))
         minus = pool.submit(shifted, problem.limits[1], cand)
         plus = pool.submit(shifted, problem.limits[2], cand)
@@ -428,20 +447,17 @@ def solve_block(problem: Problem, levels: np.ndarray, segs: np.ndarray, crs: np.
     return out
 
 
-def block_key(problem: Problem, levels: np.ndarray, segs: np.ndarray, crs: np.ndarray, salt: str,
-              digests: np.ndarray) -> str:
-    """Fingerprint of every input of :func:`solve_block` for this block.
+def block_key(problem: Problem, levels: np.ndarray, segs: np.ndarray, crs: np.ndarray, digests: np.ndarray) -> str:
+    """Fingerprint of every input of :func:`solve_block` for this block (:data:`KIND`, with its code).
 
     ``digests`` are the :func:`column_digests` of ``hin`` and ``rueck`` (one row per
     travel column): the travel times enter the key through them.
     """
-    from coverage.cache.store import fingerprint
-
     p = problem.prep
     ga = p.groups
     cols = p.travel_cols[crs]
-    return fingerprint(
-        "versorgung-block", salt, ROUND_MINUTES, levels,
+    return KIND.key(
+        ROUND_MINUTES, levels,
         p.seg_origin[segs].astype(np.int32), p.seg_level[segs].astype(np.int8), p.seg_group[segs].astype(np.int16),
         problem.persons[segs],
         tuple(p.group_names), problem.limits, ga["mode_allowed"], p.accept[:, :, crs], ga["schedule_ok"][:, crs],
@@ -452,65 +468,12 @@ def block_key(problem: Problem, levels: np.ndarray, segs: np.ndarray, crs: np.nd
     )
 
 
-# --------------------------------------------------------------------------- store
-
-
-class _Memo:
-    """In-process store of block results, least recently used first out, bounded by bytes."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self._items: OrderedDict[str, dict[str, np.ndarray]] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> dict[str, np.ndarray] | None:
-        with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
-
-    def put(self, key: str, value: dict[str, np.ndarray]) -> None:
-        size = sum(v.nbytes for v in value.values())
-        if size > self.max_bytes:
-            return
-        # arrays stay writable (numba compiles other code for read-only arrays); no caller writes to them
-        with self._lock:
-            old = self._items.pop(key, None)
-            if old is not None:
-                self._bytes -= sum(v.nbytes for v in old.values())
-            self._items[key] = value
-            self._bytes += size
-            while self._bytes > self.max_bytes:
-                _, old = self._items.popitem(last=False)
-                self._bytes -= sum(v.nbytes for v in old.values())
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-            self._bytes = 0
-
-
-_MEMO = _Memo(_MEMO_BYTES)
-_PARTS = _Memo(_MEMO_BYTES)  # per-course pieces of a block: candidate columns, E2SFCA weights
-
-
-def clear_memory() -> None:
-    """Forget all results kept in this process (the disk cache is not touched), codes of text columns too."""
-    from coverage.cache import _codes
-
-    _MEMO.clear()
-    _PARTS.clear()
-    _codes.clear()
+# --------------------------------------------------------------------------- stored results
 
 
 def _valid(value: object, n_seg: int, n_crs: int, n_levels: int) -> bool:
     """A stored result has all arrays and consistent shapes (else it is computed again)."""
-    names = ("ok_ptr", "ok_idx", "ok_min", "stage", "stage_off", "flow_ptr", "flow_idx", "flow_val", "served",
-             "served_minus", "served_plus", "e2sfca", "total_minutes", "n_variables", "reach_persons", "sums",
-             "sums_shift", "median")
-    if not isinstance(value, dict) or any(k not in value for k in names):
+    if not isinstance(value, dict) or KIND.codec.decode(value) is None:
         return False
     v = value
     return (len(v["ok_ptr"]) == n_seg + 1 and len(v["flow_ptr"]) == n_seg + 1 and len(v["stage"]) == n_seg
@@ -519,17 +482,15 @@ def _valid(value: object, n_seg: int, n_crs: int, n_levels: int) -> bool:
             and (len(v["flow_idx"]) == 0 or int(v["flow_idx"].max()) < n_crs))
 
 
-def compute_blocks(problem: Problem, *, cache: Cache | None = None) -> list[tuple[np.ndarray, np.ndarray,
-                                                                                   np.ndarray, dict]]:
-    """Results of all blocks, reused from the in-process store or ``cache`` where the key matches.
+def compute_blocks(problem: Problem, *, cache: Cache | None = None, session: Session | None = None
+                   ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, dict]]:
+    """Results of all blocks, reused from ``session`` (``session.blocks``) or ``cache`` where the key matches.
 
     Blocks without any stored result are computed in a worker thread while the
     stored results of the other blocks are read; every block is computed exactly as
-    it would be alone.
+    it would be alone. Without ``session`` and ``cache`` every block is computed.
     """
-    from coverage.cache.store import code_salt
-
-    salt = code_salt(_CODE)
+    memo = session.blocks if session is not None else None
     digests = travel_digests(problem)
     blocks = level_blocks(problem.prep.courses["level_ok"], problem.prep.seg_level)
     values: list[dict | None] = [None] * len(blocks)
@@ -538,28 +499,30 @@ def compute_blocks(problem: Problem, *, cache: Cache | None = None) -> list[tupl
 
     def solve(i: int) -> dict[str, np.ndarray]:
         levels, segs, crs = blocks[i]
-        value = solve_block(problem, levels, segs, crs, digests=digests, cache=cache, salt=salt)
-        _MEMO.put(keys[i], value)
+        value = solve_block(problem, levels, segs, crs, digests=digests, cache=cache, session=session)
+        if memo is not None:
+            memo.put(keys[i], value)
         if cache is not None:
-            cache.put(KIND, keys[i], value)
+            cache.put(KIND.name, keys[i], value)
         return value
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         running = {}
         for i, (levels, segs, crs) in enumerate(blocks):
-            keys.append(block_key(problem, levels, segs, crs, salt, digests))
-            value = _MEMO.get(keys[i])
+            keys.append(block_key(problem, levels, segs, crs, digests))
+            value = memo.get(keys[i]) if memo is not None else None
             if value is not None and _valid(value, len(segs), len(crs), len(levels)):
                 values[i] = value
-            elif cache is None or not cache.path(KIND, keys[i]).is_file():
+            elif cache is None or not cache.path(KIND.name, keys[i]).is_file():
                 running[i] = pool.submit(solve, i)
         for i, (levels, segs, crs) in enumerate(blocks):
             if values[i] is not None or i in running:
                 continue
-            got = cache.get(KIND, keys[i]) if cache is not None else None
+            got = cache.get(KIND.name, keys[i]) if cache is not None else None
             if _valid(got, len(segs), len(crs), len(levels)):
                 values[i] = dict(got)
-                _MEMO.put(keys[i], values[i])
+                if memo is not None:
+                    memo.put(keys[i], values[i])
             else:
                 running[i] = pool.submit(solve, i)
         for i, future in running.items():

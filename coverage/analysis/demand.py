@@ -28,16 +28,21 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 
 import numpy as np
 import pandas as pd
 
+from coverage.cache.kinds import CacheKind
 from coverage.errors import ConfigError, InputDataError
+from coverage.inputs import config, schema
+from coverage.inputs._cached import FRAMES
 from coverage.inputs.config import DemandAssumptions, Parameters
 from coverage.inputs.schema import GROUPS, LEVELS
 
 __all__ = [
     "DEMAND_COLUMNS",
+    "DEMAND_TABLE",
     "GROUP_COLUMNS",
     "LEVEL_COLUMNS",
     "demand_assumptions_table",
@@ -47,6 +52,11 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+DEMAND_TABLE: CacheKind[dict[str, pd.DataFrame]] = CacheKind(
+    name="bedarf", code=(sys.modules[__name__], schema, config), keep=10, codec=FRAMES, label="Bedarf"
+)
+"""Demand segments by residents and parameters (read by ``coverage.workflow.pipeline``)."""
 
 DEMAND_COLUMNS: tuple[str, ...] = ("herkunft_id", "niveau", "gruppe", "personen", "gemeinde_ars", "mk_ars")
 """Columns of the table returned by :func:`demand_segments`."""

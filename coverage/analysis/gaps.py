@@ -14,8 +14,11 @@ The work is split into independent *blocks* of levels (:mod:`coverage.analysis._
 one level, or several joined by a course that offers them all. The reach pairs of
 a block are computed once for the largest threshold and derived for the three
 thresholds; each block's result is kept under a fingerprint of all its inputs (in
-memory and, with ``cache``, on disk), so a rerun after one course was added,
-removed or changed computes only the blocks of that course's levels again.
+the caller's ``session`` and, with ``cache``, on disk), so a rerun after one course
+was added, removed or changed computes only the blocks of that course's levels again.
+The German columns, flags, ranks and sentences of the gap table are built in
+:mod:`coverage.analysis._gaptable`; the published files are written by
+:func:`coverage.outputs.tables.write_gap_tables`.
 
 Every unserved person gets one reason: the reach reason of its segment
 (``kein_kurs``, ``kein_rueckweg``, ``termin``, ``kinderbetreuung``) or, if
@@ -47,14 +50,9 @@ in-person course: demand that only online courses can serve.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import math
-import os
-import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import geopandas as gpd
@@ -62,20 +60,35 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from coverage._io import default_file_mode, write_csv, write_xlsx
 from coverage.analysis import _blocks
+from coverage.analysis._gaptable import (
+    _REASON_COLUMNS,
+    CANDIDATE_COLUMN,
+    FLAG_LITTLE,
+    GAP_COLUMNS,
+    GAP_EXPLANATIONS,
+    GAP_REASONS,
+    OUTSIDE_COLUMN,
+    RUFBUS_COLUMN,
+    RUFBUS_LEAD_COLUMN,
+    _de,
+    _gap_table,
+    _shift_label,
+    gap_columns,
+    min_bedarf_quote,
+)
 from coverage.analysis._reachcore import stage_reason
 from coverage.analysis.assignment import AssignmentResult, course_capacity
 from coverage.analysis.demand import demand_assumptions_table
-from coverage.analysis.reach import REASON_LABELS, REASONS, Reach, _group_limits, _prepare, allowed_modes, rufbus_only
+from coverage.analysis.reach import REASONS, Reach, _group_limits, _prepare, allowed_modes, rufbus_only
 from coverage.cache._codes import factorize
 from coverage.errors import InputDataError
 from coverage.inputs.config import Parameters
-from coverage.inputs.schema import COURSE_TYPE_LABELS, LEVELS, RUFBUS_MODE
-from coverage.outputs.disclosure import DisclosurePolicy
+from coverage.inputs.schema import LEVELS, RUFBUS_MODE
 from coverage.traveltime import CourseTravelTimes
 
 if TYPE_CHECKING:
+    from coverage.cache.session import Session
     from coverage.cache.store import Cache
 
 __all__ = [
@@ -88,146 +101,14 @@ __all__ = [
     "RUFBUS_LEAD_COLUMN",
     "CoverageResult",
     "assess",
+    "gap_columns",
     "gap_table",
     "min_bedarf_quote",
-    "published_gaps",
-    "write_gap_tables",
 ]
 
 logger = logging.getLogger(__name__)
 
-GAP_REASONS: tuple[str, ...] = (*(r for r in REASONS if r), "kurs_voll")
-_REASON_COLUMNS: dict[str, str] = {k: f"davon: {REASON_LABELS[k]}" for k in GAP_REASONS}
-OUTSIDE_COLUMN = "außerhalb des Kreises versorgt"
-"""Gap-table column: persons of the row served by a course outside the county (part of ``versorgt``)."""
-CANDIDATE_COLUMN = "durch neuen Kurs versorgbar"
-"""Gap-table column: unserved persons of the row who reach the best candidate course, capped at the maximum group."""
-RUFBUS_COLUMN = "nur mit Rufbus erreichbar"
-"""Gap-table column (regions with on-demand service only): persons of the row who reach a course of their level
-with the mode ``rufbus`` and not without it (:func:`coverage.analysis.reach.rufbus_only`)."""
-RUFBUS_LEAD_COLUMN = "Voranmeldung Rufbus (Min.)"
-"""Course-sheet column: the region's longest booking lead time, for courses someone reaches only with the Rufbus."""
-_PERSON_COLUMNS: tuple[str, ...] = (
-    "Bedarf", "erreichbar", "versorgt", "unversorgt", *_REASON_COLUMNS.values(), "zusätzlich online versorgbar",
-    OUTSIDE_COLUMN, CANDIDATE_COLUMN, RUFBUS_COLUMN,
-)
 _TOL = _blocks.UNSERVED_TOL
-FLAG_LITTLE = "zu wenig Bedarf"
-"""Value of ``Versorgungslücke`` for a row whose demand is below ``mindestanzahl``: no statement."""
-
-
-def min_bedarf_quote(params: Parameters) -> float:
-    """Smallest demand for which a served share under ``ziel_quote`` flags a row (rule (b)).
-
-    ``params.min_bedarf_quote``, or the minimum group of a county course when it is None.
-    """
-    value = getattr(params, "min_bedarf_quote", None)
-    return float(params.min_gruppe.get("landkreis", 0) if value is None else value)
-
-
-def _de(x: float, digits: int = 1) -> str:
-    s = f"{round(float(x), digits):.{digits}f}".replace(".", ",")
-    if digits and s.endswith("," + "0" * digits):
-        s = s[: -(digits + 1)]
-    return s
-
-
-def _shift_label(sign: str, minutes: float) -> str:
-    return f"Lücke bei {sign}{minutes:g} min"
-
-
-def gap_columns(sensitivitaet_min: float = 15.0, *, rufbus: bool = False) -> tuple[str, ...]:
-    """Column names of the gap table for a given robustness shift (default ±15 min).
-
-    ``rufbus``: the region has on-demand service; :data:`RUFBUS_COLUMN` follows ``erreichbar``.
-    """
-    extra = (RUFBUS_COLUMN,) if rufbus else ()
-    return (
-        "Mitgliedskommune", "ARS", "Niveau", *_PERSON_COLUMNS[:2], *extra, *_PERSON_COLUMNS[2:4],
-        *_REASON_COLUMNS.values(), "Versorgungsquote",
-        "zusätzlich online versorgbar", OUTSIDE_COLUMN, "E2SFCA-Index (Median)", "Versorgungslücke", "Rang",
-        CANDIDATE_COLUMN, "Begründung",
-        _shift_label("−", sensitivitaet_min), _shift_label("+", sensitivitaet_min), "Flagge robust",
-    )
-
-
-GAP_COLUMNS: tuple[str, ...] = gap_columns()
-"""Columns of the gap table with the default shift of 15 minutes."""
-
-
-def _explanations(params: Parameters, kapazitaet: str, *, rufbus: bool = False) -> list[tuple[str, str]]:
-    m = params.sensitivitaet_min
-    counted = ("Sie sind in „erreichbar“ enthalten ([parameter] rufbus_erreichbar = true)."
-               if params.rufbus_erreichbar else
-               "Sie sind nicht in „erreichbar“ enthalten ([parameter] rufbus_erreichbar = false).")
-    rufbus_rows = [(RUFBUS_COLUMN, "Personen, die einen passenden Kurs nur mit Rufbus oder Anruf-Sammel-Taxi "
-                                   "(Bedarfsverkehr, nach Anmeldung) erreichen, ohne ihn aber keinen. " + counted +
-                                   " Die nötige Voranmeldung steht im Blatt Kurse.")] if rufbus else []
-    min_n = params.min_gruppe.get("landkreis", 0)
-    max_n = params.max_gruppe.get("landkreis", 0)
-    seats = "freien Plätze (freie_plaetze)" if kapazitaet == "freie_plaetze" else "Plätze insgesamt (plaetze)"
-    return [
-        ("Mitgliedskommune", "Name der Einheits- oder Samtgemeinde."),
-        ("ARS", "Amtlicher Regionalschlüssel der Mitgliedskommune."),
-        ("Niveau", "Kursniveau: Alpha (Alphabetisierung), A1, A2, B1, B2, C1."),
-        ("Bedarf", "Geschätzte Zahl der Personen, die einen Kurs auf diesem Niveau brauchen (Erwartungswert, "
-                   "auf eine Nachkommastelle gerundet; keine gezählten Personen)."),
-        ("erreichbar", "Personen, die mindestens einen passenden Kurs ohne Auto erreichen: Niveau, Kursart, "
-                       "Hin- und Rückweg innerhalb der Zeitgrenze ihrer Zielgruppe, Kurszeiten und ggf. "
-                       "Kinderbetreuung passen – unabhängig davon, ob noch Plätze frei sind."),
-        *rufbus_rows,
-        ("versorgt", f"Personen, die einen Platz bekommen: Zuordnung der {seats} an die Personen, die den Kurs "
-                     "erreichen – möglichst viele Personen, bei Gleichstand möglichst kurze Wege."),
-        ("unversorgt", "Bedarf minus versorgt."),
-        ("davon: kein Kurs erreichbar", "Unversorgte, die keinen Kurs ihres Niveaus und ihrer Kursart rechtzeitig "
-                                        "zum Kursbeginn erreichen."),
-        ("davon: kein Rückweg", "Unversorgte, die einen Kurs zwar erreichen, aber nach Kursende nicht innerhalb der "
-                                "Zeitgrenze nach Hause kommen."),
-        ("davon: Termin passt nicht", "Unversorgte, für die alle erreichbaren Kurse zu früh beginnen oder zu spät "
-                                      "enden (z. B. Berufstätige, Eltern)."),
-        ("davon: keine Kinderbetreuung", "Unversorgte Eltern, deren erreichbare Kurse keine Kinderbetreuung haben."),
-        ("davon: Kurs voll", "Unversorgte, die passende Kurse erreichen, deren Plätze aber schon vergeben sind."),
-        ("Versorgungsquote", "versorgt geteilt durch Bedarf (0 bis 1; in der XLSX als Prozent). Leer ohne Bedarf."),
-        ("zusätzlich online versorgbar", "Personen, die nur dank eines Online-Kurses versorgt sind: Sie erreichen "
-                                         "keinen passenden Präsenzkurs, ihre Zielgruppe nimmt auf diesem Niveau aber "
-                                         "Online-Kurse an. Sie sind in „versorgt“ enthalten."),
-        (OUTSIDE_COLUMN, "Personen, deren Platz in einem Kurs außerhalb des Landkreises liegt (Kurse im "
-                         "Analysegebiet um den Kreis, [region] puffer_km). Sie sind in „versorgt“ enthalten; "
-                         "ohne diese Kurse wären sie unversorgt oder anders zugeordnet."),
-        ("E2SFCA-Index (Median)", "Erweiterter Zwei-Stufen-Einzugsgebietsindex: Plätze je Person im gewichteten "
-                                  "Einzugsbereich (Gewichte nach Reisezeit, siehe Annahmen), Median über die "
-                                  "Personen der Mitgliedskommune. Höher = mehr Plätze in der Nähe. Online-Kurse "
-                                  "zählen nicht mit."),
-        ("Versorgungslücke", f"„ja“ heißt: hier kann die Planung etwas tun. Entweder erreichen mindestens "
-                             f"{min_n} unversorgte Personen denselben möglichen Kursort (Kandidatenstandort mit "
-                             "passendem Zeitfenster) – genug für einen landkreisgeförderten Kurs (Mindestgruppe) –, "
-                             f"oder die Versorgungsquote liegt unter {100 * params.ziel_quote:g} % bei einem Bedarf "
-                             f"von mindestens {_de(min_bedarf_quote(params))} Personen. „{FLAG_LITTLE}“, wenn der "
-                             f"Bedarf unter {params.mindestanzahl} Personen liegt (keine Aussage möglich und zum "
-                             "Datenschutz); sonst „nein“."),
-        ("Rang", f"Reihenfolge der Lücken (1 = die meisten Personen, die ein neuer Kurs hier versorgen könnte), nach "
-                 f"der ausgewiesenen Zahl in „{CANDIDATE_COLUMN}“, bei Gleichstand nach „unversorgt“, dann nach ARS "
-                 "und Niveau. Leer, wenn keine Lücke."),
-        (CANDIDATE_COLUMN, "Unversorgte Personen dieser Zeile, die einen möglichen neuen Kurs erreichen (bester "
-                           "Kandidatenstandort mit Zeitfenster, gleiche Regeln wie für bestehende Kurse), höchstens "
-                           f"{max_n} (Höchstgruppe eines landkreisgeförderten Kurses)."),
-        ("Begründung", "Die Lücke in einem Satz mit dem häufigsten Grund."),
-        (_shift_label("−", m), f"Versorgungslücke, wenn alle Zeitgrenzen um {m:g} Minuten kürzer wären."),
-        (_shift_label("+", m), f"Versorgungslücke, wenn alle Zeitgrenzen um {m:g} Minuten länger wären."),
-        ("Flagge robust", "„ja“, wenn die Einstufung als Lücke bei allen drei Zeitgrenzen gleich bleibt; „nein“ "
-                          "heißt: das Ergebnis hängt an der gewählten Zeitgrenze."),
-        ("Hinweis", "Alle Personenzahlen sind Erwartungswerte aus dem Bedarfsmodell (siehe Blatt Annahmen), keine "
-                    "Anmeldungen oder gezählten Personen."),
-        ("Hinweis", f"Datenschutz: Personenzahlen unter {params.mindestanzahl} werden als „< "
-                    f"{params.mindestanzahl}“ angezeigt, alle anderen auf Vielfache von {2 * params.mindestanzahl} "
-                    "gerundet; Quoten werden aus den gerundeten Zahlen berechnet. So lässt sich keine verborgene "
-                    "Zahl aus Summen oder Differenzen zurückrechnen. Gerundete Teile addieren sich daher nicht "
-                    "immer genau zur gerundeten Summe."),
-    ]
-
-
-GAP_EXPLANATIONS: tuple[tuple[str, str], ...] = tuple(_explanations(Parameters(), "freie_plaetze"))
-"""Column explanations (German) for the default parameters."""
 
 
 @dataclass
@@ -246,7 +127,8 @@ class CoverageResult:
         ``kursart``, ``niveaus``, ``kapazitaet``, ``zugeordnet``, ``auslastung``,
         ``erreichbare_personen``.
     gaps
-        The gap table (German columns, see :func:`gap_columns`).
+        The gap table (German columns, see :func:`gap_columns`; unrounded counts – what may be
+        published is :func:`coverage.outputs.tables.published_gaps`).
     e2sfca
         Index per origin × level (``herkunft_id``, ``niveau``, ``personen``, ``e2sfca``).
     robustness
@@ -291,43 +173,10 @@ class CoverageResult:
         cols = ["herkunft_id", "niveau", "gruppe", "unversorgt", "mk_ars", "gemeinde_ars"]
         return s.loc[keep, cols].reset_index(drop=True)
 
-    def published_gaps(self, *, text: bool = False) -> pd.DataFrame:
-        """The gap table with every count published by the disclosure policy (see :func:`published_gaps`)."""
-        return published_gaps(self.gaps, DisclosurePolicy(self.params.mindestanzahl), text=text)
-
-    def gap_layer(self, geometries: gpd.GeoDataFrame | None = None, *,
-                  policy: DisclosurePolicy | None = None) -> gpd.GeoDataFrame:
-        """The published gap table joined to the Mitgliedskommune polygons (long: one row per MK × level).
-
-        Suppressed counts are empty (NULL); the others rounded (``policy``, default from the parameters).
-        """
-        mk = self.mitgliedskommunen if geometries is None else geometries
-        geo = mk[["mk_ars", "geometry"]].rename(columns={"mk_ars": "ARS"})
-        geo = geo.assign(ARS=geo["ARS"].astype(str))
-        policy = policy or DisclosurePolicy(self.params.mindestanzahl)
-        out = geo.merge(published_gaps(self.gaps, policy), on="ARS", how="right")
-        return gpd.GeoDataFrame(out, geometry="geometry", crs=mk.crs)
-
-    def layers(self) -> dict[str, gpd.GeoDataFrame]:
-        """Layers for the project GeoPackage: ``luecken`` (published numbers only)."""
-        return {"luecken": self.gap_layer()}
-
 
 # --------------------------------------------------------------------------- helpers
 
 
-
-
-def _segment_table(
-    demand: pd.DataFrame, r: Reach, r_off: Reach, a: AssignmentResult
-) -> pd.DataFrame:
-    """Per-segment table from reach and assignment (see :attr:`CoverageResult.segments`)."""
-    n_s = len(demand)
-    code = pd.Categorical(np.asarray(r.reason, dtype=object), categories=list(REASONS)).codes.astype(np.int8)
-    code_off = pd.Categorical(np.asarray(r_off.reason, dtype=object), categories=list(REASONS)).codes.astype(np.int8)
-    online_flow = np.asarray(a.flow[:, r.online].sum(axis=1)).ravel() if r.online.any() else np.zeros(n_s)
-    cols = _segment_columns(r.minutes.indptr, r.minutes.data, code, code_off, a.served, a.unserved, online_flow)
-    return _segment_frame(demand, cols)
 
 
 _GRUND_LABELS: tuple[str, ...] = (*REASONS, "kurs_voll")
@@ -432,9 +281,9 @@ def _numbers_frame(sums: np.ndarray, mk: pd.DataFrame, *, outside: np.ndarray | 
     })
 
 
-def _mk_codes(mk_ars: pd.Series, mk: pd.DataFrame) -> np.ndarray:
+def _mk_codes(mk_ars: pd.Series, mk: pd.DataFrame, *, session: Session | None = None) -> np.ndarray:
     """Row of every segment's Mitgliedskommune in ``mk`` (-1 if unknown)."""
-    codes, uniques = factorize(mk_ars)
+    codes, uniques = factorize(mk_ars, session=session)
     lookup = pd.Index(mk["ARS"].astype(str)).get_indexer(pd.Index(uniques)).astype(np.int64)
     return lookup[codes] if len(codes) else np.zeros(0, np.int64)
 
@@ -443,38 +292,6 @@ def _level_codes(niveau: pd.Series) -> np.ndarray:
     codes, uniques = factorize(niveau)
     lookup = np.array([LEVELS.index(u) if u in LEVELS else -1 for u in uniques], np.int64)
     return lookup[codes] if len(codes) else np.zeros(0, np.int64)
-
-
-def _round_and_flag(num: pd.DataFrame, params: Parameters) -> pd.DataFrame:
-    """Person sums (unrounded; sums below 1e-9 are 0), the quote and the flag decided on one-decimal numbers.
-
-    The table keeps the unrounded sums: only :mod:`coverage.outputs.disclosure` turns them
-    into published numbers (a part that would print as 0,0 must not look like an
-    exact zero next to a suppressed total).
-    """
-    t = num.copy()
-    for c in _PERSON_COLUMNS:
-        if c in t.columns:
-            v = t[c].astype(float)
-            t[c] = v.where(v.abs() >= 1e-9, 0.0)
-    bedarf = t["Bedarf"].to_numpy(float).round(1)
-    versorgt = t["versorgt"].to_numpy(float).round(1)
-    quote = np.divide(versorgt, bedarf, out=np.full(len(t), np.nan), where=bedarf > 0)
-    t["Versorgungsquote"] = np.round(quote, 3)
-    min_n = float(params.min_gruppe.get("landkreis", 0))
-    max_n = float(params.max_gruppe.get("landkreis", min_n))
-    if CANDIDATE_COLUMN not in t.columns:  # no candidate reach: rule (a) without the reach condition
-        t[CANDIDATE_COLUMN] = np.minimum(t["unversorgt"].to_numpy(float), max_n)
-    cand = np.minimum(t[CANDIDATE_COLUMN].to_numpy(float), max_n)
-    t[CANDIDATE_COLUMN] = np.where(np.abs(cand) >= 1e-9, cand, 0.0)
-    enough = bedarf >= max(1.0, float(params.mindestanzahl))
-    with np.errstate(invalid="ignore"):
-        course = cand.round(1) >= min_n
-        share = (quote < params.ziel_quote - 1e-12) & (bedarf >= min_bedarf_quote(params))
-        flag = enough & (course | share)
-    t["_flag"] = flag
-    t["_wenig"] = (bedarf > 0) & ~enough
-    return t
 
 
 def _candidate_sums(row: np.ndarray, unserved: np.ndarray, cover: sp.spmatrix, n_rows: int) -> np.ndarray:
@@ -507,75 +324,6 @@ def _candidate_sums(row: np.ndarray, unserved: np.ndarray, cover: sp.spmatrix, n
     if per.nnz:
         out = np.asarray(per.max(axis=1).todense(), float).ravel()
     return np.maximum(out, 0.0)
-
-
-def _ranks(t: pd.DataFrame, flag: np.ndarray, policy: DisclosurePolicy) -> pd.Series:
-    """``Rang`` of the flagged rows by *published* numbers (1 = most persons a new course could serve).
-
-    Order: published ``durch neuen Kurs versorgbar`` descending, then published
-    ``unversorgt`` descending (a suppressed count sorts between 0 and the smallest
-    shown count), then ARS and level ascending. Unflagged rows get no rank.
-    """
-    def key(col: str) -> np.ndarray:
-        pub = policy.counts(t[col].to_numpy(float))
-        return np.where(np.isnan(pub), 0.5 * policy.min_count, pub)
-
-    level = pd.Categorical(t["Niveau"], categories=list(LEVELS)).codes
-    order = np.lexsort((level, t["ARS"].astype(str).to_numpy(), -key("unversorgt"), -key(CANDIDATE_COLUMN)))
-    order = order[flag[order]]
-    rank = np.full(len(t), pd.NA, dtype=object)
-    rank[order] = np.arange(1, len(order) + 1)
-    return pd.Series(pd.array(rank, dtype="Int64"), index=t.index)
-
-
-def _flag_text(flag: np.ndarray, little: np.ndarray) -> np.ndarray:
-    return np.where(flag, "ja", np.where(little, FLAG_LITTLE, "nein"))
-
-
-def _reason_sentence(row: Mapping[str, object], params: Parameters, policy: DisclosurePolicy, *,
-                     rufbus_vorlauf_min: float | None = None) -> str:
-    """The gap of one row in a sentence; every number in it is published by ``policy``.
-
-    With on-demand service (:data:`RUFBUS_COLUMN` in ``row``) a sentence on who
-    reaches a course only with the Rufbus follows when that count is positive.
-    """
-    text = _reason_main(row, params, policy)
-    only = float(row.get(RUFBUS_COLUMN, 0.0) or 0.0)
-    if only <= 0 or float(row["Bedarf"]) <= 0 or row["Versorgungslücke"] == FLAG_LITTLE:
-        return text
-    lead = (f", Voranmeldung bis {rufbus_vorlauf_min:g} Minuten" if rufbus_vorlauf_min is not None
-            and math.isfinite(rufbus_vorlauf_min) and rufbus_vorlauf_min > 0 else "")
-    counted = "als erreichbar gezählt" if params.rufbus_erreichbar else "nicht als erreichbar gezählt"
-    return text + f" {RUFBUS_COLUMN[0].upper()}{RUFBUS_COLUMN[1:]}: {policy.text(only)} ({counted}{lead})."
-
-
-def _reason_main(row: Mapping[str, object], params: Parameters, policy: DisclosurePolicy) -> str:
-    lv = row["Niveau"]
-    bedarf = float(row["Bedarf"])
-    if bedarf <= 0:
-        return f"Kein Bedarf auf Niveau {lv} geschätzt."
-    if row["Versorgungslücke"] == FLAG_LITTLE:
-        return f"Bedarf auf Niveau {lv} unter {policy.min_count} Personen: zu wenig Bedarf für eine Aussage."
-    unv = float(row["unversorgt"])
-    q = float(policy.share(policy.counts(np.array([float(row["versorgt"])])),
-                           policy.counts(np.array([bedarf])))[0])
-    quote = f"Versorgungsquote {_de(100 * q)} %" if math.isfinite(q) else "Versorgungsquote nicht ausgewiesen"
-    ziel = f"{100 * params.ziel_quote:g} %"
-    min_n = params.min_gruppe.get("landkreis", 0)
-    cand = float(row.get(CANDIDATE_COLUMN, 0.0) or 0.0)
-    if row["Versorgungslücke"] == "ja":
-        counts = {k: float(row[_REASON_COLUMNS[k]]) for k in GAP_REASONS}
-        main = max(GAP_REASONS, key=lambda k: counts[k])
-        text = f"Rang {row['Rang']}: {policy.persons(unv)} auf Niveau {lv} unversorgt"
-        if counts[main] > 0:
-            text += f", vor allem: {REASON_LABELS[main]} ({policy.text(counts[main])})"
-        text += (f"; ein neuer Kurs könnte {policy.persons(cand)} versorgen" if cand > 0
-                 else "; kein möglicher Kursort für einen neuen Kurs erreichbar")
-        return text + f"; {quote} (Ziel {ziel})."
-    if unv > 0:
-        return (f"{quote}, Ziel {ziel}; {policy.persons(unv)} unversorgt, davon erreichen {policy.text(cand)} "
-                f"einen möglichen Kursort – weniger als die Mindestgruppe von {min_n}.")
-    return f"Bedarf von {policy.persons(bedarf)} auf Niveau {lv} ist gedeckt."
 
 
 def _e2sfca_median(e2: pd.DataFrame, seg: pd.DataFrame, mk: pd.DataFrame) -> pd.DataFrame:
@@ -634,32 +382,6 @@ def gap_table(
     shifted = [None if sh is None else _numbers(sh, mk) for sh in (shifted_segments or (None, None))]
     med = _e2sfca_median(e2sfca, segments, mk) if e2sfca is not None else None
     return _gap_table(_numbers(segments, mk), mk, params=params, shifted=shifted, e2sfca_median=med)
-
-
-def _gap_table(num: pd.DataFrame, mk: pd.DataFrame, *, params: Parameters, shifted: Sequence[pd.DataFrame | None],
-               e2sfca_median: pd.DataFrame | None, rufbus_vorlauf_min: float | None = None) -> pd.DataFrame:
-    """The gap table from the sums per MK × level (analysis and the two shifted runs)."""
-    t = _round_and_flag(num, params)
-    t = mk.merge(t, on="ARS", how="right")
-    little = t["_wenig"].to_numpy(bool)
-    t["Versorgungslücke"] = _flag_text(t["_flag"].to_numpy(bool), little)
-    policy = DisclosurePolicy(params.mindestanzahl)
-    t["Rang"] = _ranks(t, t["_flag"].to_numpy(bool), policy)
-    flags = [t["_flag"].to_numpy(bool)]
-    m = params.sensitivitaet_min
-    for sign, sh in zip(("−", "+"), shifted, strict=True):
-        f = t["_flag"].to_numpy(bool) if sh is None else _round_and_flag(sh, params)["_flag"].to_numpy(bool)
-        flags.append(f)
-        t[_shift_label(sign, m)] = _flag_text(f, little)
-    robust = (flags[0] == flags[1]) & (flags[0] == flags[2])
-    t["Flagge robust"] = np.where(robust, "ja", "nein")
-    if e2sfca_median is not None:
-        t = t.merge(e2sfca_median, on=["ARS", "Niveau"], how="left")
-    else:
-        t["E2SFCA-Index (Median)"] = np.nan
-    t["Begründung"] = [_reason_sentence(row, params, policy, rufbus_vorlauf_min=rufbus_vorlauf_min)
-                       for row in t.to_dict("records")]
-    return t[list(gap_columns(m, rufbus=RUFBUS_COLUMN in t.columns))].reset_index(drop=True)
 
 
 def _course_table(courses: pd.DataFrame, r: Reach, a: AssignmentResult, seg: pd.DataFrame,
@@ -730,14 +452,14 @@ def _reach_objects(g: dict, prep, n_c: int) -> tuple[Reach, Reach]:
 
 
 def _problem(demand: pd.DataFrame, courses: pd.DataFrame, travel: CourseTravelTimes, params: Parameters,
-             cap: np.ndarray, mk: pd.DataFrame | None = None) -> _blocks.Problem:
+             cap: np.ndarray, mk: pd.DataFrame | None = None, *, session: Session | None = None) -> _blocks.Problem:
     """Check the inputs and turn them into the arrays of :class:`coverage.analysis._blocks.Problem`."""
     if "allgemein" not in params.gruppen:
         raise InputDataError("Zielgruppe 'allgemein' hat keine Regeln (nötig für den E2SFCA-Index).")
     persons = pd.to_numeric(demand["personen"], errors="coerce").to_numpy(float)
     if not np.all(np.isfinite(persons)) or (persons < 0).any():
         raise InputDataError("Bedarf je Segment muss eine endliche Zahl ≥ 0 sein.", column="personen")
-    prep = _prepare(demand, courses, travel, params)
+    prep = _prepare(demand, courses, travel, params, session=session)
     m = params.sensitivitaet_min
     names = prep.group_names
     limits = np.vstack([_group_limits(params, names), _group_limits(params.shifted(-m), names),
@@ -747,7 +469,7 @@ def _problem(demand: pd.DataFrame, courses: pd.DataFrame, travel: CourseTravelTi
     e2_modes = np.array([mo in e2_allowed for mo in modes], bool)
     if mk is None:
         mk = pd.DataFrame({"ARS": pd.unique(demand["mk_ars"].astype(str))})
-    seg_mk = _mk_codes(demand["mk_ars"], mk)
+    seg_mk = _mk_codes(demand["mk_ars"], mk, session=session)
     n_o = travel.hin.shape[1]
     return _blocks.Problem(prep=prep, persons=persons, capacity=np.asarray(cap, float), limits=limits,
                            hin=travel.hin, rueck=travel.rueck, modes=modes, e2sfca_modes=e2_modes,
@@ -801,6 +523,7 @@ def assess(
     kapazitaet: Literal["freie_plaetze", "plaetze"] | None = None,
     cache: Cache | None = None,
     candidate_cover: Sequence[sp.spmatrix] | None = None,
+    session: Session | None = None,
     rufbus_vorlauf_min: float | None = None,
 ) -> CoverageResult:
     """Assess the provision of the existing courses.
@@ -826,8 +549,7 @@ def assess(
         (reach, assignments at the three thresholds, E2SFCA; kind
         ``versorgung_block``). Keys are fingerprints of all inputs of a block, so
         after one course was added, removed or changed only the blocks of its
-        levels are computed again. Results of this process are also reused
-        without a cache (same keys, kept in memory).
+        levels are computed again. None: nothing is stored on disk.
     candidate_cover
         Three boolean matrices ``(len(demand), n_candidates)``: which demand
         segment may attend which candidate course (site × level × schedule of the
@@ -837,11 +559,17 @@ def assess(
         rerun after new course registrations reads them). Used for rule (a) of the
         gap flag and the ``Rang``; without them both use the unserved persons (see
         the module docstring).
+    session
+        In-process memory of the caller (a watch loop, a notebook): block results,
+        their per-course pieces and the codes of the demand's text columns are kept
+        there and reused by the next call with the same keys. None: nothing is kept
+        in memory.
     rufbus_vorlauf_min
         Longest booking lead time of the region's on-demand service
         (:attr:`coverage.traveltime.engine.Networks.vorlauf_max_min`); stated in
         the Begründung and the course sheet. With a ``rufbus`` mode in ``travel``
-        the gap table gets :data:`RUFBUS_COLUMN`.
+        the gap table gets :data:`RUFBUS_COLUMN` (persons reaching a course only
+        with on-demand service, :func:`coverage.analysis.reach.rufbus_only`).
 
     Returns
     -------
@@ -861,8 +589,8 @@ def assess(
     courses = courses.reset_index(drop=True)
     cap = course_capacity(courses, kapazitaet=kapazitaet)
     mk = _mk_frame(mitgliedskommunen)
-    problem = _problem(demand, courses, travel, params, cap, mk)
-    blocks = _blocks.compute_blocks(problem, cache=cache)
+    problem = _problem(demand, courses, travel, params, cap, mk, session=session)
+    blocks = _blocks.compute_blocks(problem, cache=cache, session=session)
     n_s, n_c, n_o = len(demand), len(courses), travel.hin.shape[1]
     g = _blocks.assemble(blocks, n_s, n_c, len(LEVELS), n_o)
     r, r_off = _reach_objects(g, problem.prep, n_c)
@@ -948,122 +676,3 @@ def assess(
         kapazitaet=kapazitaet,
         notes=notes if candidate_cover is not None else [*notes, notes_fallback],
     )
-
-
-
-# --------------------------------------------------------------------------- export
-
-
-def published_gaps(gaps: pd.DataFrame, policy: DisclosurePolicy, *, text: bool = False) -> pd.DataFrame:
-    """The gap table as it may be published (see :mod:`coverage.outputs.disclosure`).
-
-    Every person column is published by ``policy`` (NaN, or ``"< 5"`` with
-    ``text=True``, for suppressed counts; others rounded); ``Versorgungsquote`` is
-    recomputed from the published ``versorgt`` and ``Bedarf``. All other columns
-    (flags, Begründung, E2SFCA) are unchanged; the Begründung is already written
-    with published numbers.
-    """
-    cols = [c for c in _PERSON_COLUMNS if c in gaps.columns]
-    num = policy.frame(gaps, cols, text=False)
-    out = policy.frame(gaps, cols, text=True) if text else num
-    if "Versorgungsquote" in out.columns:
-        out["Versorgungsquote"] = np.round(policy.share(num["versorgt"], num["Bedarf"]), 3)
-    return out
-
-
-def _course_sheet(result: CoverageResult, policy: DisclosurePolicy) -> pd.DataFrame:
-    c = result.courses
-    load = policy.counts(c["zugeordnet"].to_numpy(float))
-    cap = c["kapazitaet"].to_numpy(float)
-    return pd.DataFrame({
-        "Kurs-ID": c["kurs_id"],
-        "Kursname": c["kursname"],
-        "Träger": c["traeger"],
-        "Kursort": c["kursort"],
-        "Kursart": c["kursart"].map(lambda k: COURSE_TYPE_LABELS.get(k, k)),
-        "Niveaus": c["niveaus"],
-        "verfügbare Plätze": cap,
-        "zugeordnete Personen": c["zugeordnet"],
-        "Auslastung": np.round(policy.share(load, cap), 3),
-        "Personen, die den Kurs erreichen": c["erreichbare_personen"],
-        "Lage": np.where(c["im_kreis"].astype(bool), "im Landkreis", "außerhalb des Kreises")
-        if "im_kreis" in c.columns else "im Landkreis",
-        **({RUFBUS_LEAD_COLUMN: c["rufbus_voranmeldung_min"]} if "rufbus_voranmeldung_min" in c.columns else {}),
-    }).pipe(policy.frame, ["zugeordnete Personen", "Personen, die den Kurs erreichen"], text=True)
-
-
-def _write_gpkg(target: Path, layer: gpd.GeoDataFrame, name: str) -> None:
-    """Write one GeoPackage layer to a temporary ``.gpkg`` next to ``target``, then rename it."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".gpkg", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        tmp_path.unlink()
-        layer.to_file(tmp_path, driver="GPKG", layer=name)
-        os.chmod(tmp_path, default_file_mode())
-        os.replace(tmp_path, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp_path.unlink()
-        raise
-
-
-def write_gap_tables(
-    result: CoverageResult,
-    *,
-    directory: str | Path,
-    crs_geometries: gpd.GeoDataFrame | None = None,
-    mindestanzahl: int | None = None,
-) -> list[Path]:
-    """Write ``luecken.csv``, ``luecken.xlsx`` and ``luecken.gpkg`` atomically.
-
-    Parameters
-    ----------
-    result
-        Result of :func:`assess`.
-    directory
-        Output folder (created if needed).
-    crs_geometries
-        Mitgliedskommune polygons (``mk_ars``, geometry); default: those of ``result``.
-    mindestanzahl
-        Person numbers ``0 < x < mindestanzahl`` are written as ``< mindestanzahl``
-        (privacy; default ``result.params.mindestanzahl``, 0 switches it off). In
-        the GeoPackage they are left empty (NULL).
-
-    Returns
-    -------
-    list of Path
-        The files written.
-
-    Notes
-    -----
-    ``luecken.xlsx`` has the sheets ``Lücken``, ``Kurse`` (load of every course),
-    ``Robustheit`` (flags that change with the threshold), ``Erläuterung`` (every
-    column explained) and ``Annahmen``. ``luecken.gpkg`` has one *long* layer
-    ``luecken``: one feature per Mitgliedskommune × level with the polygon of the
-    Mitgliedskommune repeated (filter by ``Niveau`` in QGIS).
-    """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    policy = DisclosurePolicy(result.params.mindestanzahl if mindestanzahl is None else int(mindestanzahl))
-    table = published_gaps(result.gaps, policy, text=True)
-    courses = _course_sheet(result, policy)
-    explain = pd.DataFrame(_explanations(result.params, result.kapazitaet, rufbus=RUFBUS_COLUMN in result.gaps.columns),
-                           columns=["Spalte", "Bedeutung"])
-    csv_path = directory / "luecken.csv"
-    xlsx_path = directory / "luecken.xlsx"
-    gpkg_path = directory / "luecken.gpkg"
-    write_csv(csv_path, table)
-    robust = result.robustness if len(result.robustness) else pd.DataFrame(
-        {"Hinweis": [f"Keine Einstufung ändert sich bei ±{result.params.sensitivitaet_min:g} min."]}
-    )
-    write_xlsx(
-        xlsx_path,
-        {"Lücken": table, "Kurse": courses, "Robustheit": robust, "Erläuterung": explain,
-         "Annahmen": result.assumptions},
-        percent_columns={"Lücken": ["Versorgungsquote"], "Kurse": ["Auslastung"]},
-    )
-    layer = result.gap_layer(crs_geometries, policy=policy)
-    _write_gpkg(gpkg_path, layer, "luecken")
-    logger.info("Lückentabellen geschrieben: %s", ", ".join(p.name for p in (csv_path, xlsx_path, gpkg_path)))
-    return [csv_path, xlsx_path, gpkg_path]

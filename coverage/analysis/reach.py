@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -45,6 +46,9 @@ from coverage.errors import InputDataError
 from coverage.inputs.config import GroupRule, Parameters
 from coverage.inputs.schema import COURSE_TYPES, GROUPS, LEVELS, RUFBUS_MODE
 from coverage.traveltime import CourseTravelTimes
+
+if TYPE_CHECKING:
+    from coverage.cache.session import Session
 
 __all__ = ["REASONS", "REASON_LABELS", "Reach", "allowed_modes", "course_arrays", "reach", "rufbus_only"]
 
@@ -336,9 +340,9 @@ def _course_columns(course_ids: np.ndarray, travel: CourseTravelTimes) -> np.nda
     return np.array([index[c] for c in course_ids], np.int64)
 
 
-def _codes(values: pd.Series | np.ndarray, categories: np.ndarray) -> np.ndarray:
+def _codes(values: pd.Series | np.ndarray, categories: np.ndarray, *, session: Session | None = None) -> np.ndarray:
     """Position of each value (as str) in ``categories`` (-1 if absent), vectorised via pandas."""
-    codes, uniques = factorize(pd.Series(values) if not isinstance(values, pd.Series) else values)
+    codes, uniques = factorize(pd.Series(values) if not isinstance(values, pd.Series) else values, session=session)
     cats = pd.Index(pd.unique(np.asarray(categories).astype(str)))
     lookup = cats.get_indexer(pd.Index(uniques)).astype(np.int64)
     return lookup[codes] if len(codes) else np.zeros(0, np.int64)
@@ -358,24 +362,29 @@ class _Prepared:
     accept: np.ndarray
 
 
-def _prepare(demand: pd.DataFrame, courses: pd.DataFrame, travel: CourseTravelTimes, params: Parameters) -> _Prepared:
-    """Check the inputs of :func:`reach` and turn them into integer codes and attribute arrays."""
+def _prepare(demand: pd.DataFrame, courses: pd.DataFrame, travel: CourseTravelTimes, params: Parameters, *,
+             session: Session | None = None) -> _Prepared:
+    """Check the inputs of :func:`reach` and turn them into integer codes and attribute arrays.
+
+    ``session`` keeps the codes of the demand's text columns for the next call (see
+    :func:`coverage.cache._codes.factorize`).
+    """
     for c in ("herkunft_id", "niveau", "gruppe"):
         if c not in demand.columns:
             raise InputDataError(f"Bedarfssegmente: es fehlt die Spalte '{c}'.")
     ca = course_arrays(courses)
-    seg_origin = _codes(demand["herkunft_id"], np.asarray(travel.origin_ids))
+    seg_origin = _codes(demand["herkunft_id"], np.asarray(travel.origin_ids), session=session)
     if (seg_origin < 0).any():
         i = int(np.nonzero(seg_origin < 0)[0][0])
         raise InputDataError("Herkunftsort ohne Reisezeiten.", column="herkunft_id", row=i + 1,
                              value=str(demand["herkunft_id"].iloc[i]))
-    seg_level = _codes(demand["niveau"], np.asarray(LEVELS))
+    seg_level = _codes(demand["niveau"], np.asarray(LEVELS), session=session)
     if (seg_level < 0).any():
         i = int(np.nonzero(seg_level < 0)[0][0])
         raise InputDataError(f"Unbekanntes Niveau; erlaubt: {', '.join(LEVELS)}.", column="niveau", row=i + 1,
                              value=str(demand["niveau"].iloc[i]))
     names = [g for g in GROUPS if g in params.gruppen] + sorted(g for g in params.gruppen if g not in GROUPS)
-    seg_group = _codes(demand["gruppe"], np.asarray(names, dtype=object))
+    seg_group = _codes(demand["gruppe"], np.asarray(names, dtype=object), session=session)
     if (seg_group < 0).any():
         i = int(np.nonzero(seg_group < 0)[0][0])
         raise InputDataError(f"Zielgruppe ohne Regeln; bekannt: {', '.join(names)}.", column="gruppe", row=i + 1,
@@ -399,6 +408,7 @@ def reach(
     *,
     params: Parameters,
     include_online: bool = True,
+    session: Session | None = None,
 ) -> Reach:
     """Which segment may attend which course, with travel minutes and reasons.
 
@@ -417,6 +427,9 @@ def reach(
     include_online
         If False, online courses are not allowed (to show what online courses
         change).
+    session
+        In-process memory of the caller (codes of the demand's text columns); None:
+        nothing is kept.
 
     Returns
     -------
@@ -428,7 +441,7 @@ def reach(
     InputDataError
         For unknown ids, levels, groups or course types.
     """
-    prep = _prepare(demand, courses, travel, params)
+    prep = _prepare(demand, courses, travel, params, session=session)
     ca, ga = prep.courses, prep.groups
     limit = ga["max_minutes"]
     cand = _rc.candidates(

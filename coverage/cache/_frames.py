@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+
+from coverage.cache import _codes
+
+if TYPE_CHECKING:
+    from coverage.cache.session import Session
 
 __all__ = ["decode_frame", "encode_frame", "library_versions", "same_frame"]
 
@@ -94,8 +100,12 @@ def encode_frame(df: pd.DataFrame, prefix: str, *, check: bool = True) -> dict[s
     return out if same_frame(df, back) else None
 
 
-def decode_frame(arrays: Mapping[str, np.ndarray], prefix: str) -> pd.DataFrame:
-    """The table stored by :func:`encode_frame`."""
+def decode_frame(arrays: Mapping[str, np.ndarray], prefix: str, *, session: Session | None = None) -> pd.DataFrame:
+    """The table stored by :func:`encode_frame`.
+
+    With a ``session``, the stored codes of long text columns are kept there as their
+    factorisation (:func:`coverage.cache._codes.remember`).
+    """
     names = arrays[f"{prefix}spalten"].tolist()
     kinds = arrays[f"{prefix}arten"].tolist()
     types = arrays[f"{prefix}typen"].tolist()
@@ -128,23 +138,22 @@ def decode_frame(arrays: Mapping[str, np.ndarray], prefix: str) -> pd.DataFrame:
         out = gpd.GeoDataFrame(data, geometry=geo_name, crs=crs or None)
     else:
         out = pd.DataFrame(data, index=pd.RangeIndex(n))
-    _remember_codes(out, arrays, prefix, names, kinds)
+    if session is not None:
+        _remember_codes(out, arrays, prefix, names, kinds, session)
     return out
 
 
 def _remember_codes(df: pd.DataFrame, arrays: Mapping[str, np.ndarray], prefix: str, names: list[str],
-                    kinds: list[str]) -> None:
-    """Hand the stored codes of long text columns to :mod:`coverage.cache._codes` (they are its factorisation).
+                    kinds: list[str], session: Session) -> None:
+    """Keep the stored codes of long text columns in ``session`` (they are their factorisation).
 
     :func:`encode_frame` numbers the values in order of first appearance, as
     :func:`pandas.factorize` does; columns with missing values are left out.
     """
-    from coverage.cache import _codes
-
     for i, (name, kind) in enumerate(zip(names, kinds, strict=True)):
         codes = arrays[f"{prefix}{i}"]
         if kind == "text" and len(codes) >= _REMEMBER_MIN and (len(codes) == 0 or int(codes.min()) >= 0):
-            _codes.remember(df[name], codes, arrays[f"{prefix}{i}w"])
+            _codes.remember(df[name], codes, arrays[f"{prefix}{i}w"], session=session)
 
 
 def same_frame(a: pd.DataFrame, b: pd.DataFrame) -> bool:

@@ -15,7 +15,7 @@ how many entries of each to keep without its creator naming other modules' kinds
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Generic, Protocol, TypeVar
@@ -30,6 +30,7 @@ __all__ = [
     "ArrayCodec",
     "CacheKind",
     "Codec",
+    "DeclaredLimits",
     "FunctionCodec",
     "keep_limits",
     "lookup",
@@ -132,12 +133,35 @@ class CacheKind(Generic[T]):
         return fingerprint(self.name, *parts, code=self.modules)
 
 
-def keep_limits(extra: Mapping[str, int] | None = None) -> dict[str, int]:
-    """Entries to keep per declared kind (``extra`` raises single limits, e.g. per course count)."""
-    out = {name: kind.keep for name, kind in DECLARED.items()}
-    for name, n in (extra or {}).items():
-        out[name] = max(out.get(name, 0), int(n))
-    return out
+class DeclaredLimits(Mapping[str, int]):
+    """Entries to keep per kind, read from :data:`DECLARED` when asked (kinds imported later count too)."""
+
+    def __init__(self, extra: Mapping[str, int] | None = None) -> None:
+        self._extra = {name: int(n) for name, n in (extra or {}).items()}
+
+    def _all(self) -> dict[str, int]:
+        out = {name: kind.keep for name, kind in DECLARED.items()}
+        for name, n in self._extra.items():
+            out[name] = max(out.get(name, 0), n)
+        return out
+
+    def __getitem__(self, name: str) -> int:
+        return self._all()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+def keep_limits(extra: Mapping[str, int] | None = None) -> DeclaredLimits:
+    """Entries to keep per declared kind (``extra`` raises single limits, e.g. per course count).
+
+    The mapping is live: a kind declared after this call (its module imported later) is
+    included when :meth:`~coverage.cache.store.Cache.prune` asks.
+    """
+    return DeclaredLimits(extra)
 
 
 def lookup(cache: Cache, kind: CacheKind[T], key: str, *, codec: Codec[T] | None = None) -> T | None:

@@ -554,7 +554,7 @@ class Cache:
         max_bytes: int | None = None,
     ) -> None:
         self.directory = Path(directory)
-        self.keep = dict(keep or {})
+        self.keep: Mapping[str, int] = keep if keep is not None else {}
         self.default_keep = int(default_keep)
         self.max_bytes = max_bytes
         self.hits = 0

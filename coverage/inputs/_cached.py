@@ -1,13 +1,15 @@
 """Parsed input tables in the disk cache: the codec :data:`FRAMES` and :func:`cached_frames`.
 
 The kinds themselves are declared next to the loaders that compute them
-(:mod:`coverage.inputs.load`: ``grenzen``, ``einwohner``, ``standorte``).
+(:mod:`coverage.inputs.load`: ``grenzen``, ``einwohner``, ``standorte``;
+:mod:`coverage.analysis.demand`: ``bedarf``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,6 +19,7 @@ from coverage.cache._frames import decode_frame, encode_frame, library_versions
 from coverage.cache.kinds import CacheKind, FunctionCodec, memoize
 
 if TYPE_CHECKING:
+    from coverage.cache.session import Session
     from coverage.cache.store import Cache
 
 __all__ = ["FRAMES", "cached_frames"]
@@ -36,13 +39,13 @@ def _encode_frames(frames: Mapping[str, pd.DataFrame]) -> dict[str, np.ndarray] 
     return arrays
 
 
-def _decode_frames(hit: object) -> dict[str, pd.DataFrame] | None:
+def _decode_frames(hit: object, *, session: Session | None = None) -> dict[str, pd.DataFrame] | None:
     """The tables of a cache entry, or None if the entry cannot be decoded."""
     if not isinstance(hit, dict):
         return None
     try:
         names = [str(n) for n in hit["tabellen"].tolist()]
-        return {name: decode_frame(hit, f"{name}.") for name in names}
+        return {name: decode_frame(hit, f"{name}.", session=session) for name in names}
     except Exception as exc:  # any failure of a cache entry means: compute again
         logger.info("Tabellen-Eintrag unbrauchbar (%s)", exc)
         return None
@@ -54,11 +57,11 @@ FRAMES: FunctionCodec[dict[str, pd.DataFrame]] = FunctionCodec(_encode_frames, _
 
 def cached_frames(
     cache: Cache,
-    kind: CacheKind[dict[str, pd.DataFrame]] | str,
+    kind: CacheKind[dict[str, pd.DataFrame]],
     parts: Sequence[object],
     compute: Callable[[], Mapping[str, pd.DataFrame]],
     *,
-    code: Sequence[str] = (),
+    session: Session | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Tables from ``cache`` if present, else ``compute()`` them and store them.
 
@@ -74,15 +77,14 @@ def cached_frames(
     cache
         The disk cache.
     kind
-        The declared kind (codec :data:`FRAMES`). A plain folder name is still accepted
-        for callers that have not declared their kind yet; then ``code`` names the
-        modules whose source enters the key.
+        The declared kind (codec :data:`FRAMES`).
     parts
         Everything the tables depend on.
     compute
         Computes the tables (name → DataFrame or GeoDataFrame) on a miss.
-    code
-        Module names, only with a plain folder name as ``kind``.
+    session
+        Keeps the codes of long text columns of tables read from the cache (see
+        :func:`coverage.cache._frames.decode_frame`); None: nothing is kept in memory.
 
     Returns
     -------
@@ -95,37 +97,8 @@ def cached_frames(
         computed.append(True)
         return dict(compute())
 
-    if isinstance(kind, CacheKind):
-        frames = memoize(cache, kind, kind.key(*parts, library_versions()), run)
-        name = kind.name
-    else:
-        frames = _undeclared(cache, kind, parts, run, code=code)
-        name = kind
+    codec = None if session is None else FunctionCodec(_encode_frames, partial(_decode_frames, session=session))
+    frames = memoize(cache, kind, kind.key(*parts, library_versions()), run, codec=codec)
     if not computed:
-        logger.info("%s: aus dem Zwischenspeicher (Dateien und Einstellungen unverändert)", name)
-    return frames
-
-
-def _undeclared(
-    cache: Cache,
-    kind: str,
-    parts: Sequence[object],
-    compute: Callable[[], dict[str, pd.DataFrame]],
-    *,
-    code: Sequence[str],
-) -> dict[str, pd.DataFrame]:
-    """:func:`cached_frames` for a kind given by its folder name (not declared, so not in ``keep_limits``)."""
-    from coverage.cache.store import fingerprint
-
-    key = fingerprint(*parts, library_versions(), code=code)
-    hit = cache.get(kind, key)
-    if hit is not None:
-        frames = _decode_frames(hit)
-        if frames is not None:
-            return frames
-        logger.warning("Cache-Eintrag %s/%s unbrauchbar; wird neu berechnet", kind, key)
-    frames = compute()
-    arrays = _encode_frames(frames)
-    if arrays is not None:
-        cache.put(kind, key, arrays)
+        logger.info("%s: aus dem Zwischenspeicher (Dateien und Einstellungen unverändert)", kind.name)
     return frames

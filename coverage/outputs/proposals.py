@@ -2,7 +2,7 @@
 
 Built once from a :class:`coverage.placement.PlacementResult` (numbers only) by
 :func:`proposal_tables`; every published count goes through
-:class:`~coverage.outputs.disclosure.DisclosurePolicy` (rounded, small counts suppressed).
+:class:`~coverage.analysis.disclosure.DisclosurePolicy` (rounded, small counts suppressed).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from coverage._io import atomic_path, write_csv, write_xlsx
+from coverage.analysis.disclosure import DisclosurePolicy
 from coverage.inputs.config import Parameters
 from coverage.inputs.schema import GROUP_LABELS, SLOT_LABELS, WEEKDAYS
-from coverage.outputs.disclosure import DisclosurePolicy
 from coverage.placement import PlacementResult, PlacementSolution
 
 __all__ = ["PROPOSAL_COLUMNS", "ProposalTables", "proposal_tables", "published_curve", "write_proposals"]
@@ -194,7 +194,7 @@ def _proposal_table(result: PlacementResult, *, params: Parameters, names: Mappi
             "Mitgliedskommune": names.get(str(course["mk_ars"]), str(course["mk_ars"])),
             "Niveau": course["niveau"],
             "Zeitfenster": _slot_text(course["slot"], params),
-            # published counts only (coverage.outputs.disclosure): rounded, small ones suppressed
+            # published counts only (coverage.analysis.disclosure): rounded, small ones suppressed
             "erwartete Teilnehmende": _published(policy, part),
             "Teilnehmende nach Mitgliedskommune": "; ".join(
                 f"{names.get(a, a) or 'außerhalb des Kreises'} {policy.text(v)}" for a, v in by_mk.items() if v >= 0.05

@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 
 from coverage._io import write_text
-from coverage.analysis.gaps import published_gaps
+from coverage.analysis.disclosure import DisclosurePolicy
 from coverage.inputs.config import Config
 from coverage.inputs.schema import LEVELS
-from coverage.outputs.disclosure import DisclosurePolicy
+from coverage.outputs.tables import published_gaps
 from coverage.outputs.text import (
     MISSING,
     fmt_count,

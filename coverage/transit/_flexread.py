@@ -13,13 +13,13 @@ import datetime as dt
 import io
 import json
 import re
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from coverage.errors import GTFSError
+from coverage.transit._gtfsfiles import _Source, utf8_text
 
 __all__ = [
     "FlexFiles",
@@ -53,7 +53,7 @@ class Row:
         return self.values.get(column, "") or ""
 
 
-class FlexFiles:
+class FlexFiles(_Source):
     """The files of a flex feed in a ``.zip`` archive or a directory.
 
     Parameters
@@ -64,55 +64,14 @@ class FlexFiles:
     """
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self._zip: zipfile.ZipFile | None = None
-        self._names: dict[str, str] = {}
-        if path.is_dir():
-            self._names = {p.name: str(p) for p in path.iterdir() if p.is_file()}
-        elif path.is_file():
-            try:
-                self._zip = zipfile.ZipFile(path)
-            except zipfile.BadZipFile as exc:
-                raise GTFSError(
-                    "Die Datei ist kein gültiges ZIP-Archiv; erwartet wird ein GTFS-Flex-Feed als .zip oder "
-                    "Verzeichnis.",
-                    file=str(path),
-                ) from exc
-            names = [n for n in self._zip.namelist() if not n.endswith("/")]
-            prefix = ""
-            if "trips.txt" not in names:
-                nested = sorted((n for n in names if n.endswith("/trips.txt")), key=len)
-                if nested:
-                    prefix = nested[0][: -len("trips.txt")]
-            for n in names:
-                if n.startswith(prefix) and "/" not in n[len(prefix) :]:
-                    self._names[n[len(prefix) :]] = n
-        else:
-            raise GTFSError(
-                "Der GTFS-Flex-Feed wurde nicht gefunden; erwartet wird eine .zip-Datei oder ein Verzeichnis.",
-                file=str(path),
-            )
+        super().__init__(path, marker="trips.txt", what="GTFS-Flex-Feed")
 
     def __enter__(self) -> FlexFiles:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        if self._zip is not None:
-            self._zip.close()
-
-    def has(self, name: str) -> bool:
-        """True if the feed contains file ``name``."""
-        return name in self._names
-
     def text(self, name: str) -> str:
         """Content of ``name`` decoded as UTF-8 (a BOM is dropped)."""
-        raw = self._zip.read(self._names[name]) if self._zip is not None else Path(self._names[name]).read_bytes()
-        try:
-            return raw.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise GTFSError(
-                f"Die Datei ist nicht UTF-8-kodiert (Byte {exc.start}); GTFS verlangt UTF-8.", file=name
-            ) from exc
+        return utf8_text(self.raw(name), name)
 
     def rows(self, name: str, *, required: tuple[str, ...] = ()) -> list[Row]:
         """Rows of CSV file ``name``; the columns in ``required`` must exist.

@@ -34,9 +34,20 @@ def utf8_text(raw: bytes, name: str) -> str:
 
 
 class _Source:
-    """Files of a feed in a zip archive or a directory."""
+    """Files of a feed in a zip archive or a directory.
 
-    def __init__(self, path: Path) -> None:
+    Parameters
+    ----------
+    path
+        Zip file or directory. A zip whose files sit in one enclosing folder is read
+        from that folder (found by ``marker``, a file every such feed has).
+    marker
+        File that locates an enclosing folder in a zip.
+    what
+        The kind of feed, for error messages ("GTFS-Feed", "GTFS-Flex-Feed").
+    """
+
+    def __init__(self, path: Path, *, marker: str = "stops.txt", what: str = "GTFS-Feed") -> None:
         self.path = path
         self._zip: zipfile.ZipFile | None = None
         self._names: dict[str, str] = {}
@@ -49,28 +60,38 @@ class _Source:
                 self._zip = zipfile.ZipFile(path)
             except zipfile.BadZipFile as exc:
                 raise GTFSError(
-                    "Die Datei ist kein gültiges ZIP-Archiv; erwartet wird ein GTFS-Feed als .zip oder Verzeichnis.",
+                    f"Die Datei ist kein gültiges ZIP-Archiv; erwartet wird ein {what} als .zip oder Verzeichnis.",
                     file=str(path),
                 ) from exc
             names = [n for n in self._zip.namelist() if not n.endswith("/")]
             # Feeds are sometimes zipped with an enclosing folder.
             prefix = ""
-            if "stops.txt" not in names:
-                nested = sorted((n for n in names if n.endswith("/stops.txt")), key=len)
+            if marker not in names:
+                nested = sorted((n for n in names if n.endswith("/" + marker)), key=len)
                 if nested:
-                    prefix = nested[0][: -len("stops.txt")]
+                    prefix = nested[0][: -len(marker)]
             for n in names:
                 if n.startswith(prefix) and "/" not in n[len(prefix) :]:
                     self._names[n[len(prefix) :]] = n
         else:
             raise GTFSError(
-                "Der GTFS-Feed wurde nicht gefunden; erwartet wird eine .zip-Datei oder ein Verzeichnis.",
+                f"Der {what} wurde nicht gefunden; erwartet wird eine .zip-Datei oder ein Verzeichnis.",
                 file=str(path),
             )
+
+    def __enter__(self) -> _Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         if self._zip is not None:
             self._zip.close()
+
+    def raw(self, name: str) -> bytes:
+        """The bytes of file ``name`` (decompressed for a zip member)."""
+        return self._zip.read(self._names[name]) if self._zip is not None else Path(self._names[name]).read_bytes()
 
     def has(self, name: str) -> bool:
         return name in self._names
@@ -88,8 +109,7 @@ class _Source:
         return Path(self._names[name]).stat().st_size
 
     def read(self, name: str) -> pd.DataFrame:
-        raw = self._zip.read(self._names[name]) if self._zip is not None else Path(self._names[name]).read_bytes()
-        text = utf8_text(raw, name)
+        text = utf8_text(self.raw(name), name)
         if not text.strip():
             return pd.DataFrame()
         try:

@@ -36,10 +36,10 @@ import geopandas as gpd
 import pandas as pd
 import scipy.sparse as sp
 
+from coverage.analysis.disclosure import DisclosurePolicy
 from coverage.cache.session import Session
 from coverage.inputs.config import Config, Parameters
 from coverage.inputs.load import Inputs, load_inputs
-from coverage.outputs.disclosure import DisclosurePolicy
 from coverage.traveltime import CourseTravelTimes
 from coverage.workflow._gpkg import STATIC_LAYERS, staging_gdal_options, write_layers
 from coverage.workflow._outputs import OutputLock, Staging, recover
@@ -279,10 +279,10 @@ def run(
         candidates = _candidate_travel(inputs, nets, params, cache) if proposals else None
 
         clock.start(3, done="reisezeiten")
-        demand = _demand(inputs.residents, params, cache)
+        demand = _demand(inputs.residents, params, cache, session=session)
 
         clock.start(4, done="bedarf")
-        cov = _coverage(demand, inputs, travel, candidates, nets, params, cache)
+        cov = _coverage(demand, inputs, travel, candidates, nets, params, cache, session=session)
 
         clock.start(5, done="luecken")
         prop = _proposals(cov, inputs, candidates, params) if candidates is not None else None
@@ -329,10 +329,7 @@ def _open_cache(config: Config) -> Cache:
     from coverage.cache.kinds import keep_limits
     from coverage.cache.store import Cache
 
-    # kinds of other stages not yet declared as a CacheKind (drop each here once it is)
-    legacy = {"reisezeiten_kurs": 20000, "zugang": 5, "versorgung_block": 60, "versorgung_kandidaten": 12,
-              "verbindungen": 30}
-    return Cache(config.cache / "berechnung", keep=keep_limits(legacy), default_keep=10)
+    return Cache(config.cache / "berechnung", keep=keep_limits(), default_keep=10)
 
 
 def _candidate_courses(inputs: Inputs, params: Parameters) -> pd.DataFrame:
@@ -354,18 +351,14 @@ def _candidate_travel(inputs: Inputs, nets: Networks, params: Parameters, cache:
     return _Candidates(courses=courses, travel=travel)
 
 
-def _demand(residents: gpd.GeoDataFrame, params: Parameters, cache: Cache) -> pd.DataFrame:
-    """Demand segments, from the cache when residents and parameters are unchanged."""
+def _demand(residents: gpd.GeoDataFrame, params: Parameters, cache: Cache, *, session: Session | None = None
+            ) -> pd.DataFrame:
+    """Demand segments, from the cache when residents and parameters are unchanged (codes kept in ``session``)."""
     from coverage.analysis import demand as demand_mod
     from coverage.inputs.load import cached_frames
 
-    frames = cached_frames(
-        cache,
-        "bedarf",
-        (residents, params),
-        lambda: {"bedarf": demand_mod.demand_segments(residents, params=params)},
-        code=("coverage.analysis.demand", "coverage.inputs.schema", "coverage.inputs.config"),
-    )
+    frames = cached_frames(cache, demand_mod.DEMAND_TABLE, (residents, params),
+                           lambda: {"bedarf": demand_mod.demand_segments(residents, params=params)}, session=session)
     return frames["bedarf"]
 
 
@@ -377,6 +370,8 @@ def _coverage(
     nets: Networks,
     params: Parameters,
     cache: Cache,
+    *,
+    session: Session | None = None,
 ) -> CoverageResult:
     """Coverage and gaps of the registered courses (the gap flag asks what the candidate courses would reach)."""
     from coverage.analysis import gaps
@@ -396,6 +391,7 @@ def _coverage(
         cache=cache,
         candidate_cover=cover,
         rufbus_vorlauf_min=nets.vorlauf_max_min if nets.has_on_demand else None,
+        session=session,
     )
 
 
@@ -438,7 +434,10 @@ def _published(cov: CoverageResult, prop: ProposalTables | None, inputs: Inputs,
         min_count=params.mindestanzahl,
         areas=inputs.region.mitgliedskommunen,
     )
-    return Published(gaps=cov.published_gaps(), gap_text=cov.published_gaps(text=True),
+    from coverage.outputs.tables import published_gaps
+
+    policy = DisclosurePolicy(params.mindestanzahl)
+    return Published(gaps=published_gaps(cov.gaps, policy), gap_text=published_gaps(cov.gaps, policy, text=True),
                      courses=course_records(inputs.courses), grid=grid, proposal_points=points, marginal=marginal)
 
 
@@ -459,9 +458,9 @@ def _write_outputs(
     rufbus_zones: tuple[Any, bool] | None = None,
 ) -> _Written:
     """Write tables, GeoPackage, maps, report and the run's manifest into staging folders, then swap them in."""
-    from coverage.analysis import gaps
     from coverage.analysis.demand import demand_assumptions_table
     from coverage.outputs import maps, report
+    from coverage.outputs.tables import write_gap_tables
     from coverage.workflow import changes as changes_mod
     from coverage.workflow import manifest
 
@@ -470,7 +469,7 @@ def _write_outputs(
     config.karten.mkdir(parents=True, exist_ok=True)
     with Staging(_output_folders(config)) as staging, staging_gdal_options():
         res_dir, map_dir = staging.new("ergebnisse"), staging.new("karten")
-        gaps.write_gap_tables(cov, directory=res_dir, crs_geometries=inputs.region.mitgliedskommunen)
+        write_gap_tables(cov, directory=res_dir, crs_geometries=inputs.region.mitgliedskommunen)
         changes_mod.write_changes(changes, res_dir)
         if prop is not None:
             from coverage.outputs.proposals import write_proposals

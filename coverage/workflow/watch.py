@@ -178,6 +178,7 @@ def watch(
     stamps = snapshot(files)
     content = _content(files)
     runs = 0
+    session = Session()  # one for the whole loop: unchanged blocks and codes are reused from run to run
 
     def folders(cfg: Config) -> tuple[Path, Path]:
         return (cfg.ergebnisse, cfg.karten)

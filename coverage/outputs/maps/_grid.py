@@ -12,7 +12,7 @@ import pandas as pd
 import shapely
 
 from coverage import ANALYSIS_CRS
-from coverage.outputs.disclosure import DisclosurePolicy
+from coverage.analysis.disclosure import DisclosurePolicy
 from coverage.outputs.text import fmt_int
 from coverage.traveltime import CourseTravelTimes
 
@@ -49,7 +49,7 @@ def aggregate_residents(
     4. **Rounding.** Visible square counts, totals published next to the map
        (per Mitgliedskommune, county) and reach counts per course are rounded to
        multiples of ``2 × min_count`` (10 by default), as every published count
-       (:class:`coverage.outputs.disclosure.DisclosurePolicy`).
+       (:class:`coverage.analysis.disclosure.DisclosurePolicy`).
 
     Parameters
     ----------
@@ -116,7 +116,7 @@ def aggregate_residents(
         else:
             protected[idx] = True
     suppressed = grund != ""
-    # visible squares are published like every count (rounded to 2 × min_count, see coverage.outputs.disclosure)
+    # visible squares are published like every count (rounded to 2 × min_count, see coverage.analysis.disclosure)
     policy = DisclosurePolicy(max(int(min_count), 3))
     einwohner = np.where(suppressed, np.nan, policy.counts(cw))
     cells = gpd.GeoDataFrame(

@@ -13,10 +13,10 @@ import pandas as pd
 import shapely
 
 from coverage import ANALYSIS_CRS
+from coverage.analysis.disclosure import DisclosurePolicy
 from coverage.inputs.config import Config
 from coverage.inputs.schema import LEVELS
 from coverage.outputs._html import esc, esc_props, info_table
-from coverage.outputs.disclosure import DisclosurePolicy
 from coverage.outputs.maps._grid import aggregate_residents, course_reach
 from coverage.outputs.maps._popups import _change_line, _course_markers, _legend_html, _proposal_markers
 from coverage.outputs.maps.spec import (

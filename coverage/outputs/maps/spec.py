@@ -20,9 +20,9 @@ import pandas as pd
 import shapely
 
 from coverage import ANALYSIS_CRS
+from coverage.analysis.disclosure import DisclosurePolicy
 from coverage.inputs.config import Config
 from coverage.inputs.schema import LEVELS
-from coverage.outputs.disclosure import DisclosurePolicy
 from coverage.outputs.text import MISSING, fmt_percent
 from coverage.traveltime import CourseTravelTimes
 
@@ -241,7 +241,7 @@ def _gap_layers(gaps: pd.DataFrame | None, policy: DisclosurePolicy) -> dict[str
 
     Counts leave this function only as published text (``b``, ``v``, ``u``:
     rounded, or ``"< 5"``) and the Versorgungsquote only as computed from the
-    published counts (:mod:`coverage.outputs.disclosure`); the totals over all levels are
+    published counts (:mod:`coverage.analysis.disclosure`); the totals over all levels are
     summed from the unrounded values and then published the same way.
     """
     if gaps is None or len(gaps) == 0:
