@@ -515,3 +515,39 @@ def test_block_cache_kinds_are_declared_with_their_code():
         assert kind.code[0] is sys.modules["coverage.analysis._blocks"]
         assert "coverage.analysis.reach" in kind.modules
     assert keep_limits()["versorgung_block"] == 60 and keep_limits()["versorgung_kandidaten"] == 12
+
+
+def test_rufbus_column_sentence_and_course_lead_time(tmp_path) -> None:
+    """Rufbus (#17): o1 (12 persons, A1) reaches K1 only with the Rufbus (25 min); counted unless switched off."""
+    from dataclasses import replace
+
+    from coverage.analysis.gaps import RUFBUS_COLUMN, RUFBUS_LEAD_COLUMN
+
+    seg, courses, travel, mk = _case()
+    ruf_h, ruf_r = travel.hin[1].copy(), travel.rueck[1].copy()
+    ruf_h[1, 0] = ruf_r[1, 0] = 25.0
+    tt = CourseTravelTimes(travel.origin_ids, travel.course_ids, ("fuss", "oepnv", "rufbus"),
+                           np.concatenate([travel.hin, ruf_h[None]]), np.concatenate([travel.rueck, ruf_r[None]]))
+    base = assess(seg, courses, travel, params=Parameters(), mitgliedskommunen=mk, kapazitaet="freie_plaetze")
+    assert RUFBUS_COLUMN not in base.gaps.columns and list(base.gaps.columns) == list(gap_columns(15.0))
+    for erreichbar in (True, False):
+        p = replace(Parameters(), rufbus_erreichbar=erreichbar)
+        res = assess(seg, courses, tt, params=p, mitgliedskommunen=mk, kapazitaet="freie_plaetze",
+                     rufbus_vorlauf_min=60.0)
+        assert list(res.gaps.columns) == list(gap_columns(15.0, rufbus=True))
+        row = _row(res, 1, "A1")
+        assert row[RUFBUS_COLUMN] == pytest.approx(12.0)
+        assert row["erreichbar"] == pytest.approx(12.0 if erreichbar else 0.0)
+        assert "Nur mit Rufbus erreichbar: 10 (" in row["Begründung"] and "Voranmeldung bis 60 Minuten" in row[
+            "Begründung"]
+        assert ("nicht als erreichbar" in row["Begründung"]) != erreichbar
+        assert res.gaps[RUFBUS_COLUMN].sum() == pytest.approx(12.0)
+        lead = res.courses.set_index("kurs_id")["rufbus_voranmeldung_min"]
+        assert lead["K1"] == 60.0 and lead.drop("K1").isna().all()
+    files = write_gap_tables(res, directory=tmp_path)
+    table = pd.read_csv(files[0], sep=";", dtype=str, encoding="utf-8-sig", keep_default_na=False)
+    assert set(table[RUFBUS_COLUMN]) <= {"0", "10", "< 5"} and "10" in set(table[RUFBUS_COLUMN])
+    kurse = pd.read_excel(files[1], sheet_name="Kurse")
+    assert RUFBUS_LEAD_COLUMN in kurse.columns
+    explain = pd.read_excel(files[1], sheet_name="Erläuterung")
+    assert RUFBUS_COLUMN in set(explain["Spalte"])
