@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from coverage.inputs.config import OnDemandRules
 from coverage.inputs.schema import MODES, RUFBUS_MODE, TRAVEL_MODES
 from coverage.network import _osm, streets
 from coverage.network import load as network_load
@@ -262,7 +263,7 @@ def load_networks(config: Config, region: Region, *, cache: Cache | None = None)
     feed = None
     flex_feed = None
     mask = None
-    rules = config.rufbus
+    rules = getattr(config, "rufbus", None) or OnDemandRules()  # a config stand-in without [netz] rufbus_*
     if config.gtfs is not None:
         if cache is None:
             from coverage.cache.store import Cache
