@@ -730,3 +730,52 @@ def test_region_without_on_demand_keeps_three_modes(tmp_path: Path) -> None:
     # a mask without any marked trip is no on-demand service
     nets2 = replace(nets, on_demand=np.zeros(len(nets.feed.trips), bool))
     assert nets2.modes == ("fuss", "rad", "oepnv")
+
+
+@pytest.mark.parametrize(
+    "window", [("06:00:00", "21:00:00"), ("07:03:00", "08:11:00"), ("11:50:00", "12:40:00")], ids=str
+)
+def test_rufbus_engine_against_brute_force_on_the_merged_timetable(tmp_path: Path, window: tuple[str, str]) -> None:
+    """The engine's ``rufbus`` times equal a brute-force search over the fixed trips plus every flex ride a → b."""
+    from coverage.transit.feed import Connections
+    from coverage.traveltime import rufbus as rufbus_mod
+    from tests.test_flex import _flex_rides
+    from tests.test_transit import Timetable, _timetable, brute_earliest_arrival, brute_latest_departure
+
+    nets, _, courses = _rufbus_setup(tmp_path, window=window)
+    day = dt.date(2027, 2, 1)
+    courses = courses.iloc[:1].assign(erster_tag=[day], letzter_tag=[day], wochentage=[(0,)])
+    pts = [(0, 0), (0, 2900), (0, 2000), (300, 2700), (1000, 2900), (0, 1200)]
+    origins = gpd.GeoDataFrame({"herkunft_id": [f"o{i}" for i in range(len(pts))]},
+                               geometry=[Point(X0 + dx, Y0 + dy) for dx, dy in pts], crs="EPSG:25832")
+    p = Parameters()
+    tt = course_travel_times(origins, courses, networks=nets, params=p)
+    xy = np.column_stack([origins.geometry.x, origins.geometry.y])
+    prep = traveltime._prepare(xy, nets, p)
+    site = traveltime.snap(nets.walk, np.array([X0 + LENGTH]), np.array([Y0]), max_distance_m=p.max_fangdistanz_m)
+    egress = traveltime._node_columns(prep.stop_tree, site.node).T.tocsr()
+    egress = traveltime._add_snaps(egress, site.distance_m / p.geh_m_s, prep.stop_snap_s, p.max_zugang_min * 60)
+    horizon = traveltime._horizon_s(p)
+    nd = traveltime._next_day_s(horizon, 11 * 3600 + 45 * 60)
+    fixed = nets.feed.connections(day, next_day_s=nd)
+    params = {"takt_min": rufbus_mod.TAKT_MIN, "umweg_faktor": rufbus_mod.UMWEG_FAKTOR,
+              "geschwindigkeit_kmh": rufbus_mod.GESCHWINDIGKEIT_KMH}
+    fc = nets.flex.connections(day, stop_ids=nets.feed.stop_ids, next_day_s=nd, **params)
+    timetable = Timetable(fc.n_stops, _timetable(fixed).trips + _flex_rides(nets.flex, day, fc, params))
+    assert isinstance(fixed, Connections) and len(timetable.trips) > fixed.n_trips  # flex rides on the day
+    ct = np.zeros(fc.n_stops)
+    start, end = 8.5 * 3600, 11.75 * 3600
+    e = egress.getrow(0)
+    ld = brute_latest_departure(timetable, dict(zip(e.indices.tolist(), (start - e.data).tolist(), strict=True)),
+                                prep.footpaths, ct, since=start - horizon)
+    ea = brute_earliest_arrival(timetable, dict(zip(e.indices.tolist(), (end + e.data).tolist(), strict=True)),
+                                prep.footpaths, ct, until=end + horizon)
+    acc = prep.access
+    leave = traveltime._row_reduce(acc, np.asarray(ld, dtype=np.float64), how="max")
+    arrive = traveltime._row_reduce(acc, np.asarray(ea, dtype=np.float64), how="min")
+    walk_h, walk_r = tt.mode("fuss")
+    want_h = np.minimum(walk_h[:, 0], ((start - leave) / 60).astype(np.float32))
+    want_r = np.minimum(walk_r[:, 0], ((arrive - end) / 60).astype(np.float32))
+    got_h, got_r = tt.mode("rufbus")
+    np.testing.assert_array_equal(got_h[:, 0], want_h)
+    np.testing.assert_array_equal(got_r[:, 0], want_r)
