@@ -5,6 +5,8 @@
 - :mod:`coverage.traveltime.store`: :func:`course_travel_times` (the entry point) and the
   cache kinds of the stage.
 - :mod:`coverage.traveltime.matrix`: the long-format matrix of a region.
+- :mod:`coverage.traveltime.rufbus`: on-demand service (the mode ``rufbus``: merged
+  connections, day signatures, zone areas for the maps).
 """
 
 from coverage.traveltime.engine import CourseTravelTimes, Networks, course_days, load_networks, networks_key
