@@ -436,3 +436,21 @@ def test_rufbus_zones_layer_on_the_overview_only(tmp_path: Path) -> None:
     assert "Rufbus-Zonen" not in render_html(overview_map(config, data))
     ars = str(data.mitgliedskommunen["mk_ars"].iloc[0])
     assert "Rufbus-Zonen" not in render_html(municipality_map(config, replace(data, rufbus_zones=zones), ars))
+
+
+def test_rufbus_share_in_the_tooltips_only_with_the_column(tmp_path: Path) -> None:
+    """Rufbus (#17): the MK tooltips show the published count and share of "nur mit Rufbus erreichbar"."""
+    config, data = make_region(tmp_path, hostile=False)
+    gaps = data.gaps.copy()
+    gaps["nur mit Rufbus erreichbar"] = np.where(np.arange(len(gaps)) % 2 == 0, 3.0, 12.0)
+    m = overview_map(config, replace(data, gaps=gaps))
+    quote = [g for g in _walk(m) if type(g).__name__ == "GeoJson" and _ids(g).startswith("q")]
+    props = [f["properties"] for g in quote for f in g.data["features"]]
+    assert props and all("rb" in p for p in props)
+    for p in props:
+        count = p["rb"].split(" (")[0]
+        assert count in {esc("< 5"), "0"} or int(count.replace(".", "")) % 10 == 0, p["rb"]
+    assert "nur mit Rufbus erreichbar" in render_html(m)
+    plain = overview_map(config, data)
+    assert not any("rb" in f["properties"] for g in _walk(plain) if type(g).__name__ == "GeoJson"
+                   for f in g.data.get("features", []))
