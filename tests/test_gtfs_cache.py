@@ -131,7 +131,7 @@ def test_strict_flag_and_parser_code_are_part_of_the_key(tmp_path: Path, monkeyp
     load_gtfs(path, cache=cache, strict=False)
     assert (cache.hits, cache.misses) == (0, 2)
     key = gtfs._feed_key(path, strict=True)
-    monkeypatch.setattr("coverage.cache.store.code_salt", lambda modules: "geänderter Code")
+    monkeypatch.setattr("coverage.cache.keys.code_salt", lambda modules: "geänderter Code")
     assert gtfs._feed_key(path, strict=True) != key
     load_gtfs(path, cache=cache)
     assert (cache.hits, cache.misses) == (0, 3)

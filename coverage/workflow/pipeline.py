@@ -292,7 +292,7 @@ def run(
         report_changes = changes_mod.compare_runs(history.previous, published.gap_text, published.courses)
         written = _write_outputs(config, inputs=inputs, travel=travel, cov=cov, prop=prop, published=published,
                                  changes=report_changes, history=history, cache=cache, clock=clock, lock=held,
-                                 proposals=proposals, rufbus_zones=_rufbus_zones(config, nets))
+                                 proposals=proposals, session=session, rufbus_zones=_rufbus_zones(config, nets))
         cache.prune()
         return RunResult(inputs=inputs, session=session, travel=travel, demand=demand, coverage=cov,
                          placement=prop, changes=report_changes, run_dir=written.run_dir,
@@ -455,6 +455,7 @@ def _write_outputs(
     clock: _Clock,
     lock: OutputLock,
     proposals: bool,
+    session: Session | None = None,
     rufbus_zones: tuple[Any, bool] | None = None,
 ) -> _Written:
     """Write tables, GeoPackage, maps, report and the run's manifest into staging folders, then swap them in."""
@@ -492,7 +493,8 @@ def _write_outputs(
             rufbus_zones=None if rufbus_zones is None else rufbus_zones[0],
             rufbus_modelliert=rufbus_zones is not None and rufbus_zones[1],
         )
-        output_keys, kept = _write_maps(config, data, map_dir, _recorded_outputs(history.previous, config.ergebnisse))
+        reusable = _recorded_outputs(history.previous, config.ergebnisse)
+        output_keys, kept = _write_maps(config, data, map_dir, reusable, session=session)
         report.write_report(
             config,
             directory=res_dir,
@@ -524,8 +526,8 @@ def _write_outputs(
     return _Written(files=files + kept, kept=kept, run_dir=config.ergebnisse / record)
 
 
-def _write_maps(config: Config, data: MapData, map_dir: Path, reusable: Mapping[str, Mapping[str, Any]]
-                ) -> tuple[dict[Path, str], list[Path]]:
+def _write_maps(config: Config, data: MapData, map_dir: Path, reusable: Mapping[str, Mapping[str, Any]], *,
+                session: Session | None = None) -> tuple[dict[Path, str], list[Path]]:
     """Render the maps into ``map_dir``, except those still valid from the previous run (returned as kept)."""
     from coverage.outputs import maps
 
@@ -537,7 +539,7 @@ def _write_maps(config: Config, data: MapData, map_dir: Path, reusable: Mapping[
         if _still_valid(reusable, target, job.key):
             kept.append(target)
         else:
-            maps.write_map(job, map_dir)
+            maps.write_map(job, map_dir, session=session)
     if kept:
         logger.info("%d unveränderte Karte(n) nicht neu geschrieben", len(kept))
     return output_keys, kept

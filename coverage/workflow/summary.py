@@ -22,6 +22,8 @@ import numpy as np
 
 from coverage.errors import OutputError, RoutingError
 from coverage.inputs.config import Config
+from coverage.inputs.schema import WEEKDAYS
+from coverage.outputs.text import fmt_int
 from coverage.workflow._outputs import JOURNAL_NAME
 
 if TYPE_CHECKING:
@@ -33,13 +35,6 @@ if TYPE_CHECKING:
 __all__ = ["AreaSummary", "check_outputs", "summarize"]
 
 logger = logging.getLogger(__name__)
-
-_WEEKDAYS = ("Mo", "Di", "Mi", "Do", "Fr", "Sa", "So")
-
-
-def _fmt(n: float) -> str:
-    return f"{n:,.0f}".replace(",", ".")
-
 
 @dataclass(frozen=True)
 class AreaSummary:
@@ -88,26 +83,26 @@ class AreaSummary:
     def lines(self) -> list[str]:
         """The summary as German lines for the terminal."""
         out = [
-            f"Analysegebiet: Landkreis ({_fmt(self.county_km2)} km²) mit {self.puffer_km:g} km Puffer "
-            f"({_fmt(self.area_km2)} km²)",
+            f"Analysegebiet: Landkreis ({fmt_int(self.county_km2)} km²) mit {self.puffer_km:g} km Puffer "
+            f"({fmt_int(self.area_km2)} km²)",
             f"  {self.n_mitgliedskommunen} Mitgliedskommunen, {self.n_gemeinden} Gemeinden",
-            f"  Einwohner (nur im Landkreis gezählt): {_fmt(self.n_origins)} Herkunftsorte mit "
-            f"{_fmt(self.persons)} Personen",
+            f"  Einwohner (nur im Landkreis gezählt): {fmt_int(self.n_origins)} Herkunftsorte mit "
+            f"{fmt_int(self.persons)} Personen",
             f"  Kurse: {self.n_courses} (davon {self.n_online} online, {self.n_outside} außerhalb des Kreises), "
             f"{self.n_candidates} mögliche Standorte",
         ]
         for mode, label in (("fuss", "Fußwegenetz"), ("rad", "Radwegenetz")):
             if mode in self.streets:
                 nodes, edges = self.streets[mode]
-                out.append(f"  {label}: {_fmt(nodes)} Knoten, {_fmt(edges)} Kanten")
+                out.append(f"  {label}: {fmt_int(nodes)} Knoten, {fmt_int(edges)} Kanten")
         if self.n_stops is None:
             out.append("  Fahrplan: keiner angegeben (Bus und Bahn werden nicht berücksichtigt)")
         else:
             lo, hi = self.feed_range or (None, None)
             rng = f"gültig {lo:%d.%m.%Y} bis {hi:%d.%m.%Y}" if lo and hi else "ohne Verkehrstage"
-            out.append(f"  Fahrplan: {_fmt(self.n_stops)} Haltestellen im Gebiet, {rng}")
+            out.append(f"  Fahrplan: {fmt_int(self.n_stops)} Haltestellen im Gebiet, {rng}")
             if self.trips_per_weekday is not None and self.week_of is not None:
-                per_day = ", ".join(f"{d} {_fmt(n)}" for d, n in zip(_WEEKDAYS, self.trips_per_weekday, strict=True))
+                per_day = ", ".join(f"{d} {fmt_int(n)}" for d, n in zip(WEEKDAYS, self.trips_per_weekday, strict=True))
                 out.append(f"  Fahrten je Wochentag (Woche ab {self.week_of:%d.%m.%Y}): {per_day}")
             clip = self.clip
             if clip is not None:
@@ -126,7 +121,7 @@ def clip_text(clip: object) -> str:
     for what, label in (("stops", "Haltestellen"), ("trips", "Fahrten"), ("stop_times", "Fahrtabschnitte")):
         read, kept = getattr(clip, f"{what}_read", None), getattr(clip, f"{what}_kept", None)
         if read is not None and kept is not None:
-            parts.append(f"{label} {_fmt(kept)} von {_fmt(read)}")
+            parts.append(f"{label} {fmt_int(kept)} von {fmt_int(read)}")
     return "; ".join(parts) if parts else str(clip)
 
 
