@@ -271,11 +271,11 @@ from coverage.workflow import _outputs
 from coverage.outputs import maps
 if mode == "map":  # while the maps are rendered into the staging folder
     real_map = maps.write_map
-    def write_map(job, directory):
+    def write_map(job, directory, **kw):
         count[0] += 1
         if count[0] == n:
             die()
-        return real_map(job, directory)
+        return real_map(job, directory, **kw)
     maps.write_map = write_map
 elif mode == "journal":  # right after the journal is written, before the first rename
     real_text = _outputs.write_text
