@@ -1,6 +1,6 @@
 """Offline headless Chromium for the map tests, the benchmark and screenshots.
 
-Kursatlas maps embed all their JavaScript and CSS (``coverage/_mapassets``), so the
+Kursatlas maps embed all their JavaScript and CSS (``coverage/outputs/_mapassets``), so the
 pages need no CDN. Every request a page makes to the network goes through
 ``BrowserContext.route`` and is refused, except map tiles of OpenStreetMap, which are
 answered with a 1×1 PNG in the light beige of OpenStreetMap's land colour (or refused
