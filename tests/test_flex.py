@@ -645,7 +645,8 @@ def test_config_defaults_and_values(tmp_path):
         _region(
             tmp_path / "b",
             'rufbus_linien = ["L1", "L2"]\nrufbus_muster = "RB ?\\\\d+"\nrufbus_routentyp = [715, 3]\n'
-            'rufbus_haltestellen = ["de:1"]\nrufbus_vorlauf_min = 30\nrufbus_flex = "flex.zip"',
+            'rufbus_haltestellen = ["de:1"]\nrufbus_vorlauf_min = 30\nrufbus_flex = "flex.zip"\n'
+            "rufbus_takt_min = 5\nrufbus_umweg_faktor = 1.5\nrufbus_geschwindigkeit_kmh = 40",
             "rufbus_erreichbar = false",
         )
     )
@@ -654,6 +655,7 @@ def test_config_defaults_and_values(tmp_path):
         ("L1", "L2"), r"RB ?\d+", (715, 3), ("de:1",), 30.0,
     )  # fmt: skip
     assert r.flex == cfg.path.parent / "flex.zip"
+    assert r.modell == (5.0, 1.5, 40.0) and OnDemandRules().modell == (10.0, 1.3, 30.0)
     assert cfg.parameter.rufbus_erreichbar is False
 
 
@@ -665,6 +667,9 @@ def test_config_defaults_and_values(tmp_path):
         ('rufbus_routentyp = ["715"]', "", "'rufbus_routentyp'"),
         ("rufbus_vorlauf_min = -5", "", "zwischen 0 und 10080"),
         ("rufbus_flex = 3", "", "GTFS-Flex-Feeds"),
+        ("rufbus_takt_min = 0", "", "Minuten zwischen 1 und 120"),
+        ("rufbus_umweg_faktor = 0.8", "", "ein Faktor zwischen 1 und 5"),
+        ('rufbus_geschwindigkeit_kmh = "30"', "", "km/h zwischen 5 und 120"),
         ("rufbus_linie = []", "", "Meinten Sie 'rufbus_linien'"),
         ("", 'rufbus_erreichbar = "ja"', "true oder false"),
     ],

@@ -687,6 +687,22 @@ def test_village_reachable_only_by_rufbus(tmp_path: Path) -> None:
     np.testing.assert_array_equal(tt2.mode("rufbus")[0], tt2.mode("oepnv")[0])
 
 
+def test_rufbus_model_settings_from_the_region(tmp_path: Path) -> None:
+    """The same village with ``rufbus_takt_min = 5``, ``rufbus_umweg_faktor = 1``, ``rufbus_geschwindigkeit_kmh = 25``.
+
+    τ = ceil(1450 · 1.0 / (25/3.6)) = ceil(208.8) = 209 s. To A by 08:00: hub 07:55 (28500, A at 28709),
+    pickup at V 28291 → hin = 30600 − 28291 = 2309 s (with the 10-min default the 07:50 vehicle was
+    needed). Home: bus at A 43500; hub 43800 (pickup at A 43591), at V 44009 → rueck = 1709 s.
+    """
+    from dataclasses import replace
+
+    nets, origins, courses = _rufbus_setup(tmp_path)
+    nets = replace(nets, rufbus_modell=(5.0, 1.0, 25.0))
+    hin, rueck = course_travel_times(origins, courses, networks=nets, params=Parameters()).mode("rufbus")
+    assert hin[1, 0] == pytest.approx(2309 / 60, abs=1e-3)
+    assert rueck[1, 0] == pytest.approx(1709 / 60, abs=1e-3)
+
+
 def test_rufbus_columns_and_connections_cached_exactly(tmp_path: Path) -> None:
     nets, origins, courses = _rufbus_setup(tmp_path)
     nets = replace(nets, key="rufbus-test")

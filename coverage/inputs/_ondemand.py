@@ -19,6 +19,9 @@ Keys of ``[netz]``:
     Booking lead time of these trips in minutes (default 60).
 ``rufbus_flex``
     Path of a GTFS-Flex v2 feed (:mod:`coverage.transit.flex`), optional.
+``rufbus_takt_min``, ``rufbus_umweg_faktor``, ``rufbus_geschwindigkeit_kmh``
+    The flex estimate: model vehicle interval (default 10 min), detour factor (1.3),
+    speed (30 km/h); see :mod:`coverage.transit.flex`.
 """
 
 from __future__ import annotations
@@ -40,8 +43,18 @@ ONDEMAND_KEYS = (
     "rufbus_haltestellen",
     "rufbus_vorlauf_min",
     "rufbus_flex",
+    "rufbus_takt_min",
+    "rufbus_umweg_faktor",
+    "rufbus_geschwindigkeit_kmh",
 )
 """Keys of ``[netz]`` parsed here."""
+
+_MODEL_RANGES: dict[str, tuple[str, float, float, str]] = {
+    "rufbus_takt_min": ("takt_min", 1.0, 120.0, "Minuten zwischen 1 und 120"),
+    "rufbus_umweg_faktor": ("umweg_faktor", 1.0, 5.0, "ein Faktor zwischen 1 und 5"),
+    "rufbus_geschwindigkeit_kmh": ("geschwindigkeit_kmh", 5.0, 120.0, "km/h zwischen 5 und 120"),
+}
+"""The flex model settings: key → (field, smallest, largest, allowed values in words)."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +75,10 @@ class OnDemandRules:
         Booking lead time in minutes.
     flex : pathlib.Path or None
         GTFS-Flex feed.
+    takt_min, umweg_faktor, geschwindigkeit_kmh : float
+        The flex estimate (:mod:`coverage.transit.flex`): a model vehicle every
+        ``takt_min`` minutes at the zone centre, straight distance × ``umweg_faktor`` at
+        ``geschwindigkeit_kmh`` (defaults 10, 1.3, 30).
     """
 
     linien: tuple[str, ...] = ()
@@ -70,6 +87,14 @@ class OnDemandRules:
     haltestellen: tuple[str, ...] = ()
     vorlauf_min: float = 60.0
     flex: Path | None = None
+    takt_min: float = 10.0
+    umweg_faktor: float = 1.3
+    geschwindigkeit_kmh: float = 30.0
+
+    @property
+    def modell(self) -> tuple[float, float, float]:
+        """The flex model settings ``(takt_min, umweg_faktor, geschwindigkeit_kmh)``."""
+        return (self.takt_min, self.umweg_faktor, self.geschwindigkeit_kmh)
 
 
 def _err(path: Path, key: str, value: Any, allowed: str) -> ConfigError:
@@ -136,4 +161,10 @@ def parse_ondemand(netz: dict[str, Any], base: Path, cfg_path: Path) -> OnDemand
                 raise _err(cfg_path, "rufbus_flex", v, "der Pfad eines GTFS-Flex-Feeds (.zip oder Ordner) als Text")
             p = Path(v)
             kw["flex"] = p if p.is_absolute() else (base / p).resolve()
+    for key, (name, lo, hi, words) in _MODEL_RANGES.items():
+        if key in netz:
+            v = netz[key]
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or not lo <= v <= hi:
+                raise _err(cfg_path, key, v, words)
+            kw[name] = float(v)
     return OnDemandRules(**kw)

@@ -196,6 +196,9 @@ class Networks:
     rufbus_vorlauf_min
         Booking lead time of the declared on-demand trips (and of flex connections
         without a booking rule), minutes.
+    rufbus_modell
+        The flex estimate ``(takt_min, umweg_faktor, geschwindigkeit_kmh)``
+        (``[netz] rufbus_takt_min`` …, see :mod:`coverage.transit.flex`).
     """
 
     walk: StreetNetwork
@@ -205,6 +208,7 @@ class Networks:
     flex: FlexFeed | None = field(default=None, compare=False)
     on_demand: np.ndarray | None = field(default=None, compare=False, repr=False)
     rufbus_vorlauf_min: float = 60.0
+    rufbus_modell: tuple[float, float, float] = (10.0, 1.3, 30.0)
 
     @property
     def has_on_demand(self) -> bool:
@@ -290,7 +294,8 @@ def load_networks(config: Config, region: Region, *, cache: Cache | None = None)
     elif rules.flex is not None:
         logger.warning("[netz] rufbus_flex wird ohne [netz] gtfs nicht genutzt (Rufbus nur mit einem Fahrplan)")
     nets = Networks(
-        walk=walk, bike=bike, feed=feed, flex=flex_feed, on_demand=mask, rufbus_vorlauf_min=rules.vorlauf_min
+        walk=walk, bike=bike, feed=feed, flex=flex_feed, on_demand=mask, rufbus_vorlauf_min=rules.vorlauf_min,
+        rufbus_modell=rules.modell,
     )
     parts = rufbus.key_parts(nets, rules.flex) if nets.has_on_demand else None
     return replace(nets, key=networks_key(walk, bike, config.gtfs, rufbus_parts=parts))

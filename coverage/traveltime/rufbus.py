@@ -15,8 +15,8 @@ Helpers of :mod:`coverage.traveltime.engine` for regions with on-demand service
 * :func:`key_parts`: what of the on-demand service enters :attr:`Networks.key`;
 * :func:`zone_areas`: the flex zones as areas for the maps.
 
-The flex estimate uses a model vehicle every :data:`TAKT_MIN` minutes, a detour
-factor :data:`UMWEG_FAKTOR` and :data:`GESCHWINDIGKEIT_KMH` (see
+The flex estimate uses a model vehicle every ``[netz] rufbus_takt_min`` minutes (default
+:data:`TAKT_MIN`), a detour factor (:data:`UMWEG_FAKTOR`) and a speed (:data:`GESCHWINDIGKEIT_KMH`) (see
 :mod:`coverage.transit.flex`). The functions take the networks as an argument
 and do not import the engine.
 """
@@ -83,9 +83,9 @@ def merged_connections(networks: Any, date: dt.date, signature: tuple[str, ...],
         extra = networks.flex.connections(
             date,
             stop_ids=networks.feed.stop_ids,
-            takt_min=TAKT_MIN,
-            umweg_faktor=UMWEG_FAKTOR,
-            geschwindigkeit_kmh=GESCHWINDIGKEIT_KMH,
+            takt_min=_modell(networks)[0],
+            umweg_faktor=_modell(networks)[1],
+            geschwindigkeit_kmh=_modell(networks)[2],
             next_day_s=next_day_s,
             vorlauf_min_default=networks.rufbus_vorlauf_min,
         )
@@ -183,8 +183,13 @@ def key_parts(networks: Any, flex_path: Path | None) -> tuple:
         tree_xxh128(flex_path) if (flex_path is not None and networks.flex is not None) else "",
         np.packbits(np.asarray(mask, dtype=bool)) if mask is not None else np.zeros(0, np.uint8),
         float(networks.rufbus_vorlauf_min),
-        (TAKT_MIN, UMWEG_FAKTOR, GESCHWINDIGKEIT_KMH),
+        tuple(float(x) for x in _modell(networks)),
     )
+
+
+def _modell(networks: Any) -> tuple[float, float, float]:
+    """The region's flex estimate (``Networks.rufbus_modell``), the defaults for a stand-in without it."""
+    return tuple(getattr(networks, "rufbus_modell", (TAKT_MIN, UMWEG_FAKTOR, GESCHWINDIGKEIT_KMH)))
 
 
 def zone_areas(networks: Any, *, buffer_m: float = 500.0) -> Any:

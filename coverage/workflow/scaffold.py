@@ -76,6 +76,12 @@ osm = "download"
 # Kursatlas behält jede Fahrt, die eine Haltestelle im Analysegebiet bedient. Der Fahrplan muss die
 # Kurstermine abdecken (sonst nennt Kursatlas seinen Gültigkeitszeitraum).
 gtfs = "fahrplan.zip"
+# Rufbus / Anruf-Sammel-Taxi (siehe README „Rufbus und Anruf-Sammel-Taxi“): Linien, die im Fahrplan
+# als normale Busse stehen, aber nur nach Anmeldung fahren, oder ein GTFS-Flex-Feed.
+# rufbus_muster = "AST.*|RB ?\\d+"    # regulärer Ausdruck auf route_short_name
+# rufbus_linien = ["de:nds:rb-812"]    # route_id
+# rufbus_vorlauf_min = 60              # Voranmeldung in Minuten
+# rufbus_flex = "rufbus_flex.zip"      # GTFS-Flex v2
 
 [ausgabe]
 karten = "karten"
