@@ -116,9 +116,11 @@ WAYS = [
 ]
 
 
-def osm_xml(ways: list[tuple[int, list[int], dict[str, str]]] = WAYS) -> str:
+def osm_xml(
+    ways: list[tuple[int, list[int], dict[str, str]]] = WAYS, nodes: dict[int, tuple[float, float]] = NODES
+) -> str:
     lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<osm version="0.6" generator="test">']
-    for nid, (lon, lat) in NODES.items():
+    for nid, (lon, lat) in nodes.items():
         lines.append(f'  <node id="{nid}" version="1" lat="{lat}" lon="{lon}"/>')
     for wid, refs, tags in ways:
         lines.append(f'  <way id="{wid}" version="1">')

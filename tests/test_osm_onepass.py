@@ -29,6 +29,10 @@ from coverage.network import StreetNetwork, load_street_network, load_street_net
 from coverage.network._osm import EdgeList, _edge_list_from_raw, format_count, way_allowed, way_directions
 from coverage.traveltime import load_networks
 
+from .test_network import NODES as BASE_NODES
+from .test_network import WAYS as BASE_WAYS
+from .test_network import osm_xml, xml_to_pbf
+
 ROOT = Path(__file__).resolve().parents[1]
 HELSINKI_PBF = Path(__file__).parent / "data" / "helsinki_test.osm.pbf"
 MODEL_OSM = ROOT / "data" / "rotenburg" / "strassennetz.osm.bz2"
@@ -113,32 +117,10 @@ def helsinki_area(half: float = 250.0) -> object:
 
 # ------------------------------------------------------------------ hand-made files
 
-NODES = {
-    1: (9.000, 51.000),
-    2: (9.002, 51.000),
-    3: (9.002, 51.001),
-    4: (9.000, 51.001),
-    5: (9.004, 51.000),
-    6: (9.004, 51.001),
-    7: (8.998, 51.000),
-    8: (9.006, 51.0005),
-    9: (8.999, 51.002),
-    10: (9.050, 51.050),
-    11: (9.051, 51.050),
-}
+# the ways of tests/test_network.py plus the cases only the one-pass reader meets
+NODES = {**BASE_NODES, 10: (9.050, 51.050), 11: (9.051, 51.050)}
 WAYS = [
-    (10, [1, 2], {"highway": "residential", "oneway": "yes"}),
-    (11, [2, 3], {"highway": "residential"}),
-    (12, [3, 4], {"highway": "residential"}),
-    (13, [4, 1], {"highway": "residential"}),
-    (14, [2, 5], {"highway": "residential", "oneway": "yes", "oneway:bicycle": "no"}),
-    (15, [5, 6], {"highway": "residential", "oneway": "-1"}),
-    (16, [6, 3], {"highway": "residential"}),
-    (17, [1, 7], {"highway": "motorway"}),
-    (18, [5, 8], {"highway": "footway"}),
-    (19, [6, 8], {"highway": "cycleway"}),
-    (20, [4, 9], {"highway": "service", "access": "private"}),
-    (21, [1, 3, 4, 1], {"building": "yes"}),
+    *BASE_WAYS,
     # a node outside the extract (99) splits the way; 9-4 is a piece of its own
     (22, [3, 99, 9, 4], {"highway": "path"}),
     (23, [8], {"highway": "residential"}),  # one node: no edge
@@ -147,30 +129,14 @@ WAYS = [
 ]
 
 
-def osm_xml(ways: list[tuple[int, list[int], dict[str, str]]]) -> str:
-    lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<osm version="0.6" generator="test">']
-    for nid, (lon, lat) in NODES.items():
-        lines.append(f'  <node id="{nid}" version="1" lat="{lat}" lon="{lon}"/>')
-    for wid, refs, tags in ways:
-        lines.append(f'  <way id="{wid}" version="1">')
-        lines.extend(f'    <nd ref="{r}"/>' for r in refs)
-        lines.extend(f'    <tag k="{k}" v="{v}"/>' for k, v in tags.items())
-        lines.append("  </way>")
-    lines.append("</osm>")
-    return "\n".join(lines) + "\n"
-
-
 @pytest.fixture(scope="module")
 def handmade(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("einmal")
     osm = folder / "strassen.osm"
-    osm.write_text(osm_xml(WAYS), encoding="utf-8")
+    osm.write_text(osm_xml(WAYS, NODES), encoding="utf-8")
     osm_bz2 = folder / "strassen.osm.bz2"
     osm_bz2.write_bytes(bz2.compress(osm.read_bytes()))
-    pbf = folder / "strassen.osm.pbf"
-    with osmium.SimpleWriter(str(pbf)) as writer:
-        for obj in osmium.FileProcessor(str(osm)):
-            writer.add(obj)
+    pbf = xml_to_pbf(osm, folder / "strassen.osm.pbf")
     return {"osm": osm, "bz2": osm_bz2, "pbf": pbf}
 
 
@@ -361,7 +327,7 @@ def test_download_both_modes(handmade: dict[str, Path], tmp_path: Path, monkeypa
     calls: list[str] = []
     clean = [w for w in WAYS if w[0] not in (22, 23)]  # osmnx needs every referenced node
     xml = tmp_path / "sauber.osm"
-    xml.write_text(osm_xml(clean), encoding="utf-8")
+    xml.write_text(osm_xml(clean, NODES), encoding="utf-8")
 
     def fake(polygon: object, *, network_type: str, simplify: bool, retain_all: bool) -> object:
         calls.append(network_type)
