@@ -38,7 +38,7 @@ from coverage.cache.store import Cache
 from coverage.errors import ConfigError, CRSError, InputDataError, NetworkError
 from coverage.network import _osm, streets
 from coverage.network._osm import EdgeList
-from coverage.network.streets import NETWORK_MODES, StreetNetwork, _check_mode
+from coverage.network.streets import NETWORK_ARRAYS, NETWORK_MODES, StreetNetwork, _check_mode
 
 __all__ = ["STREET_NETWORKS", "load_street_network", "load_street_networks"]
 
@@ -324,15 +324,6 @@ def _lonlat_bounds(geometry: Any) -> tuple[float, float, float, float]:
 
 # --------------------------------------------------------------------------- cache
 
-_NETWORK_FIELDS: dict[str, type] = {
-    "node_ids": np.int64,
-    "x": np.float64,
-    "y": np.float64,
-    "indptr": np.int64,
-    "indices": np.int32,
-    "length_m": np.float64,
-}
-
 
 @dataclass(frozen=True)
 class _NetworkCodec:
@@ -341,7 +332,7 @@ class _NetworkCodec:
     mode: str | None = None
 
     def encode(self, network: StreetNetwork) -> dict[str, np.ndarray]:
-        arrays = {name: getattr(network, name) for name in _NETWORK_FIELDS}
+        arrays = {name: getattr(network, name) for name in NETWORK_ARRAYS}
         arrays["mode"] = np.array(network.mode)
         return arrays
 
@@ -397,7 +388,7 @@ def _network_from_arrays(value: Any, mode: str | None) -> StreetNetwork:
     """
     if not isinstance(value, dict):
         raise ValueError("kein Satz benannter Felder")
-    expected = {*_NETWORK_FIELDS, "mode"}
+    expected = {*NETWORK_ARRAYS, "mode"}
     if set(value) != expected:
         raise ValueError(f"Felder {sorted(value)} statt {sorted(expected)}")
     stored_mode = value["mode"]
@@ -406,11 +397,11 @@ def _network_from_arrays(value: Any, mode: str | None) -> StreetNetwork:
     if (mode is not None and str(stored_mode) != mode) or str(stored_mode) not in NETWORK_MODES:
         raise ValueError(f"Modus {stored_mode!r} statt {mode!r}")
     mode = str(stored_mode)
-    for name, dtype in _NETWORK_FIELDS.items():
+    for name, dtype in NETWORK_ARRAYS.items():
         arr = value[name]
         if arr.dtype != np.dtype(dtype) or arr.ndim != 1:
             raise ValueError(f"Feld {name}: {arr.dtype}[{arr.ndim}D] statt {np.dtype(dtype)}[1D]")
-    network = StreetNetwork(mode=mode, **{name: value[name] for name in _NETWORK_FIELDS})
+    network = StreetNetwork(mode=mode, **{name: value[name] for name in NETWORK_ARRAYS})
     if network.n_nodes == 0:
         raise ValueError("leeres Netz")
     rows = np.repeat(np.arange(network.n_nodes), np.diff(network.indptr))

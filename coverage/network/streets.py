@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from scipy.spatial import cKDTree
 
 __all__ = [
+    "NETWORK_ARRAYS",
     "NETWORK_MODES",
     "SPARSE_TIME_OFFSET_S",
     "SnapResult",
@@ -42,6 +43,16 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+NETWORK_ARRAYS: dict[str, type] = {
+    "node_ids": np.int64,
+    "x": np.float64,
+    "y": np.float64,
+    "indptr": np.int64,
+    "indices": np.int32,
+    "length_m": np.float64,
+}
+"""The arrays of a :class:`StreetNetwork` and their dtypes (also the layout of its cache entry)."""
 
 NETWORK_MODES: tuple[str, ...] = ("fuss", "rad")
 """Modes that have a street network (``"oepnv"`` uses the walking network)."""
@@ -108,15 +119,7 @@ class StreetNetwork:
 
     def __post_init__(self) -> None:
         _check_mode(self.mode)
-        conversions = {
-            "node_ids": np.int64,
-            "x": np.float64,
-            "y": np.float64,
-            "indptr": np.int64,
-            "indices": np.int32,
-            "length_m": np.float64,
-        }
-        for name, dtype in conversions.items():
+        for name, dtype in NETWORK_ARRAYS.items():
             arr = np.array(getattr(self, name), dtype=dtype, copy=True).ravel()
             arr.flags.writeable = False
             object.__setattr__(self, name, arr)
