@@ -15,7 +15,7 @@ how many entries of each to keep without its creator naming other modules' kinds
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Generic, Protocol, TypeVar
@@ -211,8 +211,3 @@ def memoize(
     value = compute()
     save(cache, kind, key, value, codec=codec)
     return value
-
-
-def modules_of(kinds: Iterable[CacheKind[Any]]) -> tuple[str, ...]:
-    """All module names whose source enters the keys of ``kinds``."""
-    return tuple(sorted({m for k in kinds for m in k.modules}))

@@ -80,12 +80,13 @@ def merged_connections(networks: Any, date: dt.date, signature: tuple[str, ...],
     fixed = networks.feed.connections(date, next_day_s=next_day_s)
     extra = None
     if networks.flex is not None:
+        takt_min, umweg_faktor, geschwindigkeit_kmh = _modell(networks)
         extra = networks.flex.connections(
             date,
             stop_ids=networks.feed.stop_ids,
-            takt_min=_modell(networks)[0],
-            umweg_faktor=_modell(networks)[1],
-            geschwindigkeit_kmh=_modell(networks)[2],
+            takt_min=takt_min,
+            umweg_faktor=umweg_faktor,
+            geschwindigkeit_kmh=geschwindigkeit_kmh,
             next_day_s=next_day_s,
             vorlauf_min_default=networks.rufbus_vorlauf_min,
         )
