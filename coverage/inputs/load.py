@@ -246,24 +246,6 @@ def load_region(config: Config) -> Region:
     return Region(landkreis=landkreis, mitgliedskommunen=mitglied, gemeinden=gemeinden, puffer_m=config.puffer_m)
 
 
-def _check_inside(region: Region, geometry: gpd.GeoSeries, *, path: Path, what: str, columns: str) -> None:
-    area = region.boundary.buffer(REGION_TOLERANCE_M)
-    valid = geometry.notna() & ~geometry.is_empty
-    inside = geometry[valid].within(area)
-    if not inside.all():
-        pos = int(np.nonzero(~inside.to_numpy())[0][0])
-        idx = inside.index[pos]
-        row = int(geometry.index.get_loc(idx))
-        pt = geometry.loc[idx]
-        raise InputDataError(
-            f"{what}: Koordinaten liegen außerhalb der Region (mehr als {REGION_TOLERANCE_M:.0f} m außerhalb "
-            f"des Landkreises; Punkt {pt.x:.0f}/{pt.y:.0f} in EPSG:25832). Sind Breite und Länge vertauscht?",
-            file=str(path),
-            row=line_of(row),
-            column=columns,
-        )
-
-
 def _check_in_area(region: Region, geometry: gpd.GeoSeries, *, path: Path, what: str, columns: str) -> None:
     """Points must lie in the analysis area (county plus ``puffer_km``); else an error naming the row."""
     area = shapely.prepared.prep(region.area)
